@@ -1,0 +1,76 @@
+"""Shared fixtures. Kafka tests use a real local broker (``tracelake.localkafka``)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer
+
+from tracelake.localkafka import LocalKafka
+
+CONTRACT_DIR = Path(__file__).resolve().parents[2] / "shared" / "contract"
+
+
+def contract_dir() -> Path:
+    """``shared/contract`` beside the project root (as laid out for CI and developers)."""
+    if not CONTRACT_DIR.is_dir():
+        pytest.skip(f"contract folder not found at {CONTRACT_DIR}")
+    return CONTRACT_DIR
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[LocalKafka]:
+    """One real single-node KRaft broker for the whole session, on 127.0.0.1."""
+    broker = LocalKafka()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes (no bare sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list:
+    """All records of ``topic`` from the start, stopping at ``expected`` or the deadline."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        # One more short poll: catches duplicates beyond the expected count.
+        for batch in consumer.poll(timeout_ms=1000).values():
+            records.extend(batch)
+    finally:
+        consumer.close()
+    return records
+
+
+@pytest.fixture(name="read_topic")
+def read_topic_fixture() -> Callable[..., list]:
+    return read_topic

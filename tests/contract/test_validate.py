@@ -1,0 +1,167 @@
+"""The contract gate: every example accepted, every invalid case rejected with a reason naming the field."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tracelake.contract import Rejection, TraceEvent, validate_event
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
+
+
+def examples() -> list[dict]:
+    return [orjson.loads(line) for line in (CONTRACT / "examples.jsonl").read_bytes().splitlines() if line.strip()]
+
+
+BASE = {
+    "schema_version": "1",
+    "event_id": "e-1",
+    "event_type": "tool_call",
+    "ts": "2026-11-24T10:00:00.000Z",
+    "run_id": "r-1",
+    "workflow": "refund_request",
+    "workflow_version": "v3",
+    "tool_name": "get_order",
+}
+
+
+def with_(**changes: object) -> dict:
+    event = deepcopy(BASE)
+    for key, value in changes.items():
+        if value is ...:
+            event.pop(key, None)
+        else:
+            event[key] = value
+    return event
+
+
+# (case id, event, field named first in the reason, words the reason contains)
+INVALID = [
+    ("no-schema-version", with_(schema_version=...), "schema_version", "required"),
+    ("wrong-schema-version", with_(schema_version="2"), "schema_version", "one of"),
+    ("schema-version-number", with_(schema_version=1), "schema_version", ""),
+    ("empty-event-id", with_(event_id=""), "event_id", "1–128"),
+    ("long-event-id", with_(event_id="x" * 129), "event_id", "1–128"),
+    ("unknown-type", with_(event_type="thought"), "event_type", "one of"),
+    ("naive-ts", with_(ts="2026-11-24T10:00:00"), "ts", "no UTC offset"),
+    ("naive-ts-space", with_(ts="2026-11-24 10:00:00.5"), "ts", "no UTC offset"),
+    ("garbage-ts", with_(ts="yesterday"), "ts", "RFC 3339"),
+    ("numeric-ts", with_(ts=1732442400), "ts", "RFC 3339"),
+    ("bad-date", with_(ts="2026-02-30T10:00:00Z"), "ts", "valid"),
+    ("no-run-id", with_(run_id=...), "run_id", "required"),
+    ("no-workflow", with_(workflow=...), "workflow", "required"),
+    ("long-version", with_(workflow_version="v" * 65), "workflow_version", "1–64"),
+    ("negative-duration", with_(duration_ms=-1), "duration_ms", "≥ 0"),
+    ("string-duration", with_(duration_ms="12"), "duration_ms", "number"),
+    ("bad-status", with_(status="failed"), "status", "one of"),
+    ("error-not-object", with_(error="boom"), "error", "object"),
+    ("attributes-not-object", with_(attributes=[1, 2]), "attributes", "object"),
+    ("null-team", with_(team=None), "team", "null"),
+    ("tool-without-name", with_(tool_name=...), "tool_name", "required for event_type tool_call"),
+    ("schema-valid-string", with_(schema_valid="true"), "schema_valid", "true or false"),
+    ("tool-args-not-object", with_(tool_args="order_id=1"), "tool_args", "object"),
+    ("run-finished-no-outcome", with_(event_type="run_finished", tool_name=...), "outcome", "required"),
+    ("bad-outcome", with_(event_type="run_finished", outcome="great"), "outcome", "one of"),
+    ("llm-no-model", with_(event_type="llm_call"), "model", "required"),
+    ("negative-tokens", with_(event_type="llm_call", model="m", input_tokens=-5), "input_tokens", "≥ 0"),
+    ("fractional-tokens", with_(event_type="llm_call", model="m", output_tokens=1.5), "output_tokens", "integer"),
+    ("negative-cost", with_(event_type="llm_call", model="m", cost_usd=-0.01), "cost_usd", "≥ 0"),
+    ("policy-missing-tier", with_(event_type="policy_decision", action="refund", decision="allow"), "risk_tier",
+     "required"),
+    ("policy-approval-decision", with_(event_type="policy_decision", action="refund", risk_tier="red",
+                                       decision="approved"), "decision", "allow, require_approval, block"),
+    ("approval-policy-decision", with_(event_type="approval", action="refund", decision="block"), "decision",
+     "approved, rejected, expired"),
+    ("bad-risk-tier", with_(event_type="policy_decision", action="a", risk_tier="orange", decision="allow"),
+     "risk_tier", "one of"),
+    ("escalation-no-reason", with_(event_type="escalation"), "reason", "required"),
+    ("fallback-no-reason", with_(event_type="fallback"), "reason", "required"),
+    ("check-no-passed", with_(event_type="postcondition_check", check="amount_ok"), "passed", "required"),
+    ("budget-unknown", with_(event_type="budget_exceeded", budget="memory"), "budget", "one of"),
+    ("custom-no-name", with_(event_type="custom"), "name", "required"),
+    ("reference-without-id", with_(event_type="retrieval", references=[{"uri": "kb://1"}]), "references.0.id",
+     "required"),
+    ("bad-initiator", with_(event_type="run_started", initiator="robot"), "initiator", "one of"),
+]
+
+
+@pytest.mark.parametrize("line", range(12))
+def test_every_contract_example_is_valid(line: int) -> None:
+    event = examples()[line]
+    result = validate_event(orjson.dumps(event))
+    assert isinstance(result, TraceEvent), getattr(result, "reason", "")
+    assert result.event_id == event["event_id"]
+
+
+@pytest.mark.parametrize(("case", "event", "field", "words"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_case_rejected_naming_the_field(case: str, event: dict, field: str, words: str) -> None:
+    result = validate_event(orjson.dumps(event))
+    assert isinstance(result, Rejection), f"{case} was accepted"
+    assert result.reason.startswith(f"{field}: "), result.reason
+    assert words in result.reason
+    assert result.field == field
+
+
+def test_examples_file_has_the_twelve_events_the_tests_cover() -> None:
+    assert len(examples()) == 12
+
+
+def test_timestamp_normalised_to_utc() -> None:
+    event = validate_event(orjson.dumps(with_(ts="2026-11-24T12:15:00.123456789+02:00")))
+    assert isinstance(event, TraceEvent)
+    assert event.ts == datetime(2026, 11, 24, 10, 15, 0, 123456, tzinfo=UTC)
+    assert event.to_wire()["ts"] == "2026-11-24T10:15:00.123Z"
+
+
+def test_unknown_fields_move_into_attributes() -> None:
+    event = validate_event(orjson.dumps(with_(customer_tier="gold", attributes={"a": 1, "customer_tier": "keep"},
+                                              nested={"x": [1]})))
+    assert isinstance(event, TraceEvent)
+    assert event.attributes == {"a": 1, "customer_tier": "keep", "nested": {"x": [1]}}
+    assert "customer_tier" not in event.to_wire()
+
+
+def test_defaults_filled() -> None:
+    event = validate_event(orjson.dumps(BASE))
+    assert isinstance(event, TraceEvent)
+    assert (event.tenant, event.environment, event.status) == ("default", "production", "ok")
+
+
+def test_tool_result_may_be_null() -> None:
+    event = validate_event(orjson.dumps(with_(tool_result=None)))
+    assert isinstance(event, TraceEvent)
+    assert event.to_wire()["tool_result"] is None
+
+
+def test_integral_float_is_an_integer_like_json_schema_says() -> None:
+    event = validate_event(orjson.dumps(with_(event_type="llm_call", model="m", input_tokens=3.0)))
+    assert isinstance(event, TraceEvent) and event.input_tokens == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "words"),
+    [
+        (b"{not json", "bad_json", "not valid JSON"),
+        (b"[1, 2]", "not_object", "JSON object"),
+        (b"\"text\"", "not_object", "JSON object"),
+        (b"", "bad_json", "not valid JSON"),
+        (b"\xff\xfe{}", "bad_json", "not valid JSON"),
+    ],
+)
+def test_undecodable_input_rejected(payload: bytes, code: str, words: str) -> None:
+    result = validate_event(payload)
+    assert isinstance(result, Rejection)
+    assert result.code == code and words in result.reason
+
+
+def test_too_large_rejected_before_parsing() -> None:
+    big = with_(attributes={"blob": "x" * (1024 * 1024)})
+    result = validate_event(orjson.dumps(big))
+    assert isinstance(result, Rejection)
+    assert result.code == "too_large" and result.reason.startswith("too_large")
+    assert isinstance(validate_event(orjson.dumps(big), max_bytes=4 * 1024 * 1024), TraceEvent)

@@ -1,0 +1,280 @@
+"""The ``tracelake`` console command (``shared/contract/cli.md``).
+
+Every subcommand of the contract exists from the start; those a later stage
+fills say so and exit 2. User errors are one line on stderr with exit 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from tracelake import __version__
+from tracelake.cli.output import CliError, emit, format_option
+
+NOT_YET = "is not implemented yet in this version of tracelake"
+
+
+def _not_yet(name: str) -> None:
+    raise CliError(f"'tracelake {name}' {NOT_YET}")
+
+
+lake_option = click.option("--lake", type=click.Path(file_okay=False), default=None, help="Lake root (TRACELAKE_LAKE).")
+bootstrap_option = click.option(
+    "--bootstrap", default=None, metavar="HOST:PORT", help="Kafka bootstrap servers (TRACELAKE_KAFKA_BOOTSTRAP)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tracelake")
+def cli() -> None:
+    """tracelake: the evidence layer for AI agents in production."""
+
+
+# -- ingest --------------------------------------------------------------
+@cli.command("ingest-file")
+@click.argument("paths", nargs=-1, required=True)
+@lake_option
+@format_option
+def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> None:
+    """Read JSON Lines files ('-' for stdin) through validate → redact → write."""
+    _not_yet("ingest-file")
+
+
+@cli.command()
+@lake_option
+@bootstrap_option
+@click.option("--group", default=None, help="Consumer group id.")
+def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
+    """The Kafka consumer: runs until SIGINT/SIGTERM, then flushes, commits and exits 0."""
+    _not_yet("consume")
+
+
+@cli.command()
+def redact() -> None:
+    """JSON Lines events on stdin → the same events redacted on stdout."""
+    _not_yet("redact")
+
+
+@cli.command()
+@lake_option
+@click.option("--older-than", type=int, default=None, metavar="DAYS")
+def compact(lake: str | None, older_than: int | None) -> None:
+    """Merge the small files of closed partitions atomically."""
+    _not_yet("compact")
+
+
+# -- analyse -------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@lake_option
+@click.option("--group-by", default=None)
+@click.option("--since", default=None, metavar="T")
+@click.option("--until", default=None, metavar="T")
+@click.option("--where", multiple=True, metavar="KEY=VALUE")
+@format_option
+def metrics(name: str, **_: Any) -> None:
+    """One metric of metrics.md."""
+    _not_yet("metrics")
+
+
+@cli.command()
+@click.argument("statement")
+@lake_option
+@format_option
+def sql(statement: str, lake: str | None, fmt: str | None) -> None:
+    """Read-only ad-hoc SQL over the lake's views."""
+    _not_yet("sql")
+
+
+@cli.group()
+def alerts() -> None:
+    """Drift alerts and canary comparisons."""
+
+
+@alerts.command("run")
+@lake_option
+@click.option("--rules", type=click.Path(dir_okay=False), default=None)
+@click.option("--now", default=None, metavar="T")
+@click.option("--fail-on-alert", is_flag=True)
+@format_option
+def alerts_run(**_: Any) -> None:
+    """Evaluate the drift rules once, store new alerts, print them."""
+    _not_yet("alerts run")
+
+
+@alerts.command("schedule")
+@click.option("--cron", required=True, metavar="EXPR")
+@lake_option
+@click.option("--rules", type=click.Path(dir_okay=False), default=None)
+def alerts_schedule(**_: Any) -> None:
+    """Run 'alerts run' on a cron schedule in a long-running process."""
+    _not_yet("alerts schedule")
+
+
+@alerts.command("compare")
+@click.option("--workflow", required=True)
+@click.option("--baseline", required=True)
+@click.option("--candidate", required=True)
+@lake_option
+@click.option("--since", default=None, metavar="T")
+@click.option("--until", default=None, metavar="T")
+@format_option
+def alerts_compare(**_: Any) -> None:
+    """Canary comparison of two versions of one workflow."""
+    _not_yet("alerts compare")
+
+
+# -- serve ---------------------------------------------------------------
+@cli.command()
+@lake_option
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=8000)
+@click.option("--keys", type=click.Path(dir_okay=False), default=None)
+def api(**_: Any) -> None:
+    """Serve the HTTP API of api.md."""
+    _not_yet("api")
+
+
+@cli.group()
+def keys() -> None:
+    """API keys (api.md)."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True)
+@click.option("--role", required=True, type=click.Choice(["ingest", "read", "admin"]))
+@click.option("--id", "key_id", default=None)
+@click.option("--keys", type=click.Path(dir_okay=False), default=None)
+def keys_create(**_: Any) -> None:
+    """Generate a key, store its hash, print it once."""
+    _not_yet("keys create")
+
+
+@keys.command("list")
+@click.option("--keys", type=click.Path(dir_okay=False), default=None)
+@format_option
+def keys_list(**_: Any) -> None:
+    """List key ids, tenants and roles (never keys)."""
+    _not_yet("keys list")
+
+
+# -- the main job and tools ------------------------------------------------
+@cli.command()
+@click.option("--duration", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="S")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=20.0, show_default=True, metavar="N",
+              help="Runs started per second.")
+@bootstrap_option
+@lake_option
+@click.option("--no-serve", is_flag=True, help="Stop everything and exit after the report.")
+@format_option
+def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, no_serve: bool,
+         fmt: str | None) -> None:
+    """The whole pipeline on this machine (local Kafka unless --bootstrap)."""
+    from tracelake.cli.demo import run_demo
+
+    report = run_demo(duration=duration, rate=rate, bootstrap=bootstrap, lake=lake)
+    emit(report, fmt)
+
+
+@cli.group()
+def kafka() -> None:
+    """The local Apache Kafka broker (Maven Central + Java 17, no Docker)."""
+
+
+@kafka.command("install")
+def kafka_install() -> None:
+    """Fetch the broker into the cache (once); print where."""
+    from tracelake.localkafka import check_java, install
+
+    check_java()
+    click.echo(str(install()))
+
+
+@kafka.command("start")
+@click.option("--port", type=int, default=9092, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep the broker's data here (default: a temporary directory).")
+def kafka_start(port: int, data_dir: str | None) -> None:
+    """Run a single-node KRaft broker on 127.0.0.1 until Ctrl-C."""
+    import signal
+    import threading
+
+    from tracelake.localkafka import LocalKafka
+
+    broker = LocalKafka(data_dir=data_dir, port=port)
+    click.echo(f"starting Apache Kafka on 127.0.0.1:{port} …", err=True)
+    broker.start()
+    click.echo(f"Kafka is up: export TRACELAKE_KAFKA_BOOTSTRAP={broker.bootstrap}  (Ctrl-C stops it)", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0) and broker.running:
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.close()
+
+
+@cli.command()
+def schema() -> None:
+    """Print the project's JSON Schema of trace event v1."""
+    from tracelake.contract.schema import trace_event_schema
+
+    click.echo(orjson.dumps(trace_event_schema(), option=orjson.OPT_INDENT_2).decode())
+
+
+@cli.command()
+@click.argument("path", default="-")
+@format_option
+def validate(path: str, fmt: str | None) -> None:
+    """Check JSON Lines events against the contract; exit 1 if any is invalid."""
+    from tracelake.contract import Rejection, validate_event
+
+    rows = []
+    stream = click.open_file(path, "rb")
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            result = validate_event(line.rstrip(b"\r\n"))
+            if isinstance(result, Rejection):
+                rows.append({"line": number, "reason": result.reason})
+    emit(rows, fmt)
+    if rows:
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: click's usage errors become one line on stderr (exit 2)."""
+    from tracelake.localkafka import LocalKafkaError
+
+    try:
+        cli.main(args=argv, prog_name="tracelake", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("tracelake: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        hint = f" (see 'tracelake {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
+        click.echo(f"tracelake: error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"tracelake: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except LocalKafkaError as exc:
+        click.echo(f"tracelake: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""A durable, size-bounded FIFO of encoded events on local disk.
+
+The SDK spools what it could not hand to Kafka and re-sends it later, oldest
+first. Contract:
+
+- **Layout.** One directory per spool: numbered segment files
+  (``seg-000000000001.jsonl``, one JSON event per line, append-only), a
+  ``cursor`` file (``segment offset``: everything before it was delivered) and
+  a ``lock`` file. The owning process holds an exclusive ``flock`` on
+  ``lock``; a spool whose lock is free belongs to a process that has gone and
+  may be adopted by another (:func:`orphaned_spools`).
+- **Durability.** :meth:`Spool.append` writes and, unless ``fsync=False``,
+  fsyncs before it returns; :meth:`Spool.ack` persists the cursor atomically
+  (temp file + rename). A crash between a send and its ``ack`` re-sends those
+  events: delivery is at-least-once, and the lake de-duplicates by
+  ``event_id``.
+- **Bound and policy.** At most ``max_bytes`` of un-delivered events are kept.
+  When an append would pass the bound, the events that do not fit are
+  **dropped, newest first**, and counted in ``dropped``: the spool keeps the
+  oldest, contiguous history of each run rather than a history with holes.
+- A torn last line (crash mid-write) is skipped and counted in ``corrupt``.
+
+Not thread-safe by itself; the SDK calls it under its own lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+SEGMENT_BYTES = 4 * 1024 * 1024
+_PREFIX = "seg-"
+_SUFFIX = ".jsonl"
+
+
+class SpoolLocked(RuntimeError):
+    """Another live process owns this spool directory."""
+
+
+def _segment_name(number: int) -> str:
+    return f"{_PREFIX}{number:012d}{_SUFFIX}"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """One process's spool directory; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        max_bytes: int = 256 * 1024 * 1024,
+        segment_bytes: int = SEGMENT_BYTES,
+        fsync: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        self.dropped = 0
+        self.corrupt = 0
+        self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SpoolLocked(f"spool {self.directory} is in use by another process") from None
+        self._cursor = self._read_cursor()
+        self._drop_delivered_segments()
+        self._records = self._count_pending()
+
+    # -- bookkeeping -------------------------------------------------------
+    def _segments(self) -> list[int]:
+        numbers = []
+        for entry in self.directory.iterdir():
+            name = entry.name
+            if name.startswith(_PREFIX) and name.endswith(_SUFFIX):
+                numbers.append(int(name[len(_PREFIX) : -len(_SUFFIX)]))
+        return sorted(numbers)
+
+    def _read_cursor(self) -> tuple[int, int]:
+        try:
+            seg, off = (self.directory / "cursor").read_text().split()
+            return int(seg), int(off)
+        except (FileNotFoundError, ValueError):
+            segments = self._segments()
+            return (segments[0] if segments else 1), 0
+
+    def _write_cursor(self) -> None:
+        tmp = self.directory / "cursor.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(f"{self._cursor[0]} {self._cursor[1]}\n")
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, self.directory / "cursor")
+
+    def _drop_delivered_segments(self) -> None:
+        for number in self._segments():
+            if number < self._cursor[0]:
+                (self.directory / _segment_name(number)).unlink(missing_ok=True)
+
+    def _count_pending(self) -> int:
+        return sum(1 for _ in self._iter_pending())
+
+    def _iter_pending(self) -> Iterator[tuple[int, int, bytes]]:
+        """(segment, end offset, record) for every undelivered record, oldest first."""
+        seg0, off0 = self._cursor
+        for number in self._segments():
+            if number < seg0:
+                continue
+            start = off0 if number == seg0 else 0
+            with open(self.directory / _segment_name(number), "rb") as fh:
+                fh.seek(start)
+                offset = start
+                for line in fh:
+                    offset += len(line)
+                    if not line.endswith(b"\n"):
+                        # Torn write at a crash: the event was never acknowledged
+                        # to anyone, so skipping it loses nothing durable.
+                        self.corrupt += 1
+                        continue
+                    yield number, offset, line[:-1]
+
+    # -- public ------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Records appended and not yet acknowledged."""
+        return self._records
+
+    @property
+    def size_bytes(self) -> int:
+        total = 0
+        for number in self._segments():
+            total += (self.directory / _segment_name(number)).stat().st_size
+        return total - (self._cursor[1] if self._cursor[0] in self._segments() else 0)
+
+    def append(self, records: list[bytes]) -> int:
+        """Append records (each one JSON line without its newline).
+
+        Returns how many were stored; the rest were dropped (bound reached) and
+        counted in ``dropped``.
+        """
+        if not records:
+            return 0
+        budget = self.max_bytes - self.size_bytes
+        segments = self._segments()
+        number = segments[-1] if segments else max(self._cursor[0], 1)
+        path = self.directory / _segment_name(number)
+        if path.exists() and path.stat().st_size >= self.segment_bytes:
+            number += 1
+            path = self.directory / _segment_name(number)
+        stored = 0
+        with open(path, "ab") as fh:
+            for record in records:
+                size = len(record) + 1
+                if size > budget:
+                    break
+                fh.write(record + b"\n")
+                budget -= size
+                stored += 1
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if not segments:
+            _fsync_dir(self.directory) if self.fsync else None
+        self.dropped += len(records) - stored
+        self._records += stored
+        return stored
+
+    def peek(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` undelivered records, oldest first, without removing them."""
+        out: list[bytes] = []
+        for _, _, record in self._iter_pending():
+            out.append(record)
+            if len(out) >= limit:
+                break
+        return out
+
+    def ack(self, count: int) -> None:
+        """Mark the ``count`` oldest pending records delivered; delete spent segments."""
+        if count <= 0:
+            return
+        seen = 0
+        position = self._cursor
+        for number, offset, _ in self._iter_pending():
+            position = (number, offset)
+            seen += 1
+            if seen >= count:
+                break
+        self._cursor = position
+        self._records = max(0, self._records - seen)
+        if self._records == 0:
+            # Everything delivered: start the next segment clean.
+            last = self._segments()
+            self._cursor = ((last[-1] if last else position[0]) + 1, 0)
+        self._write_cursor()
+        self._drop_delivered_segments()
+
+    def close(self, remove_if_empty: bool = False) -> None:
+        """Release the lock; optionally remove the directory when nothing is pending."""
+        if self._lock_fd < 0:
+            return
+        if remove_if_empty and self._records == 0:
+            for entry in self.directory.iterdir():
+                entry.unlink(missing_ok=True)
+            self.directory.rmdir()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+        self._lock_fd = -1
+
+
+def new_spool_dir(root: str | os.PathLike[str]) -> Path:
+    """A fresh per-process directory under ``root``."""
+    return Path(root) / f"p{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def orphaned_spools(root: str | os.PathLike[str], max_bytes: int, fsync: bool = True) -> Iterator[Spool]:
+    """Spools under ``root`` whose owner has gone (lock free), each opened and locked."""
+    base = Path(root)
+    if not base.is_dir():
+        return
+    for entry in sorted(base.iterdir()):
+        if not entry.is_dir() or not (entry / "lock").exists():
+            continue
+        try:
+            yield Spool(entry, max_bytes=max_bytes, fsync=fsync)
+        except (SpoolLocked, OSError):
+            continue
