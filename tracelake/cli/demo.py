@@ -62,7 +62,8 @@ def run_demo(duration: float, rate: float, bootstrap: str | None, lake: str | No
         rng = random.Random(7)
         runs = 0
         started = time.monotonic()
-        with click.progressbar(length=int(duration), label="agents running", file=click.get_text_stream("stderr")) as bar:
+        progress = click.progressbar(length=int(duration), label="agents running", file=click.get_text_stream("stderr"))
+        with progress as bar:
             last = 0
             while (elapsed := time.monotonic() - started) < duration:
                 _one_run(client, rng, "v4" if rng.random() < 0.2 else "v3")

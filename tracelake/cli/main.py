@@ -230,14 +230,13 @@ def schema() -> None:
 
 
 @cli.command()
-@click.argument("path", default="-")
+@click.argument("stream", metavar="PATH", type=click.File("rb"), default="-")
 @format_option
-def validate(path: str, fmt: str | None) -> None:
+def validate(stream: Any, fmt: str | None) -> None:
     """Check JSON Lines events against the contract; exit 1 if any is invalid."""
     from tracelake.contract import Rejection, validate_event
 
     rows = []
-    stream = click.open_file(path, "rb")
     with stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
@@ -260,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("tracelake: aborted", err=True)
         return 130
     except click.UsageError as exc:
-        hint = f" (see 'tracelake {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
+        sub = exc.ctx.command_path.partition(" ")[2] if exc.ctx else ""
+        hint = f" (see 'tracelake {sub} --help')".replace("  ", " ")
         click.echo(f"tracelake: error: {exc.format_message()}{hint}", err=True)
         return 2
     except click.ClickException as exc:

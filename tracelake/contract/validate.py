@@ -63,9 +63,7 @@ def rejection_from_error(exc: ValidationError) -> Rejection:
             message = f"{field}: {message}"
         return Rejection(code="invalid", reason=message, field=field)
     field = _field_path(first["loc"]) or None
-    if kind == "literal_error":
-        text = f"must be one of {ctx.get('expected', '')}"
-    elif kind == "enum":
+    if kind == "literal_error" or kind == "enum":
         text = f"must be one of {ctx.get('expected', '')}"
     elif kind in {"string_too_short", "string_too_long"}:
         text = "must be 1–128 characters" if field != "workflow_version" else "must be 1–64 characters"

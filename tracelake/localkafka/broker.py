@@ -250,7 +250,9 @@ class LocalKafka:
     def _format(self, java: str, libs: Path, props: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # argparse would read a leading '-' as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = self._java_cmd(
             java, libs,
             ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
@@ -272,7 +274,7 @@ class LocalKafka:
             stdout=stdout,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=_die_with_parent,
         )
         stdout.close()
         _RUNNING.add(self)

@@ -69,7 +69,7 @@ def _error_info(exc: BaseException) -> dict[str, str]:
 class _NullTransport(Transport):
     """No Kafka configured: every send fails, so events stay in the spool."""
 
-    def send(self, records):  # noqa: ANN001, ANN201
+    def send(self, records):
         return 0
 
     def close(self) -> None:
@@ -175,7 +175,7 @@ class Client:
         workflow_version: str | None = None,
         *,
         run_id: str | None = None,
-        input: str | None = None,  # noqa: A002 - the contract's field name
+        input: str | None = None,
         initiator: str | None = None,
         **fields: Any,
     ) -> Run:
@@ -332,27 +332,41 @@ class Run:
     def tool_call(self, tool_name: str, **fields: Any) -> str:
         return self.event("tool_call", tool_name=tool_name, **fields)
 
-    def retrieval(self, query: str | None = None, references: list[dict[str, Any]] | None = None, **fields: Any) -> str:
+    def retrieval(
+        self, query: str | None = None, references: list[dict[str, Any]] | None = None, **fields: Any
+    ) -> str:
         return self.event("retrieval", query=query, references=references, **fields)
 
-    def policy_decision(self, action: str, risk_tier: str, decision: str, rule: str | None = None, **fields: Any) -> str:
-        return self.event("policy_decision", action=action, risk_tier=risk_tier, decision=decision, rule=rule, **fields)
+    def policy_decision(
+        self, action: str, risk_tier: str, decision: str, rule: str | None = None, **fields: Any
+    ) -> str:
+        return self.event(
+            "policy_decision", action=action, risk_tier=risk_tier, decision=decision, rule=rule, **fields
+        )
 
-    def approval(self, action: str, decision: str, approver: str | None = None, wait_ms: float | None = None, **fields: Any) -> str:
+    def approval(
+        self, action: str, decision: str, approver: str | None = None, wait_ms: float | None = None, **fields: Any
+    ) -> str:
         return self.event("approval", action=action, decision=decision, approver=approver, wait_ms=wait_ms, **fields)
 
-    def escalation(self, reason: str, detail: str | None = None, trigger_event_id: str | None = None, **fields: Any) -> str:
+    def escalation(
+        self, reason: str, detail: str | None = None, trigger_event_id: str | None = None, **fields: Any
+    ) -> str:
         self._implied = self._implied or "escalated"
         return self.event("escalation", reason=reason, detail=detail, trigger_event_id=trigger_event_id, **fields)
 
-    def fallback(self, reason: str, detail: str | None = None, trigger_event_id: str | None = None, **fields: Any) -> str:
+    def fallback(
+        self, reason: str, detail: str | None = None, trigger_event_id: str | None = None, **fields: Any
+    ) -> str:
         self._implied = self._implied or "fallback"
         return self.event("fallback", reason=reason, detail=detail, trigger_event_id=trigger_event_id, **fields)
 
     def postcondition_check(self, check: str, passed: bool, detail: str | None = None, **fields: Any) -> str:
         return self.event("postcondition_check", check=check, passed=passed, detail=detail, **fields)
 
-    def budget_exceeded(self, budget: str, limit: float | None = None, used: float | None = None, **fields: Any) -> str:
+    def budget_exceeded(
+        self, budget: str, limit: float | None = None, used: float | None = None, **fields: Any
+    ) -> str:
         self._implied = "halted"
         return self.event("budget_exceeded", budget=budget, limit=limit, used=used, **fields)
 
@@ -419,7 +433,7 @@ def tool(
                 fields["success"] = ok
             try:
                 run.tool_call(tool_name, **fields)
-            except Exception:  # noqa: BLE001 - telemetry must not break the tool
+            except Exception:
                 log.exception("could not record tool call %s", tool_name)
 
         if inspect.iscoroutinefunction(fn):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 DEFAULT_TOPIC = "tracelake.events.v1"
 
@@ -33,13 +34,13 @@ class SdkConfig:
     spool_dir: str = field(default_factory=_default_spool_dir)
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_fsync: bool = True
-    queue_size: int = 10_000
-    batch_size: int = 500
+    queue_size: int = 100_000  # ~50 MB at 500 B/event; overflow goes to the spool
+    batch_size: int = 1000
     send_timeout_s: float = 5.0
     validate: bool = False
 
     # Environment variable for each field (the SDK reads no others).
-    ENV = {
+    ENV: ClassVar[dict[str, str]] = {
         "bootstrap": "TRACELAKE_KAFKA_BOOTSTRAP",
         "topic": "TRACELAKE_TOPIC",
         "spool_dir": "TRACELAKE_SPOOL_DIR",

@@ -55,8 +55,8 @@ class SenderOptions:
     spool_root: Path
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_fsync: bool = True
-    queue_size: int = 10_000
-    batch_size: int = 500
+    queue_size: int = 100_000
+    batch_size: int = 1000
     poll_interval_s: float = 0.05
     retry_min_s: float = 0.5
     retry_max_s: float = 15.0
@@ -100,12 +100,14 @@ class Sender:
     def submit(self, record: Record) -> None:
         self._enqueued += 1
         if self._stopping.is_set():
-            self._to_spool([record])
+            self._to_spool([record], why="client closing")
             return
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self._to_spool([record])
+            # Overload: the agent emits faster than Kafka takes. Keep it on disk
+            # rather than block the agent or lose it; no fsync on this thread.
+            self._to_spool([record], why="sender queue full", sync=False)
 
     def stats(self) -> SenderStats:
         spool = self._spool
@@ -196,7 +198,7 @@ class Sender:
             self._to_spool(batch[delivered:])
             self._schedule_retry()
 
-    def _to_spool(self, records: list[Record]) -> None:
+    def _to_spool(self, records: list[Record], why: str = "kafka not reachable", sync: bool | None = None) -> None:
         with self._lock:
             if self._spool is None:
                 self._spool = Spool(
@@ -204,8 +206,9 @@ class Sender:
                     max_bytes=self.options.spool_max_bytes,
                     fsync=self.options.spool_fsync,
                 )
-                log.warning("kafka not reachable: spooling events to %s", self._spool.directory)
-            stored = self._spool.append([r.value for r in records])
+            if self._spool.pending == 0:
+                log.warning("%s: spooling events to %s", why, self._spool.directory)
+            stored = self._spool.append([r.value for r in records], sync=sync)
             self._spooled += stored
 
     def _schedule_retry(self) -> None:

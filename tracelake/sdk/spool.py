@@ -30,6 +30,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 SEGMENT_BYTES = 4 * 1024 * 1024
 _PREFIX = "seg-"
@@ -145,38 +146,54 @@ class Spool:
             total += (self.directory / _segment_name(number)).stat().st_size
         return total - (self._cursor[1] if self._cursor[0] in self._segments() else 0)
 
-    def append(self, records: list[bytes]) -> int:
+    def append(self, records: list[bytes], sync: bool | None = None) -> int:
         """Append records (each one JSON line without its newline).
 
         Returns how many were stored; the rest were dropped (bound reached) and
-        counted in ``dropped``.
+        counted in ``dropped``. ``sync=False`` skips the fsync for this call
+        (the overload path on the agent's thread; the next synced append or the
+        OS makes it durable).
         """
+        do_sync = self.fsync if sync is None else sync and self.fsync
         if not records:
             return 0
         budget = self.max_bytes - self.size_bytes
         segments = self._segments()
         number = segments[-1] if segments else max(self._cursor[0], 1)
+        created = not segments
         path = self.directory / _segment_name(number)
-        if path.exists() and path.stat().st_size >= self.segment_bytes:
-            number += 1
-            path = self.directory / _segment_name(number)
+        written = path.stat().st_size if path.exists() else 0
         stored = 0
-        with open(path, "ab") as fh:
+        fh = open(path, "ab")  # noqa: SIM115 - rolled over inside the loop
+        try:
             for record in records:
                 size = len(record) + 1
                 if size > budget:
                     break
+                if written and written + size > self.segment_bytes:
+                    self._sync_close(fh, do_sync)
+                    number += 1
+                    created = True
+                    fh = open(self.directory / _segment_name(number), "ab")  # noqa: SIM115
+                    written = 0
                 fh.write(record + b"\n")
+                written += size
                 budget -= size
                 stored += 1
-            if self.fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        if not segments:
-            _fsync_dir(self.directory) if self.fsync else None
+        finally:
+            self._sync_close(fh, do_sync)
+        if created and do_sync:
+            _fsync_dir(self.directory)
         self.dropped += len(records) - stored
         self._records += stored
         return stored
+
+    @staticmethod
+    def _sync_close(fh: Any, sync: bool) -> None:
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
+        fh.close()
 
     def peek(self, limit: int) -> list[bytes]:
         """Up to ``limit`` undelivered records, oldest first, without removing them."""

@@ -7,6 +7,7 @@ raise: it reports, per record, whether the broker acknowledged it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -57,7 +58,7 @@ class KafkaTransport(Transport):
         self.linger_ms = linger_ms
         self._producer = None
 
-    def _connect(self):  # noqa: ANN202 - kafka-python is untyped
+    def _connect(self):
         from kafka import KafkaProducer
 
         timeout_ms = int(self.timeout_s * 1000)
@@ -83,7 +84,7 @@ class KafkaTransport(Transport):
                 self._producer = self._connect()
             for record in records:
                 futures.append(self._producer.send(self.topic, key=record.key, value=record.value))
-        except Exception as exc:  # kafka-python raises many types; all mean "not now"
+        except Exception as exc:  # noqa: BLE001 - kafka-python raises many types; all mean "not now"
             log.warning("kafka unavailable (%s: %s); spooling", type(exc).__name__, exc)
         if self._producer is not None and futures:
             try:
@@ -103,17 +104,13 @@ class KafkaTransport(Transport):
     def _reset(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken producer must not raise
                 producer.close(timeout=0)
-            except Exception:  # noqa: BLE001 - closing a broken producer must not raise
-                pass
 
     def close(self) -> None:
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._producer.close(timeout=self.timeout_s)
-            except Exception:  # noqa: BLE001
-                pass
             self._producer = None
 
 

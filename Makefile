@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both install everything they need into .venv and the Kafka cache first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test lint bench compose-check clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+	$(BIN)/tracelake kafka install >/dev/null
+
+demo: install
+	$(BIN)/tracelake demo $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest $(ARGS)
+
+bench: install
+	$(BIN)/python bench/sdk_emit.py
+
+compose-check:
+	bash scripts/compose-check.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
