@@ -37,8 +37,12 @@ def test_restart_keeps_data_and_leaves_no_jvm(tmp_path: Path) -> None:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         broker.start()
         consumer = KafkaConsumer("persist", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                                 group_id=None, consumer_timeout_ms=20000)
-        values = [m.value for m in consumer]
+                                 group_id=None)
+        values: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while not values and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                values.extend(m.value for m in batch)
         consumer.close()
         assert values == [b"before-restart"]
     finally:
@@ -65,6 +69,12 @@ def test_jvm_dies_with_its_parent(tmp_path: Path) -> None:
     while time.monotonic() < deadline and Path(f"/proc/{jvm_pid}").exists():
         time.sleep(0.1)
     assert not Path(f"/proc/{jvm_pid}").exists()
+
+
+def test_missing_maven_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LocalKafkaError, match="Apache Maven"):
+        install(root=tmp_path)
 
 
 def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
