@@ -122,3 +122,29 @@ def test_spool_bound_drops_newest_and_counts(tmp_path: Path, topic: str) -> None
     assert on_disk <= 20_000
     first_lines = next(iter(sorted(tmp_path.glob("*/seg-*.jsonl")))).read_bytes().splitlines()
     assert orjson.loads(first_lines[0])["event_type"] == "run_started"  # the oldest are the ones kept
+
+
+def test_broker_stops_mid_stream_nothing_lost(tmp_path: Path, topic: str, read_topic) -> None:
+    broker = LocalKafka(data_dir=tmp_path / "kafka")
+    try:
+        broker.start()
+        client = Client(bootstrap=broker.bootstrap, topic=topic, spool_dir=str(tmp_path / "spool"),
+                        send_timeout_s=1.0)
+        ids = []
+        for phase in ("up", "down", "up-again"):
+            if phase == "down":
+                assert client.flush(30)
+                broker.stop()
+            if phase == "up-again":
+                broker.start()
+            for _ in range(5):
+                with client.run("w", "v1", attributes={"phase": phase}) as run:
+                    ids.append(run.custom("step"))
+        assert client.flush(60), client.stats()
+        client.close()
+        records = read_topic(broker.bootstrap, topic, expected=45)
+        got = {orjson.loads(r.value)["event_id"] for r in records}
+        assert set(ids) <= got and len(got) == 45  # every event, each id once after de-duplication
+        assert client.stats().spooled > 0
+    finally:
+        broker.close()
