@@ -99,3 +99,28 @@ def test_bounded_spool_counts_drops(tmp_path: Path) -> None:
     stats = sender.stats()
     assert stats.spooled == 10
     assert stats.dropped == 20
+
+
+def test_many_agent_threads_lose_nothing(tmp_path: Path) -> None:
+    import threading
+
+    transport = MemoryTransport()
+    sender = Sender(transport, options(tmp_path))
+
+    def agent(n: int) -> None:
+        for i in range(500):
+            sender.submit(rec(n * 1000 + i, run=f"r{n}"))
+
+    threads = [threading.Thread(target=agent, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sender.flush(10)
+    sender.close()
+    assert sender.stats().enqueued == 4000 == len(transport.delivered)
+    per_run: dict[bytes, list[bytes]] = {}
+    for r in transport.delivered:
+        per_run.setdefault(r.key, []).append(r.value)
+    for n in range(8):  # each agent's own order is kept
+        assert per_run[f"r{n}".encode()] == [rec(n * 1000 + i, run=f"r{n}").value for i in range(500)]

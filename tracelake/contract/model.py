@@ -299,9 +299,10 @@ class TraceEvent(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The normalised JSON form: UTC ``ts``, defaults filled, absent fields left out."""
-        return self.model_dump(mode="json", exclude_none=True) | (
-            {"tool_result": None} if "tool_result" in self.model_fields_set and self.tool_result is None else {}
-        )
+        wire = self.model_dump(mode="json", exclude_none=True)
+        if "tool_result" in self.model_fields_set and self.tool_result is None:
+            wire["tool_result"] = None  # an explicit null result is data, not absence
+        return wire
 
 
 NULLABLE_FIELDS = frozenset({"tool_result"})

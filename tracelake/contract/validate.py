@@ -47,6 +47,16 @@ _MESSAGES = {
 }
 
 
+def _length_bounds(field: str | None) -> str:
+    """``1–128`` for a bounded contract field, from the model's own constraints."""
+    low, high = 0, None
+    info = TraceEvent.model_fields.get(field or "")
+    for constraint in info.metadata if info else ():
+        low = getattr(constraint, "min_length", None) or low
+        high = getattr(constraint, "max_length", None) or high
+    return f"{low}–{high}" if high else f"at least {low}"
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -66,7 +76,7 @@ def rejection_from_error(exc: ValidationError) -> Rejection:
     if kind == "literal_error" or kind == "enum":
         text = f"must be one of {ctx.get('expected', '')}"
     elif kind in {"string_too_short", "string_too_long"}:
-        text = "must be 1–128 characters" if field != "workflow_version" else "must be 1–64 characters"
+        text = f"must be {_length_bounds(field)} characters"
     elif kind in {"greater_than_equal", "greater_than"}:
         text = "must be ≥ 0"
     else:

@@ -85,6 +85,7 @@ class Sender:
         self._clock = clock
         self._queue: queue.Queue[Record] = queue.Queue(maxsize=options.queue_size)
         self._lock = threading.Lock()  # guards the spool
+        self._count_lock = threading.Lock()
         self._settled = threading.Condition()
         self._spool: Spool | None = None
         self._backoff = options.retry_min_s
@@ -98,7 +99,8 @@ class Sender:
 
     # -- agent side --------------------------------------------------------
     def submit(self, record: Record) -> None:
-        self._enqueued += 1
+        with self._count_lock:  # agents may emit from many threads
+            self._enqueued += 1
         if self._stopping.is_set():
             self._to_spool([record], why="client closing")
             return
