@@ -1,0 +1,70 @@
+"""The processor step, called with fixed metadata: rows for valid events, typed rejections otherwise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+from tracelake.transforms.metadata import MessageMeta
+from tracelake.transforms.pricing import ModelPrice, estimate_cost
+from tracelake.transforms.processor import Rejected, process
+from tracelake.transforms.schema import EVENTS_SCHEMA
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
+META = MessageMeta(source="kafka", received_at=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+                   topic="tracelake.events.v1", partition=2, offset=41)
+PRICES = {"gpt-small": ModelPrice(input_per_m=0.5, cached_input_per_m=0.05, output_per_m=1.5)}
+
+
+def example_lines() -> list[bytes]:
+    return [line for line in (CONTRACT / "examples.jsonl").read_bytes().splitlines() if line.strip()]
+
+
+def test_examples_become_rows_that_fit_the_lake_schema() -> None:
+    rows = [process(line, META, PRICES) for line in example_lines()]
+    assert not [r for r in rows if isinstance(r, Rejected)]
+    table = pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
+    assert table.num_rows == 12
+    first = rows[0]
+    assert first["ts"] == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert (first["kafka_partition"], first["kafka_offset"], first["event_date"]) == (2, 41, "2026-11-24")
+    tool = rows[2]
+    assert orjson.loads(tool["tool_args"]) == {"order_id": "8812"}
+    assert orjson.loads(tool["tool_result"])["status"] == "delivered"
+    assert rows[1]["cost_source"] == "reported"
+
+
+def test_rejection_carries_reason_and_provenance() -> None:
+    result = process(b'{"schema_version":"1"}', META, PRICES)
+    assert isinstance(result, Rejected)
+    assert result.reason.startswith("event_id: ")
+    assert (result.meta.partition, result.meta.offset) == (2, 41)
+    assert result.payload == b'{"schema_version":"1"}'
+
+
+def llm(**extra: object) -> bytes:
+    return orjson.dumps({"schema_version": "1", "event_id": "e", "event_type": "llm_call",
+                         "ts": "2026-11-24T23:59:59.999-01:00", "run_id": "r", "workflow": "w",
+                         "workflow_version": "1", **extra})
+
+
+def test_missing_cost_is_estimated_without_billing_cached_tokens_twice() -> None:
+    row = process(llm(model="gpt-small", input_tokens=1_000_000, cached_input_tokens=400_000,
+                      output_tokens=100_000), META, PRICES)
+    assert row["cost_source"] == "estimated"
+    assert abs(row["cost_usd"] - (0.6 * 0.5 + 0.4 * 0.05 + 0.1 * 1.5)) < 1e-12
+    assert row["event_date"] == "2026-11-25"  # the UTC date, not the local one
+
+
+def test_unknown_model_is_unpriced_not_zero() -> None:
+    row = process(llm(model="mystery", input_tokens=10), META, PRICES)
+    assert row["cost_usd"] is None and row["cost_source"] == "unpriced"
+
+
+def test_estimate_cost_edges() -> None:
+    assert estimate_cost(PRICES, "nope", 1, 0, 1) is None
+    assert estimate_cost(PRICES, "gpt-small", None, None, None) == 0
+    # more cached than input (a buggy emitter) never yields a negative charge
+    assert estimate_cost(PRICES, "gpt-small", 10, 50, 0) == 10 * 0.05 / 1_000_000
