@@ -1,72 +1,100 @@
-"""One message in, one lake row or one typed rejection out (snuba's ``processor.py`` shape).
+"""One message in: an accepted event or a typed rejection (snuba's ``processor.py`` shape).
 
 Pure: no Kafka, no I/O. The caller passes the payload bytes and the message's
 provenance; a rejection carries that provenance (partition, offset) so the
-dead-letter row points at the exact message. Redaction is the next step and
-fills ``redactions``; a row must not reach the lake before it.
+dead-letter row points at the exact message. Redaction is the next step
+(:mod:`tracelake.transforms.redact_batch`): it fills ``redactions`` on an
+accepted event and ``redacted_payload`` on a rejection. :func:`to_row` refuses
+an event that has not been through it, so nothing reaches the lake unredacted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from tracelake.contract import DEFAULT_MAX_EVENT_BYTES, Rejection, validate_event
 from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.pricing import PriceTable, estimate_cost
 from tracelake.transforms.schema import JSON_COLUMNS
-
-from tracelake.contract import DEFAULT_MAX_EVENT_BYTES, Rejection, TraceEvent, validate_event
 
 Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid event in its normalised wire form (``TraceEvent.to_wire()``)."""
+
+    event: dict[str, Any]
+    meta: MessageMeta
+    redactions: dict[str, int] | None = None  # None until redacted
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
-    """A message refused by the contract; ``payload`` is the raw bytes (redact before storing)."""
+    """A refused message; ``payload`` is raw (never stored), ``redacted_payload`` is what is."""
 
     code: str
     reason: str
     payload: bytes
     meta: MessageMeta
+    redacted_payload: str | None = None
 
 
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+class NotRedacted(RuntimeError):
+    """An event reached the row builder without passing redaction (a wiring bug)."""
 
 
-def to_row(event: TraceEvent, meta: MessageMeta, prices: PriceTable) -> Row:
-    """A validated event as a lake row: nested values as JSON text, cost source, provenance."""
-    row: Row = event.model_dump(mode="python", exclude=set(JSON_COLUMNS))
-    nested = event.model_dump(mode="json", include=set(JSON_COLUMNS))
+def decode_validate(payload: bytes, meta: MessageMeta, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Accepted | Rejected:
+    """Size, JSON, contract. Never raises for bad input."""
+    result = validate_event(payload, max_bytes=max_bytes)
+    if isinstance(result, Rejection):
+        return Rejected(code=result.code, reason=result.reason, payload=payload, meta=meta)
+    return Accepted(event=result.to_wire(), meta=meta)
+
+
+def to_row(item: Accepted, prices: PriceTable) -> Row:
+    """A redacted event as a lake row: nested values as JSON text, cost source, provenance."""
+    if item.redactions is None:
+        raise NotRedacted(f"event {item.event.get('event_id')!r} was not redacted")
+    event, meta = item.event, item.meta
+    row: Row = {key: value for key, value in event.items() if key not in JSON_COLUMNS}
     for column in JSON_COLUMNS:
-        value = nested.get(column)
         # An explicit ``"tool_result": null`` is data (the JSON text "null"); absence is NULL.
-        explicit_null = column == "tool_result" and column in event.model_fields_set
-        row[column] = _json_text(value) if value is not None or explicit_null else None
-    if event.event_type == "llm_call" and event.cost_usd is None:
+        row[column] = orjson.dumps(event[column]).decode() if column in event else None
+    ts = datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).astimezone(UTC)
+    row["ts"] = ts
+    if event["event_type"] == "llm_call" and event.get("cost_usd") is None:
         row["cost_usd"] = estimate_cost(
-            prices, event.model or "", event.input_tokens, event.cached_input_tokens, event.output_tokens
+            prices, event.get("model", ""), event.get("input_tokens"), event.get("cached_input_tokens"),
+            event.get("output_tokens"),
         )
         row["cost_source"] = "estimated" if row["cost_usd"] is not None else "unpriced"
     else:
-        row["cost_source"] = "reported" if event.cost_usd is not None else None
-    row["redactions"] = None
+        row["cost_source"] = "reported" if event.get("cost_usd") is not None else None
+    row["redactions"] = orjson.dumps(item.redactions).decode()
     row["ingested_at"] = meta.received_at.astimezone(UTC)
     row["source"] = meta.source
     row["kafka_topic"] = meta.topic
     row["kafka_partition"] = meta.partition
     row["kafka_offset"] = meta.offset
-    row["event_date"] = event.ts.strftime("%Y-%m-%d")
+    row["event_date"] = ts.strftime("%Y-%m-%d")
     return row
 
 
-def process(
-    payload: bytes, meta: MessageMeta, prices: PriceTable, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
-) -> Row | Rejected:
-    """Validate and enrich one message. Never raises for bad input."""
-    result = validate_event(payload, max_bytes=max_bytes)
-    if isinstance(result, Rejection):
-        return Rejected(code=result.code, reason=result.reason, payload=payload, meta=meta)
-    return to_row(result, meta, prices)
+def dead_letter_row(item: Rejected) -> Row:
+    """A rejection as a ``dead_letters`` row (payload only in its redacted form)."""
+    received = item.meta.received_at.astimezone(UTC)
+    return {
+        "received_at": received,
+        "source": item.meta.source,
+        "reason": item.reason,
+        "payload": item.redacted_payload,
+        "kafka_topic": item.meta.topic,
+        "kafka_partition": item.meta.partition,
+        "kafka_offset": item.meta.offset,
+        "event_date": received.strftime("%Y-%m-%d"),
+    }

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+
 from tracelake.ingest.writer import ParquetLakeWriter
 from tracelake.transforms.schema import EVENTS_SCHEMA
 

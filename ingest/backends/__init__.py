@@ -1,0 +1,1 @@
+"""Where messages come from: a consumer backend interface with Kafka and in-memory implementations."""

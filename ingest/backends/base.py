@@ -1,0 +1,42 @@
+"""The consumer backend interface.
+
+Contract: :meth:`poll` returns at most ``max_records`` messages in partition
+order and may call the ``on_revoke`` callback given to :meth:`subscribe`
+*before* it returns, when the group takes partitions away; the callback must
+flush and commit what it holds for them. :meth:`commit` stores, per
+partition, the next offset to read; it raises :class:`CommitFailed` when the
+group has moved on (the messages will be re-delivered to the new owner).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from tracelake.ingest.message import Partition, RawMessage
+
+RevokeCallback = Callable[[list[Partition]], None]
+
+
+class CommitFailed(Exception):
+    """The offsets were not stored (rebalance or broker trouble)."""
+
+
+class ConsumerBackend(ABC):
+    @abstractmethod
+    def subscribe(self, on_revoke: RevokeCallback) -> None: ...
+
+    @abstractmethod
+    def poll(self, timeout_s: float, max_records: int) -> list[RawMessage]: ...
+
+    @abstractmethod
+    def commit(self, offsets: dict[Partition, int]) -> None: ...
+
+    @abstractmethod
+    def pause(self) -> None: ...
+
+    @abstractmethod
+    def resume(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

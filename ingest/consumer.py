@@ -1,0 +1,109 @@
+"""The consumer loop: poll a backend, feed the processing chain, stop cleanly.
+
+Contract:
+
+- Offsets are committed only by the chain's last step, after the batch they
+  cover is durable (see :mod:`tracelake.ingest.strategies.base`).
+- On partition revocation the whole chain is joined (flushed, written,
+  committed) *before* the partitions are given up, so the next owner starts
+  exactly where this one stopped.
+- :meth:`Consumer.run` returns after ``stop`` is set: it finishes the batch,
+  writes, commits and closes the backend. An exception from a step (an I/O
+  failure, a bug) propagates without committing; the uncommitted messages are
+  re-delivered to whoever consumes next.
+- A commit refused by the group (a rebalance raced it) is logged and counted:
+  the data is already durable, and the re-delivered copy is hidden by the
+  ``events`` view's one-row-per-``event_id`` rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from tracelake.ingest import metrics
+from tracelake.ingest.backends.base import CommitFailed, ConsumerBackend
+from tracelake.ingest.message import Message, Partition, RawMessage
+from tracelake.ingest.strategies.base import MessageRejected, ProcessingStep
+
+log = logging.getLogger("tracelake.ingest")
+
+COMMIT_FAILURES = "tracelake_ingest_commit_failures_total"
+
+
+class Consumer:
+    def __init__(
+        self,
+        backend: ConsumerBackend,
+        make_chain: Callable[[Callable[[dict[Partition, int]], None]], ProcessingStep[RawMessage]],
+        counters: metrics.Counters,
+        poll_timeout_s: float = 0.5,
+        max_poll_records: int = 2000,
+    ) -> None:
+        self.backend = backend
+        self.counters = counters
+        self.poll_timeout_s = poll_timeout_s
+        self.max_poll_records = max_poll_records
+        self.chain = make_chain(self._commit)
+        self._pending: list[Message[RawMessage]] = []
+
+    def _commit(self, offsets: dict[Partition, int]) -> None:
+        try:
+            self.backend.commit(offsets)
+        except CommitFailed as exc:
+            self.counters.inc(COMMIT_FAILURES)
+            log.warning("offset commit refused (%s); the batch is durable and will be de-duplicated", exc)
+
+    def _on_revoke(self, partitions: list[Partition]) -> None:
+        log.info("partitions revoked: %s; flushing before giving them up", partitions)
+        self._drain_pending()
+        self.chain.join()
+
+    def _drain_pending(self, timeout_s: float = 60.0) -> None:
+        """Hand every held-back message to the chain before a join (bounded)."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processing chain refused messages for {timeout_s:.0f}s")
+            self.chain.poll()
+            self._retry_pending()
+
+    def _submit(self, message: Message[RawMessage]) -> None:
+        if self._pending:
+            self._pending.append(message)
+            return
+        try:
+            self.chain.submit(message)
+        except MessageRejected:
+            # Back pressure: keep the message, stop fetching until the chain catches up.
+            self._pending.append(message)
+            self.backend.pause()
+
+    def run(self, stop: threading.Event) -> None:
+        self.backend.subscribe(self._on_revoke)
+        try:
+            while not stop.is_set():
+                for raw in self.backend.poll(self.poll_timeout_s, self.max_poll_records):
+                    self.counters.inc(metrics.MESSAGES_POLLED)
+                    partition = Partition(raw.meta.topic or "", raw.meta.partition or 0)
+                    self._submit(Message(raw, {partition: (raw.meta.offset or 0) + 1}))
+                if self._pending:
+                    self.chain.poll()
+                    self._retry_pending()
+                self.chain.poll()
+            self._drain_pending()
+            self.chain.join()
+        finally:
+            self.chain.close()
+            self.backend.close()
+
+    def _retry_pending(self) -> None:
+        while self._pending:
+            try:
+                self.chain.submit(self._pending[0])
+            except MessageRejected:
+                return
+            self._pending.pop(0)
+        self.backend.resume()

@@ -1,0 +1,1 @@
+"""Processing steps, one per file, chained: decode/validate → batch → redact → write → commit."""

@@ -1,0 +1,102 @@
+"""The consumer loop over the in-memory backend: commits follow durable writes; revocation flushes first."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import orjson
+
+from tracelake.ingest.backends.memory import MemoryBackend
+from tracelake.ingest.consumer import Consumer
+from tracelake.ingest.message import Partition
+from tracelake.ingest.pipeline import build_pipeline
+from tracelake.queries.views import connect
+
+
+def event(i: int, run: str = "r", **extra: object) -> bytes:
+    return orjson.dumps({"schema_version": "1", "event_id": f"e{i}", "event_type": "custom", "name": "step",
+                         "ts": "2026-11-24T10:00:00Z", "run_id": run, "workflow": "w", "workflow_version": "1",
+                         **extra})
+
+
+class StopAfter(threading.Event):
+    """Stops the loop after ``turns`` polls (bounded, no sleeping)."""
+
+    def __init__(self, turns: int) -> None:
+        super().__init__()
+        self.turns = turns
+
+    def is_set(self) -> bool:
+        self.turns -= 1
+        return self.turns < 0 or super().is_set()
+
+
+def test_everything_stored_once_committed_and_dead_lettered(tmp_path: Path, parts_factory) -> None:
+    backend = MemoryBackend("t", {0: [event(i) for i in range(10)] + [b"{bad"],
+                                  1: [event(100, input="hi Secretname"), event(0)]})
+    parts = parts_factory(tmp_path / "lake", max_batch=4)
+    Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0).run(
+        StopAfter(3))
+    assert backend.committed == {Partition("t", 0): 11, Partition("t", 1): 2}
+    con = connect(tmp_path / "lake")
+    ids = [r[0] for r in con.execute("SELECT event_id FROM events ORDER BY event_id").fetchall()]
+    assert ids == sorted([f"e{i}" for i in range(10)] + ["e100"])  # e0 re-sent on partition 1: still once
+    (text, redactions), = con.execute("SELECT input, redactions FROM events WHERE event_id = 'e100'").fetchall()
+    assert text == "hi <PERSON>" and orjson.loads(redactions) == {"PERSON": 1}
+    (reason, offset), = con.execute("SELECT reason, kafka_offset FROM dead_letters").fetchall()
+    assert "not valid JSON" in reason and offset == 10
+    assert [r.reason for r in parts.dlq.sent] == [reason]
+
+
+def test_revocation_flushes_and_commits_before_giving_up(tmp_path: Path, parts_factory) -> None:
+    backend = MemoryBackend("t", {0: [event(i) for i in range(5)]})
+    parts = parts_factory(tmp_path / "lake", max_batch=1000, max_batch_age_s=3600)
+    consumer = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0)
+    backend.subscribe(consumer._on_revoke)
+    for raw in backend.poll(0, 100):
+        consumer._submit(consumer_message(raw))
+    assert backend.committed == {}  # buffered, not yet durable
+    backend.revoke_all()
+    assert backend.committed == {Partition("t", 0): 5}
+    assert connect(tmp_path / "lake").execute("SELECT count(*) FROM events").fetchone()[0] == 5
+
+
+def consumer_message(raw):
+    from tracelake.ingest.message import Message
+
+    return Message(raw, {Partition(raw.meta.topic, raw.meta.partition): raw.meta.offset + 1})
+
+
+def test_crash_before_commit_replays_without_duplicates(tmp_path: Path, parts_factory) -> None:
+    values = [event(i) for i in range(20)]
+    lake = tmp_path / "lake"
+
+    class Crash(Exception):
+        pass
+
+    def crashing_commit(offsets):
+        raise Crash
+
+    backend = MemoryBackend("t", {0: values})
+    parts = parts_factory(lake, max_batch=7)
+    with contextlib.suppress(Crash):
+        Consumer(backend, lambda commit: build_pipeline(parts, crashing_commit), parts.counters,
+                 poll_timeout_s=0).run(StopAfter(2))
+    assert backend.committed == {}
+    # Restart with other batch boundaries: files differ, the view still shows each event once.
+    again = parts_factory(lake, max_batch=5)
+    Consumer(backend, lambda commit: build_pipeline(again, commit), again.counters, poll_timeout_s=0).run(
+        StopAfter(2))
+    con = connect(lake)
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (20, 20)
+    assert backend.committed == {Partition("t", 0): 20}
+
+
+def test_quiet_topic_still_flushes_by_age(tmp_path: Path, parts_factory) -> None:
+    backend = MemoryBackend("t", {0: [event(1)]})
+    parts = parts_factory(tmp_path / "lake", max_batch=1000, max_batch_age_s=0)
+    Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0).run(
+        StopAfter(1))
+    assert backend.committed == {Partition("t", 0): 1}
