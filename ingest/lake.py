@@ -7,13 +7,12 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+EVENTS_TABLE = "events"
+DEAD_LETTERS_TABLE = "dead_letters"
+
 
 def events_dir(root: str | Path) -> Path:
-    return Path(root) / "events"
-
-
-def dead_letters_dir(root: str | Path) -> Path:
-    return Path(root) / "dead_letters"
+    return Path(root) / EVENTS_TABLE
 
 
 def stored_event_ids(root: str | Path, event_ids: set[str], dates: set[str]) -> set[str]:

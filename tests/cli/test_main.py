@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_usage_errors_are_one_line_exit_2(args: list[str], words: bytes) -> None
     assert len(lines) == 1 and words in lines[0] and b"Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["consume"], ["redact"], ["sql", "SELECT 1"], ["metrics", "success_rate"]])
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["metrics", "success_rate"]])
 def test_later_stages_say_not_implemented(command: list[str]) -> None:
     result = tracelake(*command)
     assert result.returncode == 2
@@ -75,3 +76,16 @@ def test_unreadable_file_is_exit_2(tmp_path: Path) -> None:
     result = tracelake("validate", str(tmp_path / "missing.jsonl"))
     assert result.returncode == 2
     assert b"Traceback" not in result.stderr
+
+
+def test_consume_without_kafka_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "tracelake.cli.main", "consume", "--lake", str(tmp_path)],
+                            capture_output=True, timeout=60, env={**os.environ, "TRACELAKE_KAFKA_BOOTSTRAP": ""})
+    assert result.returncode == 2
+    assert b"no Kafka configured" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_ingest_file_unreadable_is_exit_2(tmp_path: Path) -> None:
+    result = tracelake("ingest-file", str(tmp_path / "nope.jsonl"), "--lake", str(tmp_path))
+    assert result.returncode == 2
+    assert b"cannot read" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -42,7 +42,9 @@ def cli() -> None:
 @format_option
 def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> None:
     """Read JSON Lines files ('-' for stdin) through validate → redact → write."""
-    _not_yet("ingest-file")
+    from tracelake.cli import ingest_commands
+
+    ingest_commands.ingest_file(paths, lake, fmt)
 
 
 @cli.command()
@@ -51,13 +53,17 @@ def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> No
 @click.option("--group", default=None, help="Consumer group id.")
 def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
     """The Kafka consumer: runs until SIGINT/SIGTERM, then flushes, commits and exits 0."""
-    _not_yet("consume")
+    from tracelake.cli import ingest_commands
+
+    ingest_commands.consume(lake, bootstrap, group)
 
 
 @cli.command()
 def redact() -> None:
     """JSON Lines events on stdin → the same events redacted on stdout."""
-    _not_yet("redact")
+    from tracelake.cli import ingest_commands
+
+    ingest_commands.redact()
 
 
 @cli.command()

@@ -1,0 +1,32 @@
+"""Build the ingest chain's parts from the one :class:`~tracelake.settings.Settings` object."""
+
+from __future__ import annotations
+
+from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
+from tracelake.ingest.metrics import Counters
+from tracelake.ingest.pipeline import PipelineParts
+from tracelake.ingest.sinks import DeadLetterSink
+from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.settings import Settings
+from tracelake.transforms.pricing import load_prices
+
+
+def make_redactor(settings: Settings):
+    from tracelake.transforms.redact import RedactionConfig, Redactor
+
+    key = settings.pseudonym_key.encode() if settings.pseudonym_key else None
+    return Redactor(RedactionConfig(model=settings.spacy_model, pseudonym_key=key))
+
+
+def make_parts(settings: Settings, dlq: DeadLetterSink | None = None, redactor=None) -> PipelineParts:
+    return PipelineParts(
+        redactor=redactor or make_redactor(settings),
+        events=ParquetLakeWriter(settings.lake, EVENTS_TABLE),
+        dead_letters=ParquetLakeWriter(settings.lake, DEAD_LETTERS_TABLE),
+        prices=load_prices(settings.prices_file),
+        counters=Counters(),
+        dlq=dlq,
+        max_batch=settings.batch_max_events,
+        max_batch_age_s=settings.batch_max_age_s,
+        max_event_bytes=settings.max_event_bytes,
+    )
