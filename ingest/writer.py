@@ -37,7 +37,7 @@ class LakeWriter(ABC):
         """Durably write ``table`` under batch ``name``; return the files written."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -73,6 +73,6 @@ class ParquetLakeWriter(LakeWriter):
                 os.replace(tmp, final)
             finally:
                 tmp.unlink(missing_ok=True)
-            _fsync_dir(directory)
+            fsync_dir(directory)
             written.append(final)
         return written

@@ -23,7 +23,13 @@ WHERE _copy = 1
 
 DEAD_LETTERS_VIEW = """
 CREATE OR REPLACE VIEW dead_letters AS
-SELECT * FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+SELECT * EXCLUDE (_copy)
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY source, kafka_topic, kafka_partition, kafka_offset ORDER BY received_at) AS _copy
+    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+)
+WHERE _copy = 1
 """
 
 _EMPTY_EVENTS = "CREATE OR REPLACE VIEW events AS SELECT NULL::VARCHAR AS event_id WHERE false"

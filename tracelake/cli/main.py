@@ -68,10 +68,16 @@ def redact() -> None:
 
 @cli.command()
 @lake_option
-@click.option("--older-than", type=int, default=None, metavar="DAYS")
-def compact(lake: str | None, older_than: int | None) -> None:
-    """Merge the small files of closed partitions atomically."""
-    _not_yet("compact")
+@click.option("--older-than", type=click.IntRange(min=0), default=1, show_default=True, metavar="DAYS",
+              help="Compact date partitions at least this many days old (UTC).")
+@format_option
+def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
+    """Merge the small files of closed partitions atomically (safe while consume runs)."""
+    from tracelake.ingest.compact import compact_lake
+    from tracelake.settings import Settings
+
+    results = compact_lake(Settings.from_options(lake=lake).lake, older_than_days=older_than)
+    emit([r.__dict__ for r in results], fmt)
 
 
 # -- analyse -------------------------------------------------------------
