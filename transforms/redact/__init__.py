@@ -1,0 +1,1 @@
+"""Redaction of personal data and secrets (``shared/contract/redaction.md``)."""
