@@ -144,12 +144,16 @@ def alerts_compare(**_: Any) -> None:
 # -- serve ---------------------------------------------------------------
 @cli.command()
 @lake_option
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", type=int, default=8000)
-@click.option("--keys", type=click.Path(dir_okay=False), default=None)
-def api(**_: Any) -> None:
+@click.option("--host", default=None, help="Address to bind (TRACELAKE_API_HOST; default 127.0.0.1). "
+              "Without a keys file only 127.0.0.1 is used.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (TRACELAKE_API_PORT; default 8000).")
+@click.option("--keys", type=click.Path(dir_okay=False), default=None,
+              help="TOML keys file (TRACELAKE_API_KEYS_FILE); without one: local mode, no keys, 127.0.0.1 only.")
+def api(lake: str | None, host: str | None, port: int | None, keys: str | None) -> None:
     """Serve the HTTP API of api.md."""
-    _not_yet("api")
+    from tracelake.cli import api_commands
+
+    api_commands.api(lake, host, port, keys)
 
 
 @cli.group()
@@ -161,18 +165,22 @@ def keys() -> None:
 @click.option("--tenant", required=True)
 @click.option("--role", required=True, type=click.Choice(["ingest", "read", "admin"]))
 @click.option("--id", "key_id", default=None)
-@click.option("--keys", type=click.Path(dir_okay=False), default=None)
-def keys_create(**_: Any) -> None:
+@click.option("--keys", type=click.Path(dir_okay=False), default=None, help="Keys file (TRACELAKE_API_KEYS_FILE).")
+def keys_create(tenant: str, role: str, key_id: str | None, keys: str | None) -> None:
     """Generate a key, store its hash, print it once."""
-    _not_yet("keys create")
+    from tracelake.cli import api_commands
+
+    api_commands.keys_create(tenant, role, key_id, keys)
 
 
 @keys.command("list")
-@click.option("--keys", type=click.Path(dir_okay=False), default=None)
+@click.option("--keys", type=click.Path(dir_okay=False), default=None, help="Keys file (TRACELAKE_API_KEYS_FILE).")
 @format_option
-def keys_list(**_: Any) -> None:
+def keys_list(keys: str | None, fmt: str | None) -> None:
     """List key ids, tenants and roles (never keys)."""
-    _not_yet("keys list")
+    from tracelake.cli import api_commands
+
+    api_commands.keys_list(keys, fmt)
 
 
 # -- the main job and tools ------------------------------------------------

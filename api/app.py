@@ -1,0 +1,81 @@
+"""The app factory: one FastAPI app from one :class:`~tracelake.settings.Settings`.
+
+``create_app(settings)`` wires the routes, the single error handler set
+(:mod:`tracelake.api.errors`), auth (:mod:`tracelake.api.auth`), the Kafka
+producer and the Prometheus registry. Nothing reads the environment here:
+the caller (``tracelake api``, a test, the demo) builds the settings.
+
+Failure modes: a keys file that cannot be read or parsed raises
+:class:`tracelake.api.keys.KeysFileError` here, before anything listens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from tracelake import __version__
+from tracelake.api import errors
+from tracelake.api.auth import KeyStore
+from tracelake.api.context import AppContext
+from tracelake.api.producer import EventProducer
+from tracelake.api.routes import analytics, events, otlp, runs, system
+from tracelake.api.telemetry import (
+    ApiMetrics,
+    IngestCountersCollector,
+    LakeRedactionsCollector,
+    LatencyMiddleware,
+    ProducerCollector,
+)
+from tracelake.settings import Settings
+
+DESCRIPTION = """The HTTP face of tracelake (`shared/contract/api.md`).
+
+Every `/v1` route needs an API key (`Authorization: Bearer tlk_…` or
+`X-API-Key`) unless the server runs without a keys file (local mode).
+Errors are always `{"error": {"code", "message"}}`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    producer: EventProducer | None = None,
+    ingest_counters: Any = None,
+) -> FastAPI:
+    keys = KeyStore(settings.api_keys_file)
+    if producer is None:
+        producer = EventProducer(settings.kafka_bootstrap, settings.topic, settings.api_spool_dir,
+                                 settings.api_spool_max_bytes)
+    metrics = ApiMetrics()
+    metrics.add_collector(ProducerCollector(producer.stats))
+    metrics.add_collector(LakeRedactionsCollector(settings.lake))
+    if ingest_counters is not None:
+        metrics.add_collector(IngestCountersCollector(ingest_counters))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            producer.close()
+
+    app = FastAPI(
+        title="tracelake",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.ctx = AppContext(settings=settings, keys=keys, producer=producer, metrics=metrics,
+                               ingest_counters=ingest_counters)
+    errors.install(app)
+    for module in (system, events, otlp, runs, analytics):
+        app.include_router(module.router)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,5 @@
+"""Placeholder until tracelake.queries lands."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,65 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: no key needed (api.md).
+
+- ``/healthz``: the process answers (``200 {"status": "ok"}``).
+- ``/readyz``: ``200`` when the lake is readable (an absent lake whose parent
+  exists counts: it is an empty lake) and, when a broker is configured, a TCP
+  connection to it opens; else ``503 unavailable`` with the failed checks.
+- ``/metrics``: Prometheus text format (see :mod:`tracelake.api.telemetry`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from tracelake.api.context import AppContext
+from tracelake.api.errors import ApiError
+from tracelake.api.producer import kafka_reachable
+from tracelake.api.responses import JsonResponse
+
+router = APIRouter(tags=["operations"])
+
+
+def lake_readable(lake: Path) -> tuple[bool, str]:
+    if lake.exists():
+        if lake.is_dir() and os.access(lake, os.R_OK | os.X_OK):
+            return True, "readable"
+        return False, f"{lake} is not a readable directory"
+    parent = lake.resolve().parent
+    if parent.is_dir() and os.access(parent, os.R_OK | os.X_OK):
+        return True, "empty (not created yet)"
+    return False, f"{lake} does not exist and neither does its parent"
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Lake readable and Kafka reachable (when configured)",
+            responses={503: {"description": "not ready: the failed checks are listed"}})
+def readyz(request: Request) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    ok, lake_detail = lake_readable(Path(ctx.settings.lake))
+    checks = {"lake": lake_detail}
+    bootstrap = ctx.settings.kafka_bootstrap
+    if bootstrap:
+        reachable = kafka_reachable(bootstrap)
+        checks["kafka"] = "reachable" if reachable else f"cannot connect to {bootstrap}"
+        ok = ok and reachable
+    else:
+        checks["kafka"] = "not configured (ingested events wait in the spool)"
+    if not ok:
+        raise ApiError(503, "not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
+                       extra={"checks": checks})
+    return JsonResponse({"status": "ready", "checks": checks})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

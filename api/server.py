@@ -1,0 +1,44 @@
+"""Run the API under uvicorn: what ``tracelake api`` does.
+
+Local mode (no keys file, api.md): the server binds to 127.0.0.1 whatever
+host was asked for, serves every tenant without a key, and its first log
+line says so. With a keys file the first log line names the file and the
+number of keys. A keys file that cannot be read stops the start with
+:class:`tracelake.api.keys.KeysFileError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from tracelake.settings import Settings
+
+log = logging.getLogger("tracelake.api")
+LOCAL_HOST = "127.0.0.1"
+
+
+def startup_line(settings: Settings, keys: int) -> tuple[str, str]:
+    """(host to bind, the first log line)."""
+    if settings.api_keys_file is None:
+        note = f" (asked for {settings.api_host}; refused without keys)" if settings.api_host != LOCAL_HOST else ""
+        return LOCAL_HOST, (
+            f"LOCAL MODE: no keys file (--keys / TRACELAKE_API_KEYS_FILE), so every tenant is served without a key "
+            f"and the API binds to {LOCAL_HOST} only{note}; listening on http://{LOCAL_HOST}:{settings.api_port}")
+    return settings.api_host, (
+        f"keys file {settings.api_keys_file}: {keys} keys; every /v1 request needs a key; "
+        f"listening on http://{settings.api_host}:{settings.api_port}")
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from tracelake.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    app = create_app(settings)
+    host, line = startup_line(settings, len(app.state.ctx.keys))
+    log.warning(line) if settings.api_keys_file is None else log.info(line)
+    uvicorn.run(app, host=host, port=settings.api_port, log_level="info", access_log=False,
+                log_config=None, server_header=False)
