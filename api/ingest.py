@@ -67,6 +67,8 @@ def split_body(body: bytes, max_event_bytes: int) -> list[bytes | dict[str, Any]
             raise BadBody(f"the body is not a valid JSON array: {exc}") from None
         if not isinstance(items, list):
             raise BadBody("the body must be a JSON array or NDJSON of events")
+        if not items:
+            raise BadBody("the body is an empty array: send at least one event")
         out: list[bytes | dict[str, Any] | Rejection] = []
         for item in items:
             if not isinstance(item, dict):

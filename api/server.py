@@ -10,6 +10,7 @@ number of keys. A keys file that cannot be read stops the start with
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from tracelake.settings import Settings
@@ -40,5 +41,9 @@ def serve(settings: Settings) -> None:
     app = create_app(settings)
     host, line = startup_line(settings, len(app.state.ctx.keys))
     log.warning(line) if settings.api_keys_file is None else log.info(line)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal
+    # into the handler it found; a no-op one makes that a clean exit 0 (as `consume`).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=host, port=settings.api_port, log_level="info", access_log=False,
                 log_config=None, server_header=False)

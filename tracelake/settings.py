@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tracelake.sdk.config import DEFAULT_TOPIC
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         ["tracelake.run_id", "gen_ai.conversation.id"],
         description="attributes that give the run_id (default: the trace id)")
     otlp_tenant_keys: list[str] = Field(["tracelake.tenant"], description="attributes that give the tenant")
+
+    @field_validator("api_keys_file", "api_spool_dir", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        # TRACELAKE_API_KEYS_FILE= (empty) means "no keys file", not the current directory.
+        return None if value == "" else value
 
     @classmethod
     def from_options(cls, **options: Any) -> Settings:

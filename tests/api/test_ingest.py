@@ -53,7 +53,7 @@ def test_ndjson_bad_line_is_one_refusal_not_a_bad_body(event) -> None:
     assert outcome.event_ids == ["a"] and outcome.refused[0].reason.startswith("not valid JSON")
 
 
-@pytest.mark.parametrize("body", [b"", b"   \n", b"[1, 2", b"[{]"])
+@pytest.mark.parametrize("body", [b"", b"   \n", b"[1, 2", b"[{]", b"[]", b'{"a": 1}'[:0] + b" []"])
 def test_malformed_body(body: bytes) -> None:
     with pytest.raises(BadBody):
         split_body(body, 1 << 20)
