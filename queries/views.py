@@ -1,22 +1,72 @@
-"""The lake's base DuckDB views (``metrics.md`` "SQL views"), over the Parquet files in place.
+"""The lake's DuckDB views (``metrics.md`` "SQL views"), over the Parquet files in place.
 
-``events`` holds one row per ``event_id`` whatever the number of copies on
-disk (re-delivery after a crash, a producer re-send, a compaction in
-progress): the first ingested copy wins. Nothing is copied into a database file.
+Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
+``dead_letters``. Nothing is copied into a database file.
+
+- ``events`` holds one row per ``event_id`` whatever the number of copies on
+  disk (re-delivery after a crash, a producer re-send, a compaction in
+  progress): the first ingested copy wins.
+- Partition pruning: given a time window, the views read only the
+  ``event_date=`` partitions that can hold rows of that window; the file list
+  is built here from the directory names, so DuckDB never opens the others.
+- Tenant scope: given a tenant, every view is defined over that tenant's rows
+  only (the filter sits inside the view, below the de-duplication), so SQL run
+  on the connection cannot see another tenant's rows through any view.
+- ``runs``: one row per run; its group values (tenant, workflow, …) are those of
+  its ``run_finished`` event, for a run in flight those of its
+  ``run_started`` event, else of its earliest event. If a run has several
+  ``run_finished`` events the earliest (``ts``, then ``event_id``) counts.
+
+``connect(lake)`` stays the shortcut the ingest stage and the demo use; it
+goes through :mod:`tracelake.queries.engine` like every other query.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+import pyarrow as pa
+
+from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
+from tracelake.queries.tables import ALERTS_SCHEMA, ALERTS_TABLE
+from tracelake.queries.timewin import Window, partition_days
+from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tracelake.queries.engine import LakeConnection
+
+VIEW_NAMES = ("events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters")
+
+COMMON_COLUMNS = (
+    "event_id", "schema_version", "event_type", "ts", "run_id", "workflow", "workflow_version", "tenant", "team",
+    "release", "environment", "agent", "span_id", "parent_span_id", "duration_ms", "status", "error", "attributes",
+)
+PIPELINE_COLUMNS = ("cost_source", "redactions", "ingested_at", "source", "event_date")
+LLM_COLUMNS = ("model", "provider", "model_tier", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd",
+               "prompt", "completion")
+TOOL_COLUMNS = ("tool_name", "tool_args", "tool_result", "schema_valid", "success", "mutating", "idempotency_key",
+                "retry_of", "cost_usd")
+# Values a run takes from one of its events (run_finished, else run_started, else the earliest).
+RUN_ATTRIBUTES = ("tenant", "workflow", "workflow_version", "team", "release", "environment")
+
+_PARTITION = re.compile(r"^event_date=(\d{4}-\d{2}-\d{2})$")
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT", pa.int32(): "INTEGER",
+    pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
 
 EVENTS_VIEW = """
 CREATE OR REPLACE VIEW events AS
 SELECT * EXCLUDE (_copy)
 FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
-    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+    FROM {source}
+    {scope}
 )
 WHERE _copy = 1
 """
@@ -27,32 +77,148 @@ SELECT * EXCLUDE (_copy)
 FROM (
     SELECT *, row_number() OVER (
         PARTITION BY source, kafka_topic, kafka_partition, kafka_offset ORDER BY received_at) AS _copy
-    FROM read_parquet({files}, hive_partitioning = true, union_by_name = true)
+    FROM {source}
+    {scope}
 )
 WHERE _copy = 1
 """
 
-_EMPTY_EVENTS = "CREATE OR REPLACE VIEW events AS SELECT NULL::VARCHAR AS event_id WHERE false"
-_EMPTY_DEAD = "CREATE OR REPLACE VIEW dead_letters AS SELECT NULL::VARCHAR AS reason WHERE false"
+ALERTS_VIEW = """
+CREATE OR REPLACE VIEW alerts AS
+SELECT * EXCLUDE (_copy)
+FROM (
+    SELECT *, row_number() OVER (PARTITION BY alert_id ORDER BY created_at) AS _copy
+    FROM {source}
+    {scope}
+)
+WHERE _copy = 1
+"""
+
+_ATTRS = ", ".join(RUN_ATTRIBUTES)
+_PICK = "arg_min_null(struct_pack({attrs}, outcome), (ts, event_id))"
+
+RUNS_VIEW = f"""
+CREATE OR REPLACE VIEW runs AS
+WITH per_run AS (
+    SELECT
+        run_id,
+        min(ts) FILTER (WHERE event_type = 'run_started') AS started_at,
+        min(ts) FILTER (WHERE event_type = 'run_finished') AS finished_at,
+        min(ts) AS first_ts,
+        {_PICK.format(attrs=_ATTRS)} FILTER (WHERE event_type = 'run_finished') AS fin,
+        {_PICK.format(attrs=_ATTRS)} FILTER (WHERE event_type = 'run_started') AS sta,
+        {_PICK.format(attrs=_ATTRS)} AS fst,
+        coalesce(sum(cost_usd), 0) AS total_cost_usd,
+        count(*) FILTER (WHERE event_type = 'llm_call') AS llm_calls,
+        count(*) FILTER (WHERE event_type = 'tool_call') AS tool_calls,
+        coalesce(sum(duration_ms) FILTER (WHERE event_type = 'llm_call'), 0) AS model_ms,
+        coalesce(sum(duration_ms) FILTER (WHERE event_type = 'tool_call'), 0) AS tool_ms,
+        bool_or(event_type = 'escalation') AS escalated,
+        bool_or(event_type = 'fallback') AS fell_back
+    FROM events
+    GROUP BY run_id
+), picked AS (
+    SELECT *, CASE WHEN fin IS NOT NULL THEN fin WHEN sta IS NOT NULL THEN sta ELSE fst END AS attrs
+    FROM per_run
+)
+SELECT
+    run_id,
+    {", ".join(f"attrs.{a} AS {a}" for a in RUN_ATTRIBUTES)},
+    started_at, finished_at,
+    fin.outcome AS outcome,
+    total_cost_usd, llm_calls, tool_calls, model_ms, tool_ms,
+    (epoch_us(finished_at) - epoch_us(started_at)) / 1000.0 AS run_ms,
+    escalated, fell_back, first_ts
+FROM picked
+"""
+
+LLM_CALLS_VIEW = (
+    "CREATE OR REPLACE VIEW llm_calls AS SELECT "
+    + ", ".join((*COMMON_COLUMNS, *LLM_COLUMNS, *PIPELINE_COLUMNS))
+    + " FROM events WHERE event_type = 'llm_call'"
+)
+TOOL_CALLS_VIEW = (
+    "CREATE OR REPLACE VIEW tool_calls AS SELECT "
+    + ", ".join((*COMMON_COLUMNS, *TOOL_COLUMNS, *PIPELINE_COLUMNS))
+    + " FROM events WHERE event_type = 'tool_call'"
+)
 
 
-def _glob(root: Path, table: str) -> str | None:
+def sql_string(value: str) -> str:
+    """A SQL string literal. Only for values the product itself controls (paths, a tenant
+    name checked by the caller); user values are always bound parameters."""
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot appear in a SQL literal")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def partitions(root: Path, table: str) -> dict[date, Path]:
+    """The table's ``event_date=`` directories that hold at least one Parquet file."""
+    out: dict[date, Path] = {}
     directory = root / table
-    if not any(directory.glob("event_date=*/*.parquet")):
+    if not directory.is_dir():
+        return out
+    for child in directory.iterdir():
+        match = _PARTITION.match(child.name)
+        if match and child.is_dir() and any(child.glob("*.parquet")):
+            out[date.fromisoformat(match.group(1))] = child
+    return out
+
+
+def source_sql(root: Path, table: str, window: Window | None = None) -> str | None:
+    """``read_parquet([...])`` over the partitions of ``window`` (all when None); None when there are none."""
+    available = partitions(root, table)
+    days = partition_days(window, list(available)) if window else sorted(available)
+    if not days:
         return None
-    return "'" + str(directory / "event_date=*" / "*.parquet").replace("'", "''") + "'"
+    globs = ", ".join(sql_string(str(available[day] / "*.parquet")) for day in days)
+    return f"read_parquet([{globs}], hive_partitioning = true, union_by_name = true)"
 
 
-def create_views(con: duckdb.DuckDBPyConnection, lake_root: str | Path) -> None:
-    root = Path(lake_root)
-    events = _glob(root, "events")
-    con.execute(EVENTS_VIEW.format(files=events) if events else _EMPTY_EVENTS)
-    dead = _glob(root, "dead_letters")
-    con.execute(DEAD_LETTERS_VIEW.format(files=dead) if dead else _EMPTY_DEAD)
+def empty_source_sql(schema: pa.Schema) -> str:
+    """A typed relation with no rows: the views of an empty lake still have every column."""
+    columns = []
+    for field in schema:
+        kind = "DATE" if field.name == "event_date" else _DUCKDB_TYPES[field.type]
+        columns.append(f'CAST(NULL AS {kind}) AS "{field.name}"')
+    return f"(SELECT {', '.join(columns)} WHERE false)"
 
 
-def connect(lake_root: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the lake's views."""
-    con = duckdb.connect(":memory:")
-    create_views(con, lake_root)
-    return con
+def view_statements(root: Path, *, tenant: str | None = None, window: Window | None = None) -> list[str]:
+    """The CREATE VIEW statements of every view, in dependency order.
+
+    ``window`` prunes the ``events`` partitions (``dead_letters`` and
+    ``alerts`` are small and always read whole); ``tenant`` restricts every
+    view to that tenant's rows. Dead letters carry no tenant column: a scoped
+    reader sees those whose redacted payload names the tenant.
+    """
+    events = source_sql(root, EVENTS_TABLE, window) or empty_source_sql(EVENTS_SCHEMA)
+    dead = source_sql(root, DEAD_LETTERS_TABLE) or empty_source_sql(DEAD_LETTERS_SCHEMA)
+    alerts = source_sql(root, ALERTS_TABLE) or empty_source_sql(ALERTS_SCHEMA)
+    where_tenant = dead_scope = ""
+    if tenant is not None:
+        literal = sql_string(tenant)
+        where_tenant = f"WHERE tenant = {literal}"
+        dead_scope = f"WHERE try(json_extract_string(payload, '$.tenant')) = {literal}"
+    return [
+        EVENTS_VIEW.format(source=events, scope=where_tenant),
+        DEAD_LETTERS_VIEW.format(source=dead, scope=dead_scope),
+        ALERTS_VIEW.format(source=alerts, scope=where_tenant),
+        RUNS_VIEW,
+        LLM_CALLS_VIEW,
+        TOOL_CALLS_VIEW,
+    ]
+
+
+def create_views(con: duckdb.DuckDBPyConnection, lake_root: str | Path, *, tenant: str | None = None,
+                 window: Window | None = None) -> None:
+    """Create (or replace) every view on ``con``; see :func:`view_statements`."""
+    for statement in view_statements(Path(lake_root), tenant=tenant, window=window):
+        con.execute(statement)
+
+
+def connect(lake_root: str | Path) -> LakeConnection:
+    """A read-only, time-limited connection with the lake's views (every partition, every tenant)."""
+    from tracelake.queries.engine import open_lake
+
+    return open_lake(lake_root)

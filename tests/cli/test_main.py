@@ -48,13 +48,6 @@ def test_usage_errors_are_one_line_exit_2(args: list[str], words: bytes) -> None
     assert len(lines) == 1 and words in lines[0] and b"Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["metrics", "success_rate"]])
-def test_later_stages_say_not_implemented(command: list[str]) -> None:
-    result = tracelake(*command)
-    assert result.returncode == 2
-    assert b"not implemented yet" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
 def test_validate_accepts_the_contract_examples() -> None:
     result = tracelake("validate", str(CONTRACT / "examples.jsonl"), "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -81,26 +81,42 @@ def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
 
 
 # -- analyse -------------------------------------------------------------
+tenant_option = click.option("--tenant", default=None, help="Only this tenant's rows (as a tenant-scoped API key).")
+
+
 @cli.command()
 @click.argument("name")
 @lake_option
-@click.option("--group-by", default=None)
-@click.option("--since", default=None, metavar="T")
-@click.option("--until", default=None, metavar="T")
-@click.option("--where", multiple=True, metavar="KEY=VALUE")
+@click.option("--group-by", default=None, metavar="A,B", help="Group columns ('' for one total row).")
+@click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive.")
+@click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE", help="Filter on a group column (repeatable).")
+@tenant_option
 @format_option
-def metrics(name: str, **_: Any) -> None:
-    """One metric of metrics.md."""
-    _not_yet("metrics")
+def metrics(name: str, lake: str | None, group_by: str | None, since: str | None, until: str | None,
+            where: tuple[str, ...], tenant: str | None, fmt: str | None) -> None:
+    """One metric of metrics.md (success_rate, cost_per_success, …)."""
+    from tracelake.cli import analytics_commands
+
+    analytics_commands.metrics(name, lake, group_by, since, until, where, tenant, fmt)
 
 
 @cli.command()
 @click.argument("statement")
 @lake_option
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Row limit (default 10000).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=None, metavar="S",
+              help="Lower the time limit (seconds).")
+@tenant_option
+@click.option("--since", default=None, metavar="T", help="Views read only the partitions from T.")
+@click.option("--until", default=None, metavar="T", help="Views read only the partitions before T.")
 @format_option
-def sql(statement: str, lake: str | None, fmt: str | None) -> None:
+def sql(statement: str, lake: str | None, limit: int | None, timeout: float | None, tenant: str | None,
+        since: str | None, until: str | None, fmt: str | None) -> None:
     """Read-only ad-hoc SQL over the lake's views."""
-    _not_yet("sql")
+    from tracelake.cli import analytics_commands
+
+    analytics_commands.sql(statement, lake, limit, timeout, tenant, since, until, fmt)
 
 
 @cli.group()
@@ -108,37 +124,57 @@ def alerts() -> None:
     """Drift alerts and canary comparisons."""
 
 
+rules_option = click.option("--rules", type=click.Path(dir_okay=False), default=None,
+                            help="TOML rules file (TRACELAKE_ALERTS_RULES_FILE).")
+webhook_option = click.option("--webhook", default=None, metavar="URL",
+                              help="Slack-compatible webhook for new alerts (TRACELAKE_ALERTS_WEBHOOK_URL).")
+
+
 @alerts.command("run")
 @lake_option
-@click.option("--rules", type=click.Path(dir_okay=False), default=None)
-@click.option("--now", default=None, metavar="T")
-@click.option("--fail-on-alert", is_flag=True)
+@rules_option
+@click.option("--now", default=None, metavar="T", help="Evaluation time (default: now).")
+@click.option("--fail-on-alert", is_flag=True, help="Exit 1 when any rule fires.")
+@webhook_option
 @format_option
-def alerts_run(**_: Any) -> None:
+def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_alert: bool, webhook: str | None,
+               fmt: str | None) -> None:
     """Evaluate the drift rules once, store new alerts, print them."""
-    _not_yet("alerts run")
+    from tracelake.cli import analytics_commands
+
+    analytics_commands.alerts_run(lake, rules, now, fail_on_alert, webhook, fmt)
 
 
 @alerts.command("schedule")
-@click.option("--cron", required=True, metavar="EXPR")
+@click.option("--cron", required=True, metavar="EXPR", help="Cron expression in UTC, e.g. '*/15 * * * *'.")
 @lake_option
-@click.option("--rules", type=click.Path(dir_okay=False), default=None)
-def alerts_schedule(**_: Any) -> None:
+@rules_option
+@webhook_option
+def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str | None) -> None:
     """Run 'alerts run' on a cron schedule in a long-running process."""
-    _not_yet("alerts schedule")
+    from tracelake.cli import analytics_commands
+
+    analytics_commands.alerts_schedule(cron, lake, rules, webhook)
 
 
 @alerts.command("compare")
 @click.option("--workflow", required=True)
-@click.option("--baseline", required=True)
-@click.option("--candidate", required=True)
+@click.option("--baseline", required=True, metavar="V1")
+@click.option("--candidate", required=True, metavar="V2")
 @lake_option
-@click.option("--since", default=None, metavar="T")
-@click.option("--until", default=None, metavar="T")
+@click.option("--since", default=None, metavar="T", help="Window start (default: until − 24h).")
+@click.option("--until", default=None, metavar="T", help="Window end (default: now).")
+@click.option("--by", type=click.Choice(["workflow_version", "release"]), default="workflow_version",
+              show_default=True, help="What baseline and candidate name.")
+@rules_option
+@tenant_option
 @format_option
-def alerts_compare(**_: Any) -> None:
-    """Canary comparison of two versions of one workflow."""
-    _not_yet("alerts compare")
+def alerts_compare(workflow: str, baseline: str, candidate: str, lake: str | None, since: str | None,
+                   until: str | None, by: str, rules: str | None, tenant: str | None, fmt: str | None) -> None:
+    """Canary comparison of two versions of one workflow (exit 0 promote, 1 rollback, 3 hold)."""
+    from tracelake.cli import analytics_commands
+
+    analytics_commands.alerts_compare(workflow, baseline, candidate, lake, since, until, by, rules, tenant, fmt)
 
 
 # -- serve ---------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""One alert evaluation end to end: evaluate → store the new alerts → announce them.
+
+This is what ``tracelake alerts run`` and every tick of ``alerts schedule``
+call. Order matters: alerts are durably in the lake's table before any sink
+sees them, so a failing webhook never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tracelake.queries.alerts.evaluate import evaluate
+from tracelake.queries.alerts.rules import Rule
+from tracelake.queries.alerts.sinks import Delivery, post_webhook
+from tracelake.queries.alerts.store import store_new
+from tracelake.queries.engine import Limits, open_lake
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    timeout_s: float = 5.0
+    retries: int = 3
+    backoff_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class RunReport:
+    now: datetime
+    alerts: list[dict[str, Any]]  # the new ones, stored by this run
+    raised: int  # all that fired, including those an earlier run already stored
+    delivery: Delivery | None
+
+
+def run_once(lake_root: str | Path, rules: Sequence[Rule], now: datetime, *, limits: Limits | None = None,
+             run_horizon: timedelta = timedelta(hours=24), webhook: Webhook | None = None) -> RunReport:
+    """Evaluate at ``now``, store what is new, post it to the webhook (if any). Raises OSError if the
+    table cannot be written (then nothing is announced)."""
+    fired = evaluate(lake_root, rules, now, limits=limits, run_horizon=run_horizon)
+    with open_lake(lake_root, limits=limits) as con:
+        fresh = store_new(lake_root, con, fired)
+    delivery = None
+    if webhook and fresh:
+        delivery = post_webhook(webhook.url, fresh, timeout_s=webhook.timeout_s, retries=webhook.retries,
+                                backoff_s=webhook.backoff_s)
+    return RunReport(now, fresh, len(fired), delivery)

@@ -1,0 +1,155 @@
+"""Ad-hoc read-only SQL over the lake's views (``tracelake sql``, ``POST /v1/sql``).
+
+A statement runs only if every check passes; a refused one raises
+:class:`SqlRefused` (one line saying why) and nothing is executed.
+
+1. DuckDB's parser splits the text: exactly one statement, of type SELECT
+   (``extract_statements``; DESCRIBE/SUMMARIZE of a view count as SELECT).
+   Everything else — INSERT/UPDATE/DELETE/CREATE/DROP/ALTER, COPY, ATTACH,
+   INSTALL/LOAD, SET/RESET/PRAGMA, EXPORT/IMPORT, CALL, PIVOT statements,
+   EXPLAIN, transactions — is refused by type.
+2. DuckDB's own syntax tree (``json_serialize_sql``) is walked:
+   - a table reference must name one of the views (or a CTE of the
+     statement): a quoted path such as ``FROM '/lake/events/x.parquet'`` (a
+     replacement scan) or ``information_schema.*`` is refused;
+   - a table function must be one of a few pure generators (``range``,
+     ``unnest`` …): ``read_parquet``, ``read_csv``, ``glob``, ``query``,
+     ``duckdb_settings`` … are refused;
+   - scalar functions that read settings, variables, the environment or
+     files are refused.
+3. The connection itself (:mod:`tracelake.queries.engine`) is the backstop:
+   external access off outside the lake, extensions frozen, configuration
+   locked, memory/thread limits, a time limit and a row limit.
+
+Tenant scope: with ``tenant``, the views are replaced by that tenant's rows
+before anything runs; with step 2 no statement can name a file or table
+outside them, so scoped SQL cannot escape (``tests/queries/test_sandbox.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracelake.queries.engine import LakeConnection, Limits, QueryResult, open_lake
+from tracelake.queries.timewin import Window
+from tracelake.queries.views import VIEW_NAMES
+
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
+DENIED_FUNCTIONS = frozenset({
+    "current_setting", "getvariable", "getenv", "write_log", "setseed", "setval", "nextval", "currval",
+    "json_execute_serialized_sql", "query", "query_table", "glob", "sniff_csv", "which_secret",
+    "checkpoint", "force_checkpoint", "current_query",
+})
+DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "__internal", "python_", "pandas", "arrow_",
+                   "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SqlRefused(ValueError):
+    """The statement was refused before anything ran; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A statement that passed every check: exactly this text is what runs."""
+
+    sql: str
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _cte_names(tree: Any) -> set[str]:
+    names: set[str] = set()
+    for node in _walk(tree):
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict):
+            for entry in cte_map.get("map", []):
+                name = str(entry.get("key", ""))
+                if not _IDENTIFIER.match(name):
+                    # A path-like CTE name could shadow, in one scope, a replacement scan in another.
+                    raise SqlRefused(f"refused: a WITH name must be a plain identifier, not {name!r}")
+                names.add(name.lower())
+    return names
+
+
+def check_tree(tree: dict[str, Any], views: tuple[str, ...] = VIEW_NAMES) -> None:
+    """Refuse a serialized SELECT that names anything but the views and pure functions. Pure logic."""
+    if tree.get("error"):
+        raise SqlRefused(f"refused: the statement could not be analysed ({tree.get('error_message', 'unknown')})")
+    allowed_tables = {v.lower() for v in views} | _cte_names(tree)
+    for node in _walk(tree):
+        kind = node.get("type")
+        if kind == "BASE_TABLE":
+            name = str(node.get("table_name", ""))
+            schema = str(node.get("schema_name", "")).lower()
+            catalog = str(node.get("catalog_name", "")).lower()
+            if catalog not in ("", "memory") or schema not in ("", "main") or name.lower() not in allowed_tables:
+                shown = ".".join(p for p in (catalog, schema, name) if p)
+                raise SqlRefused(f"refused: {shown!r} is not a view; query only {', '.join(views)}")
+        elif kind == "TABLE_FUNCTION":
+            function = node.get("function") or {}
+            name = str(function.get("function_name", "")).lower()
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise SqlRefused(f"refused: table function {name}() may read outside the views; "
+                                 f"allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}")
+        elif node.get("class") == "FUNCTION" or kind == "FUNCTION":
+            name = str(node.get("function_name", "")).lower()
+            if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
+                raise SqlRefused(f"refused: function {name}() reads settings, files or the environment")
+        elif kind == "SHOW_REF" and node.get("table_name"):
+            raise SqlRefused("refused: SHOW lists the catalog; query the views (DESCRIBE events works)")
+
+
+def check_statement(con: LakeConnection, sql: str) -> Checked:
+    """Parse and check ``sql`` with DuckDB's parser; raise :class:`SqlRefused` unless it is one safe SELECT."""
+    if not sql.strip():
+        raise SqlRefused("refused: the statement is empty")
+    try:
+        statements = con.parse(sql)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the user's SQL: one line back
+        raise SqlRefused(f"refused: the statement does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise SqlRefused(f"refused: give exactly one statement (got {len(statements)})")
+    statement = statements[0]
+    kind = getattr(statement.type, "name", str(statement.type))
+    if kind != "SELECT":
+        raise SqlRefused(f"refused: only read-only SELECT statements run here (this is {kind})")
+    text = statement.query
+    tree = orjson.loads(con.serialize(text))
+    check_tree(tree)
+    return Checked(text)
+
+
+def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | None = None) -> QueryResult:
+    """Check, then run one ad-hoc statement; the timeout error names the query by its first words."""
+    checked = check_statement(con, sql)
+    label = " ".join(checked.sql.split())
+    label = label if len(label) <= 60 else label[:57] + "..."
+    return con.query(checked.sql, name=f"sql: {label}", timeout_s=timeout_s, max_rows=max_rows)
+
+
+def execute_sql(lake_root: str | Path, sql: str, *, tenant: str | None = None, max_rows: int = 10_000,
+                timeout_s: float | None = None, window: Window | None = None,
+                limits: Limits | None = None) -> QueryResult:
+    """The sandbox entry point for the CLI and the API: a fresh scoped connection, check, run, close.
+
+    ``tenant`` replaces every view by that tenant's rows before the statement
+    runs; ``window`` prunes the ``events`` partitions read.
+    """
+    with open_lake(lake_root, tenant=tenant, window=window, limits=limits) as con:
+        return run_sql(con, sql, max_rows=max_rows, timeout_s=timeout_s)

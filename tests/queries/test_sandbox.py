@@ -1,0 +1,129 @@
+"""The SQL sandbox: hostile statements are refused before anything runs; scoped SQL cannot escape its tenant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tracelake.queries.engine import Limits, QueryError, QueryTimeout, open_lake
+from tracelake.queries.sandbox import SqlRefused, check_tree, execute_sql, run_sql
+
+
+def hostile(lake: Path) -> list[str]:
+    events = f"{lake}/events"
+    return [
+        # writes and catalog changes
+        "INSERT INTO events VALUES (1)", "UPDATE events SET tenant = 'x'", "DELETE FROM events",
+        "CREATE TABLE t AS SELECT 1", "CREATE OR REPLACE VIEW events AS SELECT 1 AS tenant", "DROP VIEW events",
+        "ALTER VIEW events RENAME TO e2", "CREATE MACRO f(x) AS x", "CREATE SECRET s (TYPE s3)",
+        # files, databases, extensions
+        "COPY events TO '/tmp/out.csv'", "COPY (SELECT 1) TO '/tmp/out.parquet'", "EXPORT DATABASE '/tmp/db'",
+        "IMPORT DATABASE '/tmp/db'", "ATTACH '/tmp/x.duckdb' AS x", "DETACH memory", "USE memory",
+        "INSTALL httpfs", "LOAD httpfs", "FORCE INSTALL httpfs",
+        # settings
+        "SET enable_external_access = true", "SET lock_configuration = false", "RESET threads",
+        "PRAGMA threads = 8", "SET VARIABLE x = 1", "CALL pragma_version()", "CHECKPOINT", "VACUUM",
+        "BEGIN TRANSACTION", "EXPLAIN SELECT 1", "EXPLAIN ANALYZE SELECT 1", "PIVOT events ON workflow",
+        # reading files, inside the lake (a tenant escape) or outside
+        f"SELECT * FROM read_parquet('{events}/**/*.parquet')",
+        f"SELECT * FROM parquet_scan('{events}/*/*.parquet')",
+        f"SELECT * FROM '{events}/event_date=2026-11-24/replayed-batch.parquet'",
+        f"SELECT count(*) FROM \"{events}/event_date=2026-11-24/replayed-batch.parquet\"",
+        f"SELECT * FROM parquet_metadata('{events}/*/*.parquet')",
+        "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM read_blob('/etc/hostname')", "SELECT * FROM read_json_auto('/etc/x.json')",
+        "SELECT * FROM '/etc/passwd'", "SELECT * FROM glob('/*')", "SELECT * FROM sniff_csv('/etc/passwd')",
+        "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')", "SELECT * FROM query_table('events')",
+        f"SELECT * FROM events WHERE event_id IN (SELECT event_id FROM read_parquet('{events}/*/*.parquet'))",
+        f"WITH x AS (SELECT * FROM read_parquet('{events}/*/*.parquet')) SELECT * FROM x",
+        f"WITH \"{events}/a.parquet\" AS (SELECT 1) SELECT * FROM \"{events}/a.parquet\"",
+        "SELECT * FROM json_execute_serialized_sql('{}')",
+        # catalog, settings, environment
+        "SELECT * FROM information_schema.tables", "SELECT * FROM duckdb_views()", "SELECT * FROM duckdb_settings()",
+        "SELECT current_setting('allowed_directories')", "SELECT getvariable('x')", "SELECT getenv('HOME')",
+        "SHOW TABLES", "SHOW ALL TABLES", "SELECT * FROM pragma_table_info('events')",
+        "SELECT * FROM other_catalog.main.events", "SELECT * FROM system.main.events",
+        # several statements, nothing, junk
+        "SELECT 1; SELECT 2", "SELECT 1; DROP VIEW events", "", "   ", "SELEC 1",
+    ]
+
+
+def test_hostile_statements_are_refused_and_nothing_runs(golden_lake: Path) -> None:
+    with open_lake(golden_lake, tenant="acme") as con:
+        before = con.execute("SELECT count(*) FROM events").fetchone()
+        for statement in hostile(golden_lake):
+            with pytest.raises(SqlRefused) as refused:
+                run_sql(con, statement, max_rows=10)
+            message = str(refused.value)
+            assert message.startswith("refused:") and "\n" not in message, statement
+        # every view still there, unchanged, still scoped
+        assert con.execute("SELECT count(*) FROM events").fetchone() == before
+        assert con.execute("SELECT DISTINCT tenant FROM events").fetchall() == [("acme",)]
+
+
+def test_tenant_scoped_sql_sees_only_its_rows(golden_lake: Path) -> None:
+    for tenant in ("acme", "globex"):
+        for view in ("events", "runs", "tool_calls"):
+            rows = execute_sql(golden_lake, f"SELECT DISTINCT tenant FROM {view}", tenant=tenant, max_rows=10).rows
+            assert rows == [(tenant,)], view
+    assert execute_sql(golden_lake, "SELECT count(*) FROM llm_calls", tenant="globex", max_rows=1).rows == [(0,)]
+    dead = execute_sql(golden_lake, "SELECT count(*) FROM dead_letters", tenant="acme", max_rows=1).rows
+    assert dead == [(1,)]  # the rejected line names tenant acme
+    assert execute_sql(golden_lake, "SELECT count(*) FROM dead_letters", tenant="globex", max_rows=1).rows == [(0,)]
+    everything = execute_sql(golden_lake, "SELECT count(DISTINCT tenant) FROM events", max_rows=1).rows
+    assert everything == [(2,)]
+
+
+def test_the_connection_itself_refuses_files_and_settings(golden_lake: Path) -> None:
+    """Backstop below the statement check: DuckDB's own locks hold even for internal queries."""
+    with open_lake(golden_lake) as con:
+        for statement in ("SELECT * FROM read_csv('/etc/passwd')", "SET enable_external_access = true",
+                          "SET threads = 64", "INSTALL httpfs", "ATTACH '/tmp/tracelake-x.duckdb'"):
+            with pytest.raises(QueryError):
+                con.execute(statement)
+
+
+def test_row_limit_sets_truncated(golden_lake: Path) -> None:
+    result = execute_sql(golden_lake, "SELECT * FROM range(100000) t(i)", max_rows=5)
+    assert result.truncated and result.columns == ["i"] and [r[0] for r in result.rows] == [0, 1, 2, 3, 4]
+    small = execute_sql(golden_lake, "SELECT run_id FROM runs ORDER BY run_id", max_rows=100)
+    assert not small.truncated and len(small.rows) == 10
+
+
+def test_time_limit_interrupts_and_names_the_query(golden_lake: Path) -> None:
+    slow = "SELECT count(*) FROM range(100000000000) a(x) WHERE x % 7 = 3"
+    with pytest.raises(QueryTimeout) as timeout:
+        execute_sql(golden_lake, slow, max_rows=10, timeout_s=0.3)
+    assert "sql: SELECT count(*) FROM range(100000000000)" in str(timeout.value)
+    assert "0.3 s" in str(timeout.value)
+
+
+def test_callers_can_only_lower_the_time_limit(golden_lake: Path) -> None:
+    with open_lake(golden_lake, limits=Limits(timeout_s=0.2)) as con, pytest.raises(QueryTimeout) as timeout:
+        con.query("SELECT count(*) FROM range(100000000000) a(x) WHERE x % 7 = 3", name="slow one",
+                  timeout_s=3600)
+    assert timeout.value.timeout_s == 0.2 and "'slow one'" in str(timeout.value)
+
+
+def test_connection_is_usable_after_a_timeout(golden_lake: Path) -> None:
+    with open_lake(golden_lake) as con:
+        with pytest.raises(QueryTimeout):
+            con.query("SELECT count(*) FROM range(100000000000) a(x) WHERE x % 7 = 3", name="q", timeout_s=0.2)
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (10,)
+
+
+def test_describe_and_plain_selects_run(golden_lake: Path) -> None:
+    described = execute_sql(golden_lake, "DESCRIBE runs", max_rows=100)
+    names = [r[0] for r in described.rows]
+    assert names[:3] == ["run_id", "tenant", "workflow"] and "fell_back" in names
+    with_cte = execute_sql(golden_lake, "WITH f AS (SELECT * FROM runs WHERE outcome = 'success') "
+                                        "SELECT count(*) AS n FROM f", max_rows=10)
+    assert with_cte.dicts() == [{"n": 4}]
+
+
+def test_check_tree_refuses_unknown_tables() -> None:
+    tree = {"error": False, "statements": [{"node": {"from_table": {"type": "BASE_TABLE", "table_name": "secrets",
+                                                                    "schema_name": "", "catalog_name": ""}}}]}
+    with pytest.raises(SqlRefused, match="'secrets' is not a view"):
+        check_tree(tree)
