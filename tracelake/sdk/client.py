@@ -98,6 +98,7 @@ class Client:
         send_timeout_s: float | None = None,
         validate: bool | None = None,
         transport: Transport | None = None,
+        clock: Callable[[], str] | None = None,
         **defaults: str,
     ) -> None:
         unknown = set(defaults) - set(COMMON_FIELDS)
@@ -115,6 +116,9 @@ class Client:
             validate=validate,
         )
         self.defaults = {k: v for k, v in defaults.items() if v is not None}
+        # Where ``ts`` comes from when an event has none: the wall clock, or a
+        # simulated one (fleet simulator, backfills, tests).
+        self.now: Callable[[], str] = clock or now_ts
         if transport is None:
             if self.config.bootstrap:
                 transport = KafkaTransport(self.config.bootstrap, self.config.topic, self.config.send_timeout_s)
@@ -148,7 +152,7 @@ class Client:
         body = dict(event)
         body.setdefault("schema_version", "1")
         body.setdefault("event_id", new_event_id())
-        body.setdefault("ts", now_ts())
+        body.setdefault("ts", self.now())
         for key, value in self.defaults.items():
             body.setdefault(key, value)
         try:
@@ -311,7 +315,7 @@ class Run:
         ends; on an exception adds ``status=error`` and ``error`` and re-raises.
         Events emitted inside the block get this step as parent."""
         span_id = new_span_id()
-        step = Span({"span_id": span_id, "ts": now_ts(), **fields})
+        step = Span({"span_id": span_id, "ts": self.client.now(), **fields})
         token = _current_span.set(span_id)
         started = time.perf_counter()
         try:
@@ -408,7 +412,8 @@ def tool(
                 arguments = dict(bound.arguments)
             except TypeError:
                 arguments = {"args": list(args), **kwargs}
-            fields: dict[str, Any] = {"tool_args": _json_safe(arguments), "ts": now_ts()}
+            run = current_run()
+            fields: dict[str, Any] = {"tool_args": _json_safe(arguments), "ts": run.client.now() if run else now_ts()}
             if mutating is not None:
                 fields["mutating"] = mutating
             if validator is not None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tests.transforms.redact.corpus import card, iban, phone, secret
+from tracelake.fleet.fakedata import card, iban, phone, secret
 from tracelake.transforms.redact.patterns import (
     FastPhoneRecognizer,
     OfflineEmailRecognizer,

@@ -1,0 +1,109 @@
+"""Drive a fleet of simulated agents through the real SDK, with an optional bad canary.
+
+``Fleet`` places each run in simulated time: most in the history window
+(``history_days`` back to one day ago, the drift rules' baseline), a share in
+the last 24 hours (their current window). In the current window the canary
+workflow sends ``canary.share`` of its runs to the candidate version, whose
+profile is the injected regression (lower success, higher cost). Events
+carry their simulated ``ts``; the SDK sends them to Kafka like any agent's.
+
+Deterministic for a seed and a ``now``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tracelake.fleet import fakedata
+from tracelake.fleet.clock import SimClock
+from tracelake.fleet.workflows import BASELINE, REGRESSED, SYSTEM_PROMPTS, WORKFLOWS, Step, Workflow
+from tracelake.sdk import Client
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    workflow: str = "refund_request"
+    baseline: str = "v3"
+    candidate: str = "v4"
+    release: str = "2026.11.3"
+    share: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    seed: int = 7
+    now: datetime | None = None
+    history_days: float = 8.0
+    current_share: float = 0.45
+    canary: Canary | None = field(default_factory=Canary)
+    tenants: tuple[tuple[str, float], ...] = (("acme", 0.7), ("globex", 0.3))
+
+
+@dataclass
+class FleetStats:
+    runs: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    by_version: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+class Fleet:
+    """``fleet = Fleet(FleetConfig()); client = Client(..., clock=fleet.clock); fleet.run(client, runs=500)``."""
+
+    def __init__(self, config: FleetConfig | None = None) -> None:
+        self.config = config or FleetConfig()
+        self.now = (self.config.now or datetime.now(UTC)).astimezone(UTC)
+        self.clock = SimClock(self.now)
+        self.rng = random.Random(self.config.seed)
+        self.stats = FleetStats()
+        self._workflows = list(WORKFLOWS.values())
+        self._weights = [w.weight for w in self._workflows]
+
+    def _start_time(self, current: bool) -> datetime:
+        if current:  # at least an hour ago: approval waits must not push run_finished past now
+            return self.now - timedelta(hours=self.rng.uniform(1, 24))
+        return self.now - timedelta(days=self.rng.uniform(1.05, self.config.history_days))
+
+    def one_run(self, client: Client) -> str:
+        """Emit one whole run; returns its outcome."""
+        rng, canary = self.rng, self.config.canary
+        workflow: Workflow = rng.choices(self._workflows, self._weights)[0]
+        current = rng.random() < self.config.current_share
+        version, release, profile = workflow.version, workflow.release, BASELINE
+        if canary and current and workflow.name == canary.workflow and rng.random() < canary.share:
+            version, release, profile = canary.candidate, canary.release, REGRESSED
+        tenant = rng.choices([t for t, _ in self.config.tenants], [w for _, w in self.config.tenants])[0]
+        self.clock.set(self._start_time(current))
+        with client.run(workflow.name, version, input=f"{workflow.name.replace('_', ' ')} from {fakedata.email(rng)}",
+                        initiator=rng.choice(["human", "human", "system"]), team=workflow.team, release=release,
+                        tenant=tenant, environment="production") as run:
+            step = Step(run=run, rng=rng, clock=self.clock, profile=profile,
+                        system_prompt=SYSTEM_PROMPTS[workflow.name])
+            workflow.body(step)
+            self.clock.advance(rng.uniform(5, 50))
+        self.stats.runs += 1
+        self.stats.outcomes[step.outcome] += 1
+        self.stats.by_version[(workflow.name, version)] += 1
+        return step.outcome
+
+    def run(self, client: Client, *, runs: int | None = None, duration_s: float | None = None,
+            rate: float | None = None, progress: Callable[[int], None] | None = None) -> FleetStats:
+        """Emit runs until ``runs`` are done or ``duration_s`` has passed, at most ``rate`` runs/s."""
+        if runs is None and duration_s is None:
+            raise ValueError("give runs, duration_s or both: the fleet never runs unbounded")
+        started = time.monotonic()
+        done = 0
+        while (runs is None or done < runs) and (duration_s is None or time.monotonic() - started < duration_s):
+            self.one_run(client)
+            done += 1
+            if progress:
+                progress(done)
+            if rate:
+                ahead = done / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(min(ahead, 1.0))  # pacing, not synchronisation
+        return self.stats
