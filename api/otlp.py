@@ -34,8 +34,9 @@ attributes not consumed stay in ``attributes`` with ``otel.trace_id`` and
 ``otel.span_name``. ``workflow``, ``workflow_version``, ``run_id`` and
 ``tenant`` come from the first present key of :class:`OtlpMapping`'s lists,
 looked up in the span's attributes, then the resource's; ``run_id`` falls
-back to the trace id. ``event_id`` is derived from trace and span id, so a
-re-exported batch is the same events (the lake keeps one copy).
+back to the trace id. ``event_id`` is derived from trace id, start time and span id, so a
+re-exported batch is the same events (the lake keeps one copy) and events
+that share a millisecond sort by start.
 
 Failure modes: a body that is not an OTLP request raises :class:`OtlpError`
 (one line); a span that maps to an invalid event is left for the contract
@@ -313,7 +314,9 @@ def span_events(span: OtlpSpan, mapping: OtlpMapping) -> list[dict[str, Any]]:
         common["agent"] = str(agent)
         used.add("gen_ai.agent.name")
     duration = max(span.end_ns - span.start_ns, 0) / 1e6
-    base_id = f"otlp-{span.trace_id}-{span.span_id}"
+    # Stable across re-exports, and sortable by start time: the lake keeps ``ts`` to the
+    # millisecond and orders ties by event_id, so a span's start must sort before its children's.
+    base_id = f"otlp-{span.trace_id}-{max(span.start_ns, 0):019d}-{span.span_id}"
     status = "error" if error else "ok"
     step: dict[str, Any] = {**common, "event_id": base_id, "ts": iso_from_ns(span.start_ns),
                             "span_id": span.span_id, "duration_ms": duration, "status": status}
@@ -361,11 +364,12 @@ def span_events(span: OtlpSpan, mapping: OtlpMapping) -> list[dict[str, Any]]:
         rest["otel.scope"] = span.scope
     out = []
     if span.parent_span_id is None:
-        started = {**common, "event_type": "run_started", "event_id": f"{base_id}-start",
+        started = {**common, "event_type": "run_started", "event_id": f"{base_id}-0-start",
                    "ts": iso_from_ns(span.start_ns), "span_id": span.span_id, "attributes": rest}
         outcome = attrs.get("tracelake.outcome")
         finished: dict[str, Any] = {
-            **common, "event_type": "run_finished", "event_id": f"{base_id}-finish",
+            **common, "event_type": "run_finished",
+            "event_id": f"otlp-{span.trace_id}-{max(span.end_ns, span.start_ns, 0):019d}-{span.span_id}-finish",
             "ts": iso_from_ns(max(span.end_ns, span.start_ns)), "parent_span_id": span.span_id,
             "outcome": outcome if isinstance(outcome, str) else ("failure" if error else "success"),
             "status": status,
@@ -376,6 +380,7 @@ def span_events(span: OtlpSpan, mapping: OtlpMapping) -> list[dict[str, Any]]:
         if step:
             # The root is also a call: the call hangs under the run's start.
             step["span_id"] = f"{span.span_id}-call"
+            step["event_id"] = f"{base_id}-1-call"  # sorts after the run's start
             step["parent_span_id"] = span.span_id
             out.append(step)
         out.append(finished)

@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     api_max_events: int = Field(10_000, ge=1, description="most events one POST /v1/events may carry")
     api_spool_dir: Path | None = Field(None, description="spool of events Kafka has not taken yet (default: the SDK's)")
     api_spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1, description="spool bound; past it ingest answers 429")
-    api_query_timeout_s: float = Field(30.0, gt=0, description="time limit of one query (metrics, runs, SQL)")
     api_page_limit: int = Field(100, ge=1, description="default page size of GET /v1/runs")
     otlp_workflow_keys: list[str] = Field(
         ["tracelake.workflow", "gen_ai.agent.name", "service.name"],

@@ -1,5 +1,92 @@
-"""Placeholder until tracelake.queries lands."""
+"""``GET /v1/metrics/{name}``, ``POST /v1/sql``: the analytics stage's functions behind HTTP.
 
-from fastapi import APIRouter
+No metric and no SQL check is defined here: metrics are
+:func:`tracelake.queries.metrics.compute_metric` (the same call as
+``tracelake metrics``) and SQL is :func:`tracelake.queries.sandbox.execute_sql`
+(the same sandbox as ``tracelake sql``), both given the key's tenant so
+every view holds only that tenant's rows.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from tracelake.api.auth import ReadKey
+from tracelake.api.context import AppContext
+from tracelake.api.errors import ApiError
+from tracelake.api.lake import (
+    check_where_tenant,
+    limits,
+    parse_instant,
+    parse_where,
+    query_errors,
+    run_horizon,
+    tenant_of,
+)
+from tracelake.api.responses import JsonResponse
+from tracelake.queries.metrics import PUBLIC_METRICS, MetricArgumentError, compute_metric, get_spec, parse_group_by
+from tracelake.queries.sandbox import SqlRefused, execute_sql
+
+router = APIRouter(tags=["analytics"])
+
+
+class Rows(BaseModel):
+    rows: list[dict[str, Any]]
+
+
+class SqlRequest(BaseModel):
+    sql: str = Field(description="one read-only SELECT over the views of metrics.md", max_length=100_000)
+
+
+class SqlAnswer(BaseModel):
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    truncated: bool
+
+
+@router.get("/v1/metrics/{name}", response_model=Rows, summary="One metric of metrics.md",
+            description=f"Metrics: {', '.join(PUBLIC_METRICS)}.",
+            responses={404: {"description": "no such metric"}})
+def metric(
+    request: Request,
+    name: str,
+    key: ReadKey,
+    group_by: Annotated[str | None, Query(description="a,b; empty or 'none' for no grouping")] = None,
+    since: Annotated[str | None, Query(description="RFC 3339")] = None,
+    until: Annotated[str | None, Query(description="RFC 3339")] = None,
+    where: Annotated[list[str], Query(description="key=value (repeatable)")] = [],  # noqa: B006
+) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    try:
+        get_spec(name)
+    except MetricArgumentError as exc:
+        raise ApiError(404, str(exc)) from None
+    filters = parse_where(where)
+    check_where_tenant(key, filters)
+    settings = ctx.settings
+    try:
+        with query_errors():
+            rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by),
+                                  since=parse_instant("since", since), until=parse_instant("until", until),
+                                  where=filters, tenant=tenant_of(key), limits=limits(settings),
+                                  run_horizon=run_horizon(settings))
+    except MetricArgumentError as exc:
+        raise ApiError(400, str(exc)) from None
+    return JsonResponse({"rows": rows})
+
+
+@router.post("/v1/sql", response_model=SqlAnswer, summary="Read-only ad-hoc SQL over the tenant's views",
+             responses={422: {"description": "the statement was refused (not one read-only SELECT over the views)"}})
+def sql(request: Request, body: SqlRequest, key: ReadKey) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    settings = ctx.settings
+    try:
+        with query_errors(user_sql=True):
+            result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
+                                 timeout_s=settings.sql_timeout_s, limits=limits(settings))
+    except SqlRefused as exc:
+        raise ApiError(422, str(exc)) from None
+    return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated})

@@ -1,5 +1,93 @@
-"""Placeholder until tracelake.queries lands."""
+"""``GET /v1/runs`` (search, cursor pages) and ``GET /v1/runs/{run_id}`` (the audit timeline).
 
-from fastapi import APIRouter
+Both read the tenant-scoped views (:mod:`tracelake.api.lake`): a run of
+another tenant is ``404`` exactly like a run that does not exist.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from tracelake.api.auth import ReadKey
+from tracelake.api.context import AppContext
+from tracelake.api.errors import ApiError
+from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where
+from tracelake.api.responses import JsonResponse
+from tracelake.api.runs import (
+    OUTCOMES,
+    RUN_ROW_SQL,
+    TIMELINE_SQL,
+    Search,
+    SearchError,
+    build_search,
+    decode_cursor,
+    event_from_row,
+    page,
+    span_tree,
+)
+
+router = APIRouter(tags=["runs"])
+
+
+class RunsPage(BaseModel):
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class TreeNode(BaseModel):
+    event_id: str
+    children: list[TreeNode]
+
+
+class Timeline(BaseModel):
+    run: dict[str, Any]
+    events: list[dict[str, Any]]
+    tree: list[TreeNode]
+
+
+@router.get("/v1/runs", response_model=RunsPage, summary="Search finished and in-flight runs (newest first)")
+def search_runs(
+    request: Request,
+    key: ReadKey,
+    workflow: str | None = None,
+    workflow_version: str | None = None,
+    outcome: Annotated[str | None, Query(description=f"one of {', '.join(OUTCOMES)}")] = None,
+    tool_name: Annotated[str | None, Query(description="runs that called this tool")] = None,
+    since: Annotated[str | None, Query(description="RFC 3339; the run's first event at or after")] = None,
+    until: Annotated[str | None, Query(description="RFC 3339; the run's first event before")] = None,
+    where: Annotated[list[str], Query(description="key=value on a run column (repeatable)")] = [],  # noqa: B006
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    cursor: str | None = None,
+) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    filters = parse_where(where)
+    for column, value in (("workflow", workflow), ("workflow_version", workflow_version), ("outcome", outcome)):
+        if value is not None:
+            filters.append((column, value))
+    check_where_tenant(key, filters)
+    size = limit or ctx.settings.api_page_limit
+    try:
+        sql, params = build_search(Search(
+            filters=tuple(filters), tool_name=tool_name, since=parse_instant("since", since),
+            until=parse_instant("until", until), limit=size, cursor=decode_cursor(cursor) if cursor else None))
+    except SearchError as exc:
+        raise ApiError(400, str(exc)) from None
+    with open_for(ctx.settings, key) as con:
+        rows = con.query(sql, params, name="run search").dicts()
+    rows, next_cursor = page(rows, size)
+    return JsonResponse({"rows": rows, "next_cursor": next_cursor})
+
+
+@router.get("/v1/runs/{run_id}", response_model=Timeline, summary="One run's redacted timeline, nested by span",
+            responses={404: {"description": "no such run (for this key's tenant)"}})
+def run_timeline(request: Request, run_id: str, key: ReadKey) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    with open_for(ctx.settings, key) as con:
+        runs = con.query(RUN_ROW_SQL, {"run_id": run_id}, name="run").dicts()
+        if not runs:
+            raise ApiError(404, f"no run {run_id!r}")
+        events = [event_from_row(r) for r in con.query(TIMELINE_SQL, {"run_id": run_id}, name="timeline").dicts()]
+    return JsonResponse({"run": runs[0], "events": events, "tree": span_tree(events)})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
@@ -123,3 +124,90 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
 @pytest.fixture(name="wait_until")
 def wait_until_fixture() -> Callable[..., bool]:
     return wait_until
+
+
+@pytest.fixture(scope="session")
+def redactor() -> Any:
+    """The real redactor (transforms/redact), built once: the spaCy model loads in about a second."""
+    from tracelake.ingest.setup import make_redactor
+
+    return make_redactor(Settings())
+
+
+@pytest.fixture
+def write_lake(redactor: Any, tmp_path: Path) -> Callable[[Path, list[dict[str, Any]]], None]:
+    """``write_lake(lake, events)``: the events through the ingest-file chain (validate → redact → write)."""
+    from tracelake.ingest.file_ingest import ingest_stream
+    from tracelake.ingest.setup import make_parts
+
+    def write(lake: Path, events: list[dict[str, Any]]) -> None:
+        source = tmp_path / f"batch-{len(list(tmp_path.glob('batch-*')))}.jsonl"
+        source.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+        summary = ingest_stream([str(source)], make_parts(Settings(lake=lake), redactor=redactor), lake)
+        assert summary.rejected == 0, summary
+
+    return write
+
+
+def agent_run(run_id: str, tenant: str, *, workflow: str = "refund_request", version: str = "v3",
+              outcome: str | None = "success", tool: str = "get_order", minute: int = 0) -> list[dict[str, Any]]:
+    """One run's events (started, llm call, tool call, finished unless in flight), a minute apart per run."""
+    ts = f"2026-11-24T10:{minute:02d}:00"
+    common = {"schema_version": "1", "run_id": run_id, "workflow": workflow, "workflow_version": version,
+              "tenant": tenant}
+    events = [
+        {**common, "event_id": f"{run_id}-1", "event_type": "run_started", "ts": f"{ts}.000Z", "span_id": "root",
+         "input": "refund order 8812 for Dana Whitfield, dana@example.org"},
+        {**common, "event_id": f"{run_id}-2", "event_type": "llm_call", "ts": f"{ts}.100Z", "span_id": "llm",
+         "parent_span_id": "root", "model": "gpt-small", "input_tokens": 100, "output_tokens": 20,
+         "cost_usd": 0.01, "duration_ms": 50},
+        {**common, "event_id": f"{run_id}-3", "event_type": "tool_call", "ts": f"{ts}.200Z", "span_id": "tool",
+         "parent_span_id": "llm", "tool_name": tool, "tool_args": {"order_id": "8812"}, "schema_valid": True,
+         "success": True, "duration_ms": 20},
+    ]
+    if outcome is not None:
+        events.append({**common, "event_id": f"{run_id}-4", "event_type": "run_finished", "ts": f"{ts}.900Z",
+                       "parent_span_id": "root", "outcome": outcome})
+    return events
+
+
+@pytest.fixture(name="agent_run")
+def agent_run_fixture() -> Callable[..., list[dict[str, Any]]]:
+    return agent_run
+
+
+def emit_agent_run(endpoint: str, key: str, compression: Any = None) -> str:
+    """An agent run traced with the OpenTelemetry SDK and sent by its own OTLP/HTTP exporter; returns the trace id."""
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "refund-agent", "service.version": "v7",
+                                                         "tracelake.workflow": "refund_request"}))
+    exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {key}"},
+                                compression=compression or Compression.NoCompression, timeout=10)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test-agent")
+    with tracer.start_as_current_span("invoke_agent refund", attributes={"gen_ai.operation.name": "invoke_agent",
+                                                                          "gen_ai.agent.name": "planner"}) as root:
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 1450, "gen_ai.usage.output_tokens": 120}):
+            pass
+        with tracer.start_as_current_span("execute_tool get_order", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_order",
+                "gen_ai.tool.call.arguments": '{"order_id": "8812", "email": "dana@example.org"}'}) as tool:
+            tool.set_attribute("error.type", "TimeoutError")
+            tool.set_status(Status(StatusCode.ERROR, "upstream timed out"))
+        trace_id = format(root.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return trace_id
+
+
+@pytest.fixture(name="emit_agent_run")
+def emit_agent_run_fixture() -> Callable[..., str]:
+    return emit_agent_run

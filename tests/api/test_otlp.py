@@ -119,3 +119,18 @@ def test_bad_json_is_one_error(body: bytes) -> None:
 def test_bad_protobuf_is_one_error() -> None:
     with pytest.raises(OtlpError):
         decode_protobuf(b"\xff\xff\xff not protobuf")
+
+
+def test_a_root_call_nests_under_the_run_start_and_ids_sort_by_start() -> None:
+    request = json_request()
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[2]["attributes"] = [attr("gen_ai.operation.name", "chat"), attr("gen_ai.request.model", "m")]
+    events = [e for _, e in to_events(decode_json(orjson.dumps(request)), OtlpMapping())]
+    root_events = [e for e in events
+                   if e["event_type"] in ("run_started", "run_finished") or e["span_id"].endswith("-call")]
+    started, call, finished = sorted(root_events, key=lambda e: e["event_id"])
+    assert (started["event_type"], call["event_type"], finished["event_type"]) == ("run_started", "llm_call",
+                                                                                   "run_finished")
+    assert call["parent_span_id"] == started["span_id"] == ROOT
+    ids = sorted(e["event_id"] for e in events)
+    assert ids[0] == started["event_id"] and ids[-1] == finished["event_id"]  # same ms: start sorts first

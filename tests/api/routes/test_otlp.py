@@ -6,36 +6,8 @@ import gzip
 
 import orjson
 from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Status, StatusCode
 
 from tracelake.contract import TraceEvent, validate_event
-
-
-def emit_agent_run(endpoint: str, key: str, compression: Compression = Compression.NoCompression) -> str:
-    provider = TracerProvider(resource=Resource.create({"service.name": "refund-agent", "service.version": "v7",
-                                                         "tracelake.workflow": "refund_request"}))
-    exporter = OTLPSpanExporter(endpoint=endpoint, headers={"Authorization": f"Bearer {key}"},
-                                compression=compression, timeout=10)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("test-agent")
-    with tracer.start_as_current_span("invoke_agent refund", attributes={"gen_ai.operation.name": "invoke_agent",
-                                                                          "gen_ai.agent.name": "planner"}) as root:
-        with tracer.start_as_current_span("chat gpt-4o", attributes={
-                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-                "gen_ai.usage.input_tokens": 1450, "gen_ai.usage.output_tokens": 120}):
-            pass
-        with tracer.start_as_current_span("execute_tool get_order", attributes={
-                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_order",
-                "gen_ai.tool.call.arguments": '{"order_id": "8812", "email": "dana@example.org"}'}) as tool:
-            tool.set_attribute("error.type", "TimeoutError")
-            tool.set_status(Status(StatusCode.ERROR, "upstream timed out"))
-        trace_id = format(root.get_span_context().trace_id, "032x")
-    provider.shutdown()
-    return trace_id
 
 
 def delivered_events(producer) -> list[TraceEvent]:
@@ -49,7 +21,8 @@ def delivered_events(producer) -> list[TraceEvent]:
     return out
 
 
-def test_sdk_exporter_spans_arrive_as_contract_events(serve, settings, keys, memory_producer) -> None:
+def test_sdk_exporter_spans_arrive_as_contract_events(serve, settings, keys, memory_producer,
+                                                      emit_agent_run) -> None:
     settings.api_keys_file = keys["path"]
     server = serve(settings, producer=memory_producer)
     trace_id = emit_agent_run(f"{server.url}/v1/otlp/v1/traces", keys["acme-ingest"])
@@ -66,7 +39,7 @@ def test_sdk_exporter_spans_arrive_as_contract_events(serve, settings, keys, mem
     assert llm.parent_span_id == tool.parent_span_id == started.span_id
 
 
-def test_gzip_and_json_encoding_and_errors(serve, settings, keys, memory_producer) -> None:
+def test_gzip_and_json_encoding_and_errors(serve, settings, keys, memory_producer, emit_agent_run) -> None:
     settings.api_keys_file = keys["path"]
     server = serve(settings, producer=memory_producer)
     emit_agent_run(f"{server.url}/v1/otlp/v1/traces", keys["acme-ingest"], compression=Compression.Gzip)

@@ -1,0 +1,77 @@
+"""Opening the lake for one request: the key's tenant scope and the query limits.
+
+Every read route goes through :func:`open_for`, so no route can forget the
+tenant: a key scoped to tenant T gets a connection whose views hold only T's
+rows (:mod:`tracelake.queries.views`); an all-tenant key gets every row.
+:func:`query_errors` maps the analytics stage's errors to API errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from tracelake.api.errors import ApiError
+from tracelake.api.keys import ApiKey
+from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, open_lake
+from tracelake.queries.timewin import parse_time
+from tracelake.settings import Settings
+
+
+def tenant_of(key: ApiKey) -> str | None:
+    """The tenant the views are scoped to (None: every tenant)."""
+    return None if key.all_tenants else key.tenant
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits.from_settings(settings)
+
+
+def run_horizon(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.run_max_duration_h)
+
+
+@contextmanager
+def open_for(settings: Settings, key: ApiKey) -> Iterator[LakeConnection]:
+    with query_errors(), open_lake(settings.lake, tenant=tenant_of(key), limits=limits(settings)) as con:
+        yield con
+
+
+@contextmanager
+def query_errors(user_sql: bool = False) -> Iterator[None]:
+    """QueryTimeout → 504; QueryError → 400 for the caller's own SQL (else it is ours: a 500 with a log)."""
+    try:
+        yield
+    except QueryTimeout as exc:
+        raise ApiError(504, str(exc)) from None
+    except QueryError as exc:
+        if user_sql:
+            raise ApiError(400, f"the statement failed: {exc}") from None
+        raise
+
+
+def parse_instant(name: str, value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}") from None
+
+
+def parse_where(items: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ApiError(400, f"where: {item!r} must look like key=value")
+        out.append((key.strip(), value))
+    return out
+
+
+def check_where_tenant(key: ApiKey, where: list[tuple[str, str]]) -> None:
+    """A scoped key naming another tenant in a filter is told so (403), not silently given nothing."""
+    for column, value in where:
+        if column == "tenant" and not key.sees(value):
+            raise ApiError(403, f"key {key.id} may not read tenant {value}")
