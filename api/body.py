@@ -7,7 +7,11 @@ limit either.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+import orjson
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 
 from tracelake.api.errors import ApiError
 
@@ -32,3 +36,27 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[M], limit: int) -> M:
+    """The body as ``model``, whatever the Content-Type (``curl -d`` sends a form type): JSON or ``400``."""
+    raw = await read_body(request, limit)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ApiError(400, f"{where}: {first['msg']}{more}") from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body read by :func:`json_body`."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}

@@ -27,7 +27,7 @@ def startup_line(settings: Settings, keys: int) -> tuple[str, str]:
             f"LOCAL MODE: no keys file (--keys / TRACELAKE_API_KEYS_FILE), so every tenant is served without a key "
             f"and the API binds to {LOCAL_HOST} only{note}; listening on http://{LOCAL_HOST}:{settings.api_port}")
     return settings.api_host, (
-        f"keys file {settings.api_keys_file}: {keys} keys; every /v1 request needs a key; "
+        f"keys file {settings.api_keys_file} ({keys} key{'' if keys == 1 else 's'}): every /v1 request needs a key; "
         f"listening on http://{settings.api_host}:{settings.api_port}")
 
 

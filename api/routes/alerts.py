@@ -14,10 +14,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from tracelake.api.auth import AdminKey, ReadKey
+from tracelake.api.body import body_schema, json_body
 from tracelake.api.context import AppContext
 from tracelake.api.errors import ApiError
+from tracelake.api.keys import ApiKey
 from tracelake.api.lake import limits, open_for, parse_instant, query_errors, run_horizon, tenant_of
 from tracelake.api.responses import JsonResponse
 from tracelake.queries.alerts.canary import compare
@@ -66,9 +69,15 @@ def alerts(
     return JsonResponse({"rows": rows})
 
 
-@router.post("/v1/alerts/compare", response_model=CompareAnswer, summary="Canary verdict: promote, hold or rollback")
-def alerts_compare(request: Request, body: CompareRequest, key: AdminKey) -> JsonResponse:
+@router.post("/v1/alerts/compare", response_model=CompareAnswer, summary="Canary verdict: promote, hold or rollback",
+             openapi_extra=body_schema(CompareRequest))
+async def alerts_compare(request: Request, key: AdminKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
+    body = await json_body(request, CompareRequest, 64 * 1024)
+    return await run_in_threadpool(_compare, ctx, body, key)
+
+
+def _compare(ctx: AppContext, body: CompareRequest, key: ApiKey) -> JsonResponse:
     settings = ctx.settings
     end = parse_instant("until", body.until) or datetime.now(UTC)
     start = parse_instant("since", body.since) or end - timedelta(hours=24)

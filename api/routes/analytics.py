@@ -13,10 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from tracelake.api.auth import ReadKey
+from tracelake.api.body import body_schema, json_body
 from tracelake.api.context import AppContext
 from tracelake.api.errors import ApiError
+from tracelake.api.keys import ApiKey
 from tracelake.api.lake import (
     check_where_tenant,
     limits,
@@ -31,6 +34,7 @@ from tracelake.queries.metrics import PUBLIC_METRICS, MetricArgumentError, compu
 from tracelake.queries.sandbox import SqlRefused, execute_sql
 
 router = APIRouter(tags=["analytics"])
+SQL_BODY_LIMIT = 256 * 1024
 
 
 class Rows(BaseModel):
@@ -79,9 +83,15 @@ def metric(
 
 
 @router.post("/v1/sql", response_model=SqlAnswer, summary="Read-only ad-hoc SQL over the tenant's views",
+             openapi_extra=body_schema(SqlRequest),
              responses={422: {"description": "the statement was refused (not one read-only SELECT over the views)"}})
-def sql(request: Request, body: SqlRequest, key: ReadKey) -> JsonResponse:
+async def sql(request: Request, key: ReadKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
+    body = await json_body(request, SqlRequest, SQL_BODY_LIMIT)
+    return await run_in_threadpool(_run_sql, ctx, body, key)
+
+
+def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
     settings = ctx.settings
     try:
         with query_errors(user_sql=True):
