@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from tracelake.api.auth import IngestKey
 from tracelake.api.body import read_body
@@ -29,6 +30,7 @@ from tracelake.api.ingest import BadBody, Outcome, process, split_body
 from tracelake.api.responses import JsonResponse
 
 router = APIRouter(tags=["ingest"])
+THREADPOOL_ITEMS = 200
 
 
 class ItemError(BaseModel):
@@ -98,7 +100,11 @@ async def post_events(request: Request, key: IngestKey) -> JsonResponse:
         raise ApiError(400, str(exc)) from None
     if len(items) > settings.api_max_events:
         raise ApiError(413, f"{len(items)} events in one request; the limit is {settings.api_max_events}")
-    outcome = process(items, key, settings.max_event_bytes)
+    # Validation is CPU work: a large batch runs in the threadpool so it does not stall other requests.
+    if len(items) > THREADPOOL_ITEMS:
+        outcome = await run_in_threadpool(process, items, key, settings.max_event_bytes)
+    else:
+        outcome = process(items, key, settings.max_event_bytes)
     if not outcome.records:
         for refusal in outcome.refused:
             ctx.metrics.refused.labels("http", refusal.code).inc()
