@@ -95,19 +95,20 @@ WHERE _copy = 1
 """
 
 _ATTRS = ", ".join(RUN_ATTRIBUTES)
-_PICK = "arg_min_null(struct_pack({attrs}, outcome), (ts, event_id))"
 
+# One pass over the de-duplicated events (materialized once, only the columns runs need), then:
+# per-run aggregates; the event that gives the run its values (the earliest run_finished, else the
+# earliest run_started, ordered by ts then event_id); for runs with neither, their earliest event.
 RUNS_VIEW = f"""
 CREATE OR REPLACE VIEW runs AS
-WITH per_run AS (
+WITH ev AS MATERIALIZED (
+    SELECT run_id, event_id, event_type, ts, {_ATTRS}, outcome, cost_usd, duration_ms FROM events
+), per_run AS (
     SELECT
         run_id,
         min(ts) FILTER (WHERE event_type = 'run_started') AS started_at,
         min(ts) FILTER (WHERE event_type = 'run_finished') AS finished_at,
         min(ts) AS first_ts,
-        {_PICK.format(attrs=_ATTRS)} FILTER (WHERE event_type = 'run_finished') AS fin,
-        {_PICK.format(attrs=_ATTRS)} FILTER (WHERE event_type = 'run_started') AS sta,
-        {_PICK.format(attrs=_ATTRS)} AS fst,
         coalesce(sum(cost_usd), 0) AS total_cost_usd,
         count(*) FILTER (WHERE event_type = 'llm_call') AS llm_calls,
         count(*) FILTER (WHERE event_type = 'tool_call') AS tool_calls,
@@ -115,21 +116,28 @@ WITH per_run AS (
         coalesce(sum(duration_ms) FILTER (WHERE event_type = 'tool_call'), 0) AS tool_ms,
         bool_or(event_type = 'escalation') AS escalated,
         bool_or(event_type = 'fallback') AS fell_back
-    FROM events
+    FROM ev
     GROUP BY run_id
+), boundary AS (
+    SELECT run_id, {_ATTRS}, CASE WHEN event_type = 'run_finished' THEN outcome END AS outcome
+    FROM ev
+    WHERE event_type IN ('run_finished', 'run_started')
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY event_type = 'run_finished' DESC, ts, event_id) = 1
+), orphan AS (
+    SELECT run_id, {_ATTRS}, CAST(NULL AS VARCHAR) AS outcome
+    FROM ev ANTI JOIN boundary USING (run_id)
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts, event_id) = 1
 ), picked AS (
-    SELECT *, CASE WHEN fin IS NOT NULL THEN fin WHEN sta IS NOT NULL THEN sta ELSE fst END AS attrs
-    FROM per_run
+    SELECT * FROM boundary UNION ALL SELECT * FROM orphan
 )
 SELECT
-    run_id,
-    {", ".join(f"attrs.{a} AS {a}" for a in RUN_ATTRIBUTES)},
-    started_at, finished_at,
-    fin.outcome AS outcome,
-    total_cost_usd, llm_calls, tool_calls, model_ms, tool_ms,
-    (epoch_us(finished_at) - epoch_us(started_at)) / 1000.0 AS run_ms,
-    escalated, fell_back, first_ts
-FROM picked
+    p.run_id,
+    {", ".join(f"k.{a}" for a in RUN_ATTRIBUTES)},
+    p.started_at, p.finished_at, k.outcome,
+    p.total_cost_usd, p.llm_calls, p.tool_calls, p.model_ms, p.tool_ms,
+    (epoch_us(p.finished_at) - epoch_us(p.started_at)) / 1000.0 AS run_ms,
+    p.escalated, p.fell_back, p.first_ts
+FROM per_run p JOIN picked k USING (run_id)
 """
 
 LLM_CALLS_VIEW = (
