@@ -165,3 +165,19 @@ def test_bad_messages_go_to_dlq_with_reason_and_dead_letters(kafka_broker: Local
     assert len(records) == 10
     assert all(dict(r.headers)["reason"].startswith(b"not valid JSON") for r in records)
     assert {dict(r.headers)["source_topic"] for r in records} == {topic.encode()}
+
+
+def test_sigterm_while_starting_is_a_clean_exit(kafka_broker: LocalKafka, tmp_path: Path, topic: str) -> None:
+    """The model takes seconds to load; a deploy that stops the consumer meanwhile must not see a kill."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracelake.cli.main", "consume", "--bootstrap", kafka_broker.bootstrap, "--lake",
+         str(tmp_path / "lake"), "--group", f"g-{topic}"],
+        env={**os.environ, "TRACELAKE_TOPIC": topic}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # blocks until the handlers are in place (bounded by the wait below)
+    assert b"starting the consumer" in first, first
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(120) == 0
+    rest = proc.stderr.read().decode()
+    assert "Traceback" not in rest
+    assert "stopped before consuming anything" in rest or "everything written and committed" in rest

@@ -45,9 +45,14 @@ def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> No
 
 
 def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
+    # First thing: a SIGTERM while the model loads (seconds) is a clean stop, not a kill.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     settings = _settings(lake=lake, kafka_bootstrap=bootstrap, group=group)
     if not settings.kafka_bootstrap:
         raise CliError("no Kafka configured: pass --bootstrap HOST:PORT or set TRACELAKE_KAFKA_BOOTSTRAP")
+    click.echo("starting the consumer (loading the redaction model) …", err=True)
     from kafka.errors import KafkaError
 
     from tracelake.ingest.backends.kafka import KafkaBackend
@@ -63,9 +68,11 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
     except KafkaError as exc:
         raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
     parts = _parts(settings, dlq=dlq)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    if stop.is_set():
+        backend.close()
+        dlq.close()
+        click.echo("stopped before consuming anything", err=True)
+        return
     click.echo(f"consuming {settings.topic} as group {settings.group} into {settings.lake} "
                f"(Ctrl-C or SIGTERM: flush, commit, exit)", err=True)
     Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
