@@ -25,6 +25,7 @@ from tracelake.api.producer import EventProducer
 from tracelake.api.routes import alerts, analytics, events, otlp, runs, system
 from tracelake.api.telemetry import (
     ApiMetrics,
+    ConsumerLagCollector,
     IngestCountersCollector,
     LakeRedactionsCollector,
     LatencyMiddleware,
@@ -53,6 +54,8 @@ def create_app(
     metrics = ApiMetrics()
     metrics.add_collector(ProducerCollector(producer.stats))
     metrics.add_collector(LakeRedactionsCollector(settings.lake))
+    if settings.kafka_bootstrap:
+        metrics.add_collector(ConsumerLagCollector(settings.kafka_bootstrap, settings.topic, settings.group))
     if ingest_counters is not None:
         metrics.add_collector(IngestCountersCollector(ingest_counters))
 

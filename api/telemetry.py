@@ -14,6 +14,8 @@ What it exports, each with its own registry per app (tests build many apps):
   :mod:`tracelake.ingest.metrics`) when the consumer runs in this process
   (``tracelake demo``); labelled counters such as redactions get an
   ``entity_type`` label;
+- ``tracelake_ingest_consumer_lag{partition}`` — when a broker is configured:
+  the consumer group's uncommitted messages per partition (cached ``15 s``);
 - ``tracelake_lake_redactions{entity_type}`` — redactions by type over the
   stored events, read from the lake's ``redactions`` column at most once
   per ``lake_ttl_s`` (the consumer usually runs in another process).
@@ -122,6 +124,57 @@ class LakeRedactionsCollector(Collector):
                                    labels=["entity_type"])
         for entity, count in rows:
             family.add_metric([entity], count)
+        yield family
+
+
+class ConsumerLagCollector(Collector):
+    """``tracelake_ingest_consumer_lag{partition}``: end offset − the group's committed offset,
+    asked of Kafka at most once per ``ttl_s`` (a scrape must not hammer the broker)."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, ttl_s: float = 15.0) -> None:
+        self.bootstrap, self.topic, self.group, self.ttl_s = bootstrap, topic, group, ttl_s
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._lag: dict[int, int] = {}
+
+    def _read(self) -> dict[int, int]:
+        from kafka import KafkaAdminClient, TopicPartition
+        from kafka.admin import OffsetSpec
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="tracelake-api-lag",
+                                 request_timeout_ms=3000)
+        try:
+            partitions = admin.describe_topics([self.topic])[0].get("partitions") or []
+            tps = [TopicPartition(self.topic, p.get("partition_index", p.get("partition"))) for p in partitions]
+            if not tps:
+                return {}
+            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
+            committed = admin.list_group_offsets({self.group: tps}).get(self.group, {})
+        finally:
+            admin.close()
+        lag = {}
+        for tp in tps:
+            end = ends[tp].offset if tp in ends else 0
+            done = committed.get(tp)
+            lag[tp.partition] = max(end - (done.offset if done is not None and done.offset >= 0 else 0), 0)
+        return lag
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            if time.monotonic() - self._at > self.ttl_s:
+                try:
+                    self._lag = self._read()
+                    self._at = time.monotonic()
+                except Exception as exc:  # noqa: BLE001 - Kafka down: the scrape still answers, without lag
+                    # Not cached: a coordinator move or a broker restart is retried at the next scrape.
+                    log.warning("consumer lag unavailable: %s", exc)
+                    self._lag = {}
+            lag = dict(self._lag)
+        family = GaugeMetricFamily("tracelake_ingest_consumer_lag",
+                                   "messages of the events topic the consumer group has not committed yet",
+                                   labels=["partition"])
+        for partition, value in sorted(lag.items()):
+            family.add_metric([str(partition)], value)
         yield family
 
 

@@ -79,10 +79,21 @@ def test_http_events_reach_the_lake_and_come_back_as_a_redacted_timeline(pipelin
         assert [row["run_id"] for row in c.get("/v1/runs").json()["rows"]] == ["run-e2e"]
     with server.client(keys["globex-read"]) as c:
         assert c.get("/v1/runs/run-e2e").status_code == 404
-    metrics = server.client().get("/metrics").text
+    with server.client() as c:
+        metrics = c.get("/metrics").text
     assert 'tracelake_api_events_accepted_total{source="http"} 4.0' in metrics
     assert 'tracelake_ingest_redactions_total{entity_type="EMAIL_ADDRESS"}' in metrics
     assert 'tracelake_api_request_duration_seconds_count{method="GET",route="/v1/runs/{run_id}"' in metrics
+    lags: list[str] = []
+
+    def lag_known() -> bool:  # the group coordinator may still be settling: poll
+        with server.client() as c:
+            text = c.get("/metrics").text
+        lags[:] = [line for line in text.splitlines() if line.startswith("tracelake_ingest_consumer_lag{")]
+        return len(lags) == 3
+
+    assert wait_until(lag_known, timeout=30, interval=0.5)  # one gauge per partition
+    assert all(float(line.split()[-1]) >= 0 for line in lags)
 
 
 def test_otlp_spans_reach_the_lake(pipeline, serve, keys, emit_agent_run, wait_until) -> None:
