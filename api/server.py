@@ -47,3 +47,47 @@ def serve(settings: Settings) -> None:
         signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=host, port=settings.api_port, log_level="info", access_log=False,
                 log_config=None, server_header=False)
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` on 127.0.0.1 in a daemon thread: for ``tracelake demo`` and tests.
+
+    ``start`` returns once ``/healthz`` answers (or raises ``TimeoutError``);
+    ``stop`` asks uvicorn to shut down (the app's lifespan closes the producer)
+    and joins the thread, bounded.
+    """
+
+    def __init__(self, app: object, port: int, host: str = LOCAL_HOST) -> None:
+        import threading
+
+        import uvicorn
+
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="tracelake-api", daemon=True)
+
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
+        import time
+        import urllib.error
+        import urllib.request
+
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            if not self.thread.is_alive():
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise TimeoutError(f"the API at {self.url} did not answer /healthz within {timeout:g}s")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,43 +10,22 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from tracelake.api.app import create_app
 from tracelake.api.keys import create_key
 from tracelake.api.producer import EventProducer
+from tracelake.api.server import BackgroundServer
 from tracelake.localkafka import free_port
 from tracelake.sdk.transport import MemoryTransport
 from tracelake.settings import Settings
 
 
-class ApiServer:
-    """uvicorn serving one app in a background thread; ``stop`` ends it (bounded)."""
+class ApiServer(BackgroundServer):
+    """The product's background server on a random free port, plus an httpx client factory."""
 
     def __init__(self, app: Any) -> None:
-        self.app = app
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
-
-    def start(self, timeout: float = 20.0) -> ApiServer:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-        raise AssertionError(f"API server did not answer /healthz within {timeout}s")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+        super().__init__(app, self.port)
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
