@@ -58,6 +58,12 @@ class ProducerCollector(Collector):
     def __init__(self, stats: Callable[[], Any]) -> None:
         self._stats = stats
 
+    def describe(self) -> Iterator[Any]:
+        # Without describe() the registry calls collect() at registration (auto_describe).
+        yield GaugeMetricFamily("tracelake_api_spool_pending_events", "")
+        yield CounterMetricFamily("tracelake_api_events_sent", "")
+        yield CounterMetricFamily("tracelake_api_events_dropped", "")
+
     def collect(self) -> Iterator[Any]:
         stats = self._stats()
         yield GaugeMetricFamily("tracelake_api_spool_pending_events", "events waiting in the spool for Kafka",
@@ -72,6 +78,9 @@ class IngestCountersCollector(Collector):
 
     def __init__(self, counters: Any) -> None:
         self._counters = counters
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())  # names depend on what the consumer counted; nothing to pre-register
 
     def collect(self) -> Iterator[Any]:
         families: dict[str, CounterMetricFamily] = {}
@@ -97,6 +106,10 @@ class LakeRedactionsCollector(Collector):
         self._lock = threading.Lock()
         self._at = -1e18
         self._rows: list[tuple[str, int]] = []
+
+    def describe(self) -> Iterator[Any]:
+        # Registration must not read the lake (auto_describe would call collect()).
+        yield GaugeMetricFamily("tracelake_lake_redactions", "", labels=["entity_type"])
 
     def _read(self) -> list[tuple[str, int]]:
         from tracelake.queries.views import connect
@@ -137,9 +150,18 @@ class ConsumerLagCollector(Collector):
         self._at = -1e18
         self._lag: dict[int, int] = {}
 
+    def describe(self) -> Iterator[Any]:
+        # Registration must not call Kafka (auto_describe would call collect()).
+        yield GaugeMetricFamily("tracelake_ingest_consumer_lag", "", labels=["partition"])
+
     def _read(self) -> dict[int, int]:
         from kafka import KafkaAdminClient, TopicPartition
         from kafka.admin import OffsetSpec
+
+        from tracelake.api.producer import kafka_reachable
+
+        if not kafka_reachable(self.bootstrap, timeout_s=0.5):
+            raise ConnectionError(f"cannot connect to {self.bootstrap}")  # fast, not the admin client's timeouts
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap.split(","), client_id="tracelake-api-lag",
                                  request_timeout_ms=3000)
