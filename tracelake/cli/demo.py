@@ -1,107 +1,247 @@
-"""``tracelake demo`` for this stage of the product: emit → Kafka → consumer → lake.
+"""``tracelake demo``: the whole pipeline on this machine, on real components.
 
-Until the analytics and API stages land, the demo proves the data path for
-real: it starts the local Apache Kafka (unless ``--bootstrap``) and the
-consumer, drives the SDK with a small stream of agent runs for ``duration``
-seconds, and waits until every emitted event is in the lake (counted through
-the DuckDB ``events`` view). The report keeps the contract's keys; alerts and
-the canary verdict arrive with the analytics issue.
+1. Kafka: the local Apache Kafka (cached jars, Java 17) unless ``--bootstrap``.
+2. The consumer (``tracelake consume``) and the API (``tracelake api``, local
+   mode, 127.0.0.1) as child processes: the consumer's redaction is CPU-bound
+   and gets its own core; both die with the demo even after a ``kill -9``.
+3. The fleet simulator drives the real SDK for ``duration`` seconds at
+   ``rate`` runs/s: eight days of traffic in simulated time, with a bad canary
+   (``refund_request`` v4) in the last 24 hours.
+4. Waits (bounded) until every emitted event is in the lake, evaluates the
+   drift rules and the canary, prints the report.
+5. Serves the API and dashboard until Ctrl-C, or with ``--no-serve`` stops
+   everything it started.
+
+The demo lake is wiped at the start when it holds a previous demo (marker
+file), never otherwise: pointing ``--lake`` at real data is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tracelake.cli.output import CliError
 from tracelake.localkafka import LocalKafka
-from tracelake.sdk import Client
-from tracelake.settings import Settings
+from tracelake.localkafka.broker import _die_with_parent, free_port
+
+MARKER = ".tracelake-demo"
+DEFAULT_LAKE = "./tracelake-demo"
+CANARY = {"workflow": "refund_request", "baseline": "v3", "candidate": "v4"}
 
 
-def _one_run(client: Client, rng: random.Random, version: str) -> None:
-    with client.run("refund_request", version, input="refund order 8812 for a damaged parcel",
-                    initiator="human") as run:
-        with run.span("llm_call", model="gpt-small-2026-06", model_tier="small") as call:
-            call.update(input_tokens=rng.randint(800, 2000), output_tokens=rng.randint(50, 300),
-                        cost_usd=round(rng.uniform(0.0005, 0.002), 6))
-        ok = rng.random() > (0.3 if version == "v4" else 0.1)
-        run.tool_call("get_order", tool_args={"order_id": "8812"}, schema_valid=ok, success=ok,
-                      duration_ms=rng.uniform(40, 300))
-        if not ok:
-            run.escalation("invalid_tool_args", detail="escalated to the support queue")
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise CliError(f"the {self.name} exited (code {self.proc.returncode}); last lines of {self.log}:\n"
+                           + "\n".join(tail))
 
 
-def _stored(lake: Path, topic: str) -> int:
+def _spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> Child:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tracelake.cli.main", *args], env={**os.environ, **env},
+                                stdout=out, stderr=out, preexec_fn=_die_with_parent)
+    return Child(name, proc, log)
+
+
+def prepare_lake(lake: Path) -> Path:
+    """An empty demo lake at ``lake``; a previous demo's lake is replaced, anything else refused."""
+    if lake.exists() and any(lake.iterdir()):
+        if not (lake / MARKER).exists():
+            raise CliError(f"{lake} is not empty and was not made by tracelake demo; pass --lake to a new directory")
+        shutil.rmtree(lake)
+    lake.mkdir(parents=True, exist_ok=True)
+    (lake / MARKER).write_text("made by tracelake demo; replaced by the next demo run\n")
+    return lake
+
+
+def stored_count(lake: Path, topic: str) -> int:
     from tracelake.queries.views import connect
 
     try:
-        return int(connect(lake).execute("SELECT count(*) FROM events WHERE kafka_topic = ?", [topic]).fetchone()[0])
-    except Exception:  # noqa: BLE001 - the lake may be empty or mid-write; asked again shortly
+        con = connect(lake)
+        try:
+            return int(con.execute("SELECT count(*) FROM events WHERE kafka_topic = ?", [topic]).fetchone()[0])
+        finally:
+            con.close()
+    except Exception:  # noqa: BLE001 - empty or mid-write lake: asked again on the next poll
         return 0
 
 
-def _start_consumer(bootstrap: str, topic: str, lake: Path) -> tuple[threading.Event, threading.Thread]:
-    from tracelake.ingest.backends.kafka import KafkaBackend
-    from tracelake.ingest.consumer import Consumer
-    from tracelake.ingest.pipeline import build_pipeline
-    from tracelake.ingest.setup import make_parts
-    from tracelake.ingest.sinks import KafkaDeadLetterSink
+def wait_for_api(url: str, child: Child, timeout: float) -> bool:
+    import urllib.request
 
-    settings = Settings.from_options(lake=lake, kafka_bootstrap=bootstrap, topic=topic, batch_max_age_s=0.5)
-    parts = make_parts(settings, dlq=KafkaDeadLetterSink(bootstrap, settings.dlq_topic))
-    backend = KafkaBackend(bootstrap, topic, f"tracelake-demo-{topic}")
-    consumer = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters)
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), name="tracelake-consumer", daemon=True)
-    thread.start()
-    return stop, thread
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        child.check_alive()
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            if response.status == 200:
+                return True
+        time.sleep(0.2)
+    return False
 
 
-def run_demo(duration: float, rate: float, bootstrap: str | None, lake: str | None) -> dict[str, Any]:
-    topic = f"tracelake.demo.{int(time.time())}"
-    lake_root = Path(Settings.from_options(lake=lake).lake)
+def analyse(lake: Path, now: datetime) -> dict[str, Any]:
+    """Metrics tables, drift alerts (stored in the lake) and the canary verdict."""
+    from tracelake.queries.alerts.canary import compare
+    from tracelake.queries.alerts.rules import load_rules
+    from tracelake.queries.alerts.runner import run_once
+    from tracelake.queries.metrics import compute_metric
+    from tracelake.queries.timewin import Window
+
+    rules = load_rules(None)
+    day = now - timedelta(days=1)
+    tables = {
+        "success rate by version (last 24 h)": compute_metric(lake, "success_rate", since=day, until=now),
+        "cost per successful outcome (last 24 h)": compute_metric(lake, "cost_per_success", since=day, until=now),
+        "tool-call validity (last 24 h)": compute_metric(lake, "tool_call_validity", since=day, until=now),
+        "time to safe fallback (8 days)": compute_metric(lake, "time_to_safe_fallback", group_by=["workflow"]),
+        "latency split (8 days)": compute_metric(lake, "latency_split", group_by=["workflow"]),
+    }
+    report = run_once(lake, rules, now)
+    canary = compare(lake, rules, window=Window(day, now), **CANARY)
+    return {"tables": tables, "alerts": report.alerts, "alerts_raised": report.raised, "canary": canary}
+
+
+KEEP = {
+    "success rate by version (last 24 h)": ["workflow", "workflow_version", "runs", "success_rate"],
+    "cost per successful outcome (last 24 h)": ["workflow", "workflow_version", "total_cost_usd",
+                                                "cost_per_success"],
+    "tool-call validity (last 24 h)": ["workflow", "workflow_version", "tool_calls", "tool_call_validity"],
+    "time to safe fallback (8 days)": ["workflow", "runs", "p50_ms", "p95_ms", "max_ms"],
+    "latency split (8 days)": ["workflow", "runs", "model_ms_p50", "tool_ms_p50", "run_ms_p50", "run_ms_p95"],
+}
+
+
+def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str | None) -> None:
+    from tracelake.cli.output import render_table
+
+    echo = click.echo
+    echo(f"\nevents emitted {emitted}, stored in the lake {stored} (redacted, de-duplicated)\n")
+    for title, rows in result["tables"].items():
+        echo(click.style(title, bold=True))
+        echo(render_table([{k: row.get(k) for k in KEEP[title]} for row in rows]) + "\n")
+    echo(click.style(f"alerts fired: {len(result['alerts'])}", bold=True))
+    if result["alerts"]:
+        echo(render_table([{k: a.get(k) for k in ("rule", "group", "baseline_value", "current_value", "p_value",
+                                                   "severity")} for a in result["alerts"]]) + "\n")
+    canary = result["canary"]
+    echo(click.style(f"canary {canary['workflow']} {canary['baseline']} → {canary['candidate']}: "
+                     f"{canary['verdict'].upper()}", bold=True))
+    fired = [t for t in canary.get("tests", []) if t.get("status") == "fired"]
+    if fired:
+        echo(render_table([{k: t.get(k) for k in ("rule", "baseline_value", "current_value", "p_value")}
+                           for t in fired]))
+    if api_url:
+        echo(f"\nAPI        {api_url}/docs\ndashboard  {api_url}/dashboard\nmetrics    {api_url}/metrics")
+
+
+def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str | None, serve: bool,
+             quiet: bool = False) -> dict[str, Any]:
+    from tracelake.fleet import Fleet, FleetConfig
+    from tracelake.sdk import Client
+
+    lake_root = prepare_lake(Path(lake or DEFAULT_LAKE).resolve())
+    topic = f"tracelake.demo.{uuid.uuid4().hex[:8]}"
+    logs = lake_root / "logs"
+    logs.mkdir()
+    say = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     with contextlib.ExitStack() as stack:
         if bootstrap is None:
-            click.echo("starting the local Apache Kafka …", err=True)
-            broker = stack.enter_context(LocalKafka())
-            bootstrap = broker.bootstrap
-        click.echo(f"starting the consumer (lake: {lake_root}) …", err=True)
-        stop, consumer = _start_consumer(bootstrap, topic, lake_root)
-        stack.callback(consumer.join, 60)
-        stack.callback(stop.set)
+            say("starting the local Apache Kafka …")
+            bootstrap = stack.enter_context(LocalKafka()).bootstrap
+        env = {"TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq", "TRACELAKE_BATCH_MAX_AGE_S": "1"}
+        say(f"starting the consumer and the API (lake {lake_root}, logs in {logs}) …")
+        consumer = _spawn("consumer", ["consume", "--bootstrap", bootstrap, "--lake", str(lake_root), "--group",
+                                       f"demo-{topic}"], env, logs / "consumer.log")
+        stack.callback(consumer.stop)
+        port = free_port()
+        api = _spawn("API", ["api", "--lake", str(lake_root), "--host", "127.0.0.1", "--port", str(port)],
+                     {**env, "TRACELAKE_KAFKA_BOOTSTRAP": bootstrap}, logs / "api.log")
+        stack.callback(api.stop)
+        api_url = f"http://127.0.0.1:{port}"
+
+        fleet = Fleet(FleetConfig())
         spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="tracelake-spool-"))
-        client = stack.enter_context(Client(bootstrap=bootstrap, topic=topic, spool_dir=spool, team="support-ops"))
-        rng = random.Random(7)
-        runs = 0
-        started = time.monotonic()
-        progress = click.progressbar(length=int(duration), label="agents running", file=click.get_text_stream("stderr"))
-        with progress as bar:
-            last = 0
-            while (elapsed := time.monotonic() - started) < duration:
-                _one_run(client, rng, "v4" if rng.random() < 0.2 else "v3")
-                runs += 1
-                time.sleep(max(0.0, runs / rate - (time.monotonic() - started)))
-                bar.update(int(elapsed) - last)
-                last = int(elapsed)
-        client.flush(30)
+        client = stack.enter_context(Client(bootstrap=bootstrap, topic=topic, spool_dir=spool, clock=fleet.clock))
+        total = int(duration)
+        with click.progressbar(length=total, label="agents running", file=click.get_text_stream("stderr"),
+                               show_eta=False) as bar:
+            started, shown = time.monotonic(), 0
+
+            def progress(_runs: int) -> None:
+                nonlocal shown
+                elapsed = min(total, int(time.monotonic() - started))
+                if elapsed > shown:
+                    bar.update(elapsed - shown)
+                    shown = elapsed
+
+            fleet.run(client, duration_s=duration, rate=rate, progress=progress)
+            bar.update(total - shown)
+        if not client.flush(60):
+            say("warning: some events are still in the SDK spool")
         emitted = client.stats().enqueued
-        deadline = time.monotonic() + 120
-        while (stored := _stored(lake_root, topic)) < emitted and time.monotonic() < deadline:
-            time.sleep(0.25)
-    return {
-        "events_emitted": emitted,
-        "events_stored": stored,
-        "runs": runs,
-        "topic": topic,
-        "lake": str(lake_root),
-        "alerts": [],
-        "canary": {"workflow": "refund_request", "baseline": "v3", "candidate": "v4", "verdict": "hold"},
-        "note": "alerts and the canary verdict arrive with the analytics stage",
-    }
+        say(f"{fleet.stats.runs} runs, {emitted} events emitted; waiting for the consumer to store them …")
+        deadline = time.monotonic() + max(120.0, emitted / 200)
+        while (stored := stored_count(lake_root, topic)) < emitted and time.monotonic() < deadline:
+            consumer.check_alive()
+            time.sleep(0.5)
+        result = analyse(lake_root, datetime.now(UTC))
+        api_up = wait_for_api(api_url, api, 60)
+        report = {
+            "events_emitted": emitted,
+            "events_stored": stored,
+            "runs": fleet.stats.runs,
+            "outcomes": dict(fleet.stats.outcomes),
+            "lake": str(lake_root),
+            "topic": topic,
+            "alerts": result["alerts"],
+            "canary": {k: result["canary"][k] for k in ("workflow", "baseline", "candidate", "verdict")},
+            "canary_tests": result["canary"].get("tests", []),
+            "metrics": result["tables"],
+            "api": api_url if api_up else None,
+            "dashboard": f"{api_url}/dashboard" if api_up else None,
+        }
+        if not quiet:
+            print_report(result, emitted, stored, api_url if api_up else None)
+        if serve and api_up:
+            click.echo("\nserving; Ctrl-C stops the API, the consumer and Kafka", err=True)
+            _wait_for_interrupt()
+    return report
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass

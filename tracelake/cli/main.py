@@ -14,7 +14,7 @@ import click
 import orjson
 
 from tracelake import __version__
-from tracelake.cli.output import CliError, emit, format_option
+from tracelake.cli.output import CliError, default_format, emit, format_option
 
 NOT_YET = "is not implemented yet in this version of tracelake"
 
@@ -221,20 +221,26 @@ def keys_list(keys: str | None, fmt: str | None) -> None:
 
 # -- the main job and tools ------------------------------------------------
 @cli.command()
-@click.option("--duration", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="S")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=20.0, show_default=True, metavar="N",
-              help="Runs started per second.")
+@click.option("--duration", type=click.FloatRange(min=1), default=60.0, show_default=True, metavar="S",
+              help="Seconds the agent fleet runs.")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=8.0, show_default=True, metavar="N",
+              help="Agent runs per second (each run is 5-20 events).")
 @bootstrap_option
-@lake_option
+@click.option("--lake", default=None, metavar="DIR",
+              help="Demo lake (default ./tracelake-demo; replaced by the next demo, other data refused).")
 @click.option("--no-serve", is_flag=True, help="Stop everything and exit after the report.")
 @format_option
 def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, no_serve: bool,
          fmt: str | None) -> None:
-    """The whole pipeline on this machine (local Kafka unless --bootstrap)."""
+    """The whole pipeline on this machine: Kafka (local unless --bootstrap), consumer, API, an agent fleet
+    with a bad canary, alerts and the canary verdict; then serves until Ctrl-C."""
     from tracelake.cli.demo import run_demo
 
-    report = run_demo(duration=duration, rate=rate, bootstrap=bootstrap, lake=lake)
-    emit(report, fmt)
+    as_json = (fmt or default_format()) == "json"
+    report = run_demo(duration=duration, rate=rate, bootstrap=bootstrap, lake=lake, serve=not no_serve,
+                      quiet=as_json)
+    if as_json:
+        emit(report, "json")
 
 
 @cli.group()

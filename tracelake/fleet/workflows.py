@@ -171,11 +171,17 @@ class Step:
         else:
             self.fall_back(failed.event_id, "tool_unavailable", detail)
 
+    def _notice(self) -> None:
+        """The agent takes a while to give up: retries, back-off, a confused turn (median ~8 s)."""
+        self.clock.advance(self.rng.lognormvariate(9.0, 1.0) * self.profile.token_scale)
+
     def fall_back(self, trigger: str, reason: str, detail: str) -> None:
+        self._notice()
         self._emit(self.run.fallback, 0, reason=reason, trigger_event_id=trigger, detail=detail)
         self._mark("fallback")
 
     def escalate(self, trigger: str, reason: str, detail: str) -> None:
+        self._notice()
         self._emit(self.run.escalation, 0, reason=reason, trigger_event_id=trigger, detail=detail)
         self._mark("escalated")
 
