@@ -5,7 +5,11 @@ Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
 
 - ``events`` holds one row per ``event_id`` whatever the number of copies on
   disk (re-delivery after a crash, a producer re-send, a compaction in
-  progress): the first ingested copy wins.
+  progress): the first ingested copy wins. Copies of an event are the same
+  event, so they share its ``event_type``; partitioning the de-duplication by
+  it as well changes nothing in the result and lets a filter on
+  ``event_type`` reach the Parquet scan (a tool-call metric reads only the
+  tool calls).
 - Partition pruning: given a time window, the views read only the
   ``event_date=`` partitions that can hold rows of that window; the file list
   is built here from the directory names, so DuckDB never opens the others.
@@ -64,7 +68,8 @@ EVENTS_VIEW = """
 CREATE OR REPLACE VIEW events AS
 SELECT * EXCLUDE (_copy)
 FROM (
-    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
+    SELECT *, row_number() OVER (
+        PARTITION BY event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
     FROM {source}
     {scope}
 )
