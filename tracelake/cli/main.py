@@ -223,7 +223,7 @@ def keys_list(keys: str | None, fmt: str | None) -> None:
 @cli.command()
 @click.option("--duration", type=click.FloatRange(min=1), default=60.0, show_default=True, metavar="S",
               help="Seconds the agent fleet runs.")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=8.0, show_default=True, metavar="N",
+@click.option("--rate", type=click.FloatRange(min=0.1), default=12.0, show_default=True, metavar="N",
               help="Agent runs per second (each run is 5-20 events).")
 @bootstrap_option
 @click.option("--lake", default=None, metavar="DIR",
