@@ -130,6 +130,8 @@ class LakeConnection:
             "SET autoinstall_known_extensions = false",
             "SET autoload_known_extensions = false",
             "SET python_enable_replacements = false",
+            # DuckDB draws a progress bar on stdout for long queries; stdout belongs to the result.
+            "SET enable_progress_bar = false",
             "SET lock_configuration = true",
         ):
             self._con.execute(statement)

@@ -127,3 +127,9 @@ def test_check_tree_refuses_unknown_tables() -> None:
                                                                     "schema_name": "", "catalog_name": ""}}}]}
     with pytest.raises(SqlRefused, match="'secrets' is not a view"):
         check_tree(tree)
+
+
+def test_no_progress_bar_on_stdout(golden_lake: Path) -> None:
+    """stdout carries exactly one JSON document; DuckDB's progress bar would break that on long queries."""
+    with open_lake(golden_lake) as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
