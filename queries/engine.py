@@ -116,6 +116,10 @@ class LakeConnection:
             self._con.execute("SET TimeZone = 'UTC'")
             create_views(self._con, self.root, tenant=tenant, window=window)
             self._lock_down()
+        except duckdb.Error as exc:
+            # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
+            self._con.close()
+            raise QueryError(f"cannot read the lake at {self.root}: {_one_line(exc)}") from None
         except BaseException:
             self._con.close()
             raise

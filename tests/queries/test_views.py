@@ -1,0 +1,58 @@
+"""The views: partition pruning really skips files, duplicates collapse, runs take run_finished's values."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tracelake.queries.engine import QueryError, open_lake
+from tracelake.queries.metrics import compute_metric
+from tracelake.queries.timewin import Window, parse_time
+from tracelake.queries.views import source_sql
+
+DAY = Window(parse_time("2026-11-24"), parse_time("2026-11-25"))
+
+
+def test_source_lists_only_the_window_partitions(golden_lake: Path) -> None:
+    source = source_sql(golden_lake, "events", DAY)
+    assert source is not None and "event_date=2026-11-24" in source
+    assert "event_date=2026-11-23" not in source and "event_date=2026-11-25" not in source
+    assert source_sql(golden_lake, "events", Window(parse_time("2030-01-01"), parse_time("2030-01-02"))) is None
+
+
+def test_pruned_partitions_are_never_opened(golden_lake: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(golden_lake, lake)
+    # A corrupt file in a partition outside the window: reading it would fail the query.
+    (lake / "events" / "event_date=2026-11-25" / "garbage.parquet").write_bytes(b"not parquet at all")
+    rows = compute_metric(lake, "tool_call_validity", since=DAY.since, until=DAY.until)
+    assert [r["tool_calls"] for r in rows] == [1, 3]
+    # success_rate (a run metric) reads the day before too, never the day after.
+    assert compute_metric(lake, "success_rate", since=DAY.since, until=DAY.until)
+    with pytest.raises(QueryError) as error:  # the unpruned views do open it, and say so in one line
+        open_lake(lake)
+    assert "garbage.parquet" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_events_collapse_duplicates_first_ingested_wins(golden_lake: Path) -> None:
+    with open_lake(golden_lake) as con:
+        # 37 distinct events; the 2026-11-24 partition is stored twice.
+        assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (37, 37)
+        assert con.execute("SELECT count(DISTINCT source) FROM events").fetchone() == (1,)
+        first = con.execute("SELECT min(ingested_at) = max(ingested_at) FROM events").fetchone()
+        assert first == (True,)  # every kept copy is the original ingest, not the replay an hour later
+
+
+def test_runs_view_columns_and_values(golden_lake: Path) -> None:
+    with open_lake(golden_lake) as con:
+        result = con.execute("SELECT * FROM runs WHERE run_id IN ('R3', 'R6', 'R8') ORDER BY run_id")
+        assert result.columns[:19] == [
+            "run_id", "tenant", "workflow", "workflow_version", "team", "release", "environment", "started_at",
+            "finished_at", "outcome", "total_cost_usd", "llm_calls", "tool_calls", "model_ms", "tool_ms", "run_ms",
+            "escalated", "fell_back", "first_ts"]
+        r3, r6, r8 = result.dicts()
+    assert r3["started_at"] is None and r3["run_ms"] is None and r3["fell_back"] and not r3["escalated"]
+    assert r6["finished_at"] is None and r6["outcome"] is None and r6["total_cost_usd"] == 0.05
+    assert r8["team"] == "it-ops" and r8["outcome"] == "failure" and r8["tool_calls"] == 2
