@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
+from tests.helpers import wait_until
 from tracelake.localkafka import LocalKafka
 
 CONTRACT_DIR = Path(__file__).resolve().parents[2] / "shared" / "contract"
@@ -38,16 +39,6 @@ def topic() -> str:
     return f"test.{uuid.uuid4().hex[:12]}"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes (no bare sleeps in tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list:
     """All records of ``topic`` from the start, stopping at ``expected`` or the deadline."""
     consumer = KafkaConsumer(
@@ -74,3 +65,8 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0)
 @pytest.fixture(name="read_topic")
 def read_topic_fixture() -> Callable[..., list]:
     return read_topic
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., bool]:
+    return wait_until

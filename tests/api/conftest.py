@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,20 +87,6 @@ def make_event(event_id: str, run_id: str = "run-1", event_type: str = "custom",
 def event_fixture() -> Callable[..., dict[str, Any]]:
     """``event(event_id, run_id=..., event_type=..., **fields)`` → a valid contract event."""
     return make_event
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-@pytest.fixture(name="wait_until")
-def wait_until_fixture() -> Callable[..., bool]:
-    return wait_until
 
 
 @pytest.fixture(scope="session")

@@ -7,27 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import MarkingRedactor
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
 from tracelake.ingest.writer import ParquetLakeWriter
-
-
-class MarkingRedactor:
-    """Replaces the word 'Secretname' wherever it appears and counts it as a PERSON."""
-
-    def redact_events(self, events: list[dict[str, Any]]) -> list[Any]:
-        import orjson
-
-        out = []
-        for event in events:
-            text = orjson.dumps(event).decode()
-            count = text.count("Secretname")
-            out.append((orjson.loads(text.replace("Secretname", "<PERSON>")), {"PERSON": count} if count else {}))
-        return out
-
-    def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
-        return text.replace("Secretname", "<PERSON>"), {}
 
 
 @pytest.fixture

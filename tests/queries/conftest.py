@@ -25,27 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers import MarkingRedactor
 from tracelake.ingest.file_ingest import IngestSummary, ingest_stream
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
 from tracelake.ingest.writer import ParquetLakeWriter
 from tracelake.transforms.schema import EVENTS_SCHEMA
-
-
-class MarkingRedactor:
-    """A stand-in redactor (the real one is tested in transforms/redact): replaces 'Secretname'."""
-
-    def redact_events(self, events: list[dict[str, Any]]) -> list[Any]:
-        out = []
-        for event in events:
-            text = orjson.dumps(event).decode()
-            count = text.count("Secretname")
-            out.append((orjson.loads(text.replace("Secretname", "<PERSON>")), {"PERSON": count} if count else {}))
-        return out
-
-    def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
-        return text.replace("Secretname", "<PERSON>"), {}
 
 
 def ingest(lake: Path, lines: list[bytes], tmp: Path) -> IngestSummary:

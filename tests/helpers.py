@@ -1,0 +1,35 @@
+"""Test helpers shared by several test packages (one definition each)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes (no bare sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+class MarkingRedactor:
+    """A stand-in redactor for pipeline tests (the real one is tested in tests/transforms/redact):
+    replaces the word 'Secretname' wherever it appears and counts it as a PERSON."""
+
+    def redact_events(self, events: list[dict[str, Any]]) -> list[Any]:
+        out = []
+        for event in events:
+            text = orjson.dumps(event).decode()
+            count = text.count("Secretname")
+            out.append((orjson.loads(text.replace("Secretname", "<PERSON>")), {"PERSON": count} if count else {}))
+        return out
+
+    def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
+        return text.replace("Secretname", "<PERSON>"), {}
