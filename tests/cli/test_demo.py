@@ -32,6 +32,8 @@ def test_demo_stores_every_event_fires_alerts_and_rolls_back_the_bad_canary(kafk
     assert report["api"].startswith("http://127.0.0.1:")
     # the lake is left behind for `tracelake metrics` / `sql`; the processes are not
     assert (lake / MARKER).exists() and list((lake / "events").rglob("*.parquet"))
+    left = subprocess.run(["pgrep", "-f", str(lake)], capture_output=True, text=True, check=False).stdout.split()
+    assert not left, f"processes left running: {left}"
     assert "Traceback" not in result.stderr.decode()
 
 
