@@ -22,7 +22,7 @@ from tracelake.api import errors
 from tracelake.api.auth import KeyStore
 from tracelake.api.context import AppContext
 from tracelake.api.producer import EventProducer
-from tracelake.api.routes import alerts, analytics, events, otlp, runs, system
+from tracelake.api.routes import alerts, analytics, dashboard, events, otlp, runs, system
 from tracelake.api.telemetry import (
     ApiMetrics,
     ConsumerLagCollector,
@@ -78,7 +78,7 @@ def create_app(
     app.state.ctx = AppContext(settings=settings, keys=keys, producer=producer, metrics=metrics,
                                ingest_counters=ingest_counters)
     errors.install(app)
-    for module in (system, events, otlp, runs, analytics, alerts):
+    for module in (system, events, otlp, runs, analytics, alerts, dashboard):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
