@@ -35,7 +35,7 @@ class Profile:
     large_share: float = 0.25
     token_scale: float = 1.0
     budget_usd: float = 0.08
-    runaway: float = 0.02  # the executor loops on the model until the budget stops it
+    runaway: float = 0.003  # the executor loops on the model until the budget stops it (rare: a cost outlier)
     secret_leak: float = 0.03
 
 
@@ -144,7 +144,7 @@ class Step:
             self.escalate(gate_id, "policy_block", f"{action} blocked by {rule}; handed to a human reviewer")
             return "escalated"
         if decision == "require_approval":
-            wait = self.rng.lognormvariate(11.5, 0.9)  # median ~100 s, tail of tens of minutes
+            wait = self.rng.lognormvariate(11.5, 0.6)  # median ~100 s, tail of several minutes
             roll = self.rng.random()
             verdict = "approved" if roll < 0.85 else "rejected" if roll < 0.95 else "expired"
             self.clock.advance(wait)
