@@ -30,11 +30,21 @@ def seconds(ms: float) -> str:
 
 
 def line_chart(series: Mapping[str, Sequence[tuple[str, float | None]]], *, y_max: float | None = None,
-               fmt: Fmt = number, width: int = 640, height: int = 240, title: str = "") -> str:
-    """One line per series over shared x labels (in order of first appearance); None leaves a gap."""
-    xs: list[str] = []
-    for points in series.values():
-        xs.extend(x for x, _ in points if x not in xs)
+               fmt: Fmt = number, width: int = 640, height: int = 240, title: str = "",
+               x_labels: Sequence[str] | None = None) -> str:
+    """One line per series over shared x labels; a None value (or a missing label) leaves a gap.
+
+    ``x_labels`` fixes the x axis and its order; without it the axis is every
+    label in order of first appearance. Points whose label is not on the axis
+    are dropped. Values above ``y_max`` are drawn at the top (the title keeps the value).
+    """
+    xs: list[str] = list(x_labels) if x_labels is not None else []
+    if x_labels is None:
+        for points in series.values():
+            xs.extend(x for x, _ in points if x not in xs)
+    position = {x: i for i, x in enumerate(xs)}
+    series = {name: sorted(((x, y) for x, y in points if x in position), key=lambda p: position[p[0]])
+              for name, points in series.items()}
     values = [v for points in series.values() for _, v in points if v is not None]
     if not xs or not values:
         return _empty(width, height, title)
@@ -44,7 +54,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[str, float | None]]], *, y_ma
     step = plot_w / max(1, len(xs) - 1)
 
     def at(x: str, y: float) -> tuple[float, float]:
-        return left + xs.index(x) * step, pad_top + plot_h * (1 - min(y, top) / top)
+        return left + position[x] * step, pad_top + plot_h * (1 - min(y, top) / top)
 
     out = [_open(width, height, title), _y_axis(left, pad_top, plot_w, plot_h, top, fmt)]
     for i, x in enumerate(xs):
@@ -53,10 +63,13 @@ def line_chart(series: Mapping[str, Sequence[tuple[str, float | None]]], *, y_ma
                        f"{escape(x)}</text>")
     for n, (name, points) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
-        path, pen_down = [], False
+        path, pen_down, previous = [], False, -2
         for x, y in points:
+            index = position[x]
+            if y is None or index != previous + 1:
+                pen_down = False  # a None or a skipped label: the line breaks
+            previous = index
             if y is None:
-                pen_down = False
                 continue
             px, py = at(x, y)
             path.append(f"{'L' if pen_down else 'M'}{px:.1f},{py:.1f}")
@@ -92,6 +105,49 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, fmt: Fmt = number, width: in
                    f'<rect class="bar" x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" fill="{color}" '
                    f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: {shown}</title></rect>'
                    f'<text class="value" x="{left + w + 6:.1f}" y="{y + 15}">{shown}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def spread_chart(rows: Sequence[tuple[str, float, float, float, int]], *, fmt: Fmt = number, width: int = 640,
+                 title: str = "") -> str:
+    """A distribution summary per label: ``(label, p50, p95, max, n)``.
+
+    A solid bar from 0 to the median, a light bar from the median to p95 and a
+    whisker from p95 to the maximum, every figure written under them. The scale
+    ends at the largest p95 x 1.25, so one long outlier does not flatten every
+    other row: a whisker past the edge ends in an arrow. Negative figures are drawn at 0.
+    """
+    if not rows:
+        return _empty(width, 80, title)
+    row, left, right = 40, 140, 24
+    height = row * len(rows) + 8
+    plot_w = width - left - right
+    top = max(p95 for _, _, p95, _, _ in rows) * 1.25 or max(high for _, _, _, high, _ in rows) or 1.0
+
+    def x(value: float) -> float:
+        return left + plot_w * min(max(0.0, value), top) / top
+
+    out = [_open(width, height, title)]
+    for i, (label, p50, p95, high, n) in enumerate(rows):
+        y = 6 + i * row
+        mid = y + 9
+        text = f"median {fmt(p50)} · p95 {fmt(p95)} · max {fmt(high)} · {n:,} runs"
+        end = (f'<path class="clip" d="M{x(high) - 6:.1f},{mid - 4} L{x(high):.1f},{mid} L{x(high) - 6:.1f},{mid + 4}" '
+               f'fill="none" stroke="{PALETTE[0]}" stroke-width="1.5"/>' if high > top else
+               f'<line x1="{x(high):.1f}" x2="{x(high):.1f}" y1="{mid - 5}" y2="{mid + 5}" stroke="{PALETTE[0]}" '
+               'stroke-width="1.5"/>')
+        out.append(
+            f'<g class="spread" data-label="{escape(label)}" data-p50="{p50}" data-p95="{p95}" data-max="{high}" '
+            f'data-n="{n}"><title>{escape(label)}: {escape(text)}</title>'
+            f'<text class="label" x="{left - 8}" y="{mid + 4}" text-anchor="end">{escape(label)}</text>'
+            f'<line class="whisker" x1="{x(p95):.1f}" x2="{x(high):.1f}" y1="{mid}" y2="{mid}" '
+            f'stroke="{PALETTE[0]}" stroke-width="1.5"/>{end}'
+            f'<rect class="bar p95" x="{x(p50):.1f}" y="{y + 2}" width="{max(0.0, x(p95) - x(p50)):.1f}" '
+            f'height="14" fill="#93c5fd" data-value="{p95}"/>'
+            f'<rect class="bar p50" x="{left}" y="{y + 2}" width="{x(p50) - left:.1f}" height="14" '
+            f'fill="{PALETTE[0]}" data-value="{p50}"/>'
+            f'<text class="value" x="{left}" y="{y + 30}">{escape(text)}</text></g>')
     out.append("</svg>")
     return "".join(out)
 

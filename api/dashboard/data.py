@@ -15,86 +15,129 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tracelake.api.runs import RUN_ROW_SQL, TIMELINE_SQL, Search, build_search, event_from_row, span_tree
+from tracelake.api.lake import limits, run_horizon
+from tracelake.api.runs import RUN_ROW_SQL, TIMELINE_SQL, Search, build_search, event_from_row, page, span_tree
 from tracelake.queries.alerts.canary import compare
-from tracelake.queries.alerts.rules import load_rules
+from tracelake.queries.alerts.rules import RulesError, load_rules
 from tracelake.queries.alerts.store import list_alerts
-from tracelake.queries.engine import Limits, open_lake
+from tracelake.queries.engine import open_lake
 from tracelake.queries.metrics import compute_metric
 from tracelake.queries.timewin import Window
 from tracelake.settings import Settings
 
-HISTORY_DAYS = 8
+HISTORY_DAYS = 8  # the success chart's days; also the window of time to safe fallback and escalations
+ALERTS = 20  # newest alerts listed
+RUNS = 25  # newest runs listed
 
 
 def _natural(version: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", version)]
 
 
-def success_over_time(settings: Settings, tenant: str | None, now: datetime) -> dict[str, list[tuple[str, Any]]]:
-    """success_rate per UTC day and workflow version, over the last ``HISTORY_DAYS`` days."""
-    series: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-    start = (now - timedelta(days=HISTORY_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+def history_start(now: datetime) -> datetime:
+    """Midnight UTC ``HISTORY_DAYS - 1`` days before ``now``: the dashboard's long window starts here."""
+    return (now - timedelta(days=HISTORY_DAYS - 1)).astimezone(UTC).replace(hour=0, minute=0, second=0,
+                                                                             microsecond=0)
+
+
+def success_over_time(settings: Settings, tenant: str | None, now: datetime,
+                      ) -> tuple[list[str], dict[str, list[tuple[str, Any]]]]:
+    """success_rate per UTC day and workflow version over the last ``HISTORY_DAYS`` days (today until ``now``).
+
+    Returns the day labels (``MM-DD``, oldest first) and one series per
+    ``"<workflow> <version>"`` holding only the days that version finished runs.
+    One :func:`compute_metric` call per day: the metric's own definition, per bucket.
+    """
+    start = history_start(now)
     days = [start + timedelta(days=i) for i in range(HISTORY_DAYS)]
+    series: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     for day in days:
-        rows = compute_metric(settings.lake, "success_rate", since=day, until=min(day + timedelta(days=1), now),
-                              tenant=tenant, limits=Limits.from_settings(settings))
-        for row in rows:
+        if day >= now:  # now is exactly midnight: today has no instant yet
+            continue
+        for row in _metric(settings, tenant, "success_rate", day, min(day + timedelta(days=1), now)):
             series[f"{row['workflow']} {row['workflow_version']}"].append((day.strftime("%m-%d"),
                                                                            row["success_rate"]))
-    return dict(sorted(series.items()))
+    return [day.strftime("%m-%d") for day in days], dict(sorted(series.items(), key=lambda kv: _natural(kv[0])))
 
 
 def canaries(settings: Settings, tenant: str | None, now: datetime,
              versions: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """For each workflow with two versions in the last 24 hours: the older one vs the newer one."""
-    rules = load_rules(None)
+    """For each workflow with two or more versions finishing runs in the last 24 hours: the newest version
+    (natural order, so ``v10`` after ``v9``) against the one before it, over those 24 hours.
+
+    The same :func:`compare` call, rules file and window as ``POST /v1/alerts/compare`` with its defaults.
+    Raises :class:`~tracelake.queries.alerts.rules.RulesError` when the server's rules file is broken.
+    """
+    rules = load_rules(settings.alerts_rules_file)
     out = []
     for workflow, seen in sorted(versions.items()):
-        if len(seen) < 2:
+        ordered = sorted(set(seen), key=_natural)
+        if len(ordered) < 2:
             continue
-        ordered = sorted(seen, key=_natural)
         out.append(compare(settings.lake, rules, workflow=workflow, baseline=ordered[-2], candidate=ordered[-1],
                            window=Window(now - timedelta(days=1), now), tenant=tenant,
-                           limits=Limits.from_settings(settings)))
+                           limits=limits(settings), run_horizon=run_horizon(settings)))
     return out
 
 
+def _metric(settings: Settings, tenant: str | None, name: str, since: datetime, until: datetime,
+            group_by: list[str] | None = None) -> list[dict[str, Any]]:
+    """``compute_metric`` exactly as ``GET /v1/metrics/{name}`` calls it for this tenant."""
+    return compute_metric(settings.lake, name, group_by=group_by, since=since, until=until, tenant=tenant,
+                          limits=limits(settings), run_horizon=run_horizon(settings))
+
+
 def dashboard_data(settings: Settings, tenant: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """Everything ``GET /dashboard`` shows, for ``tenant`` (None: every tenant), as of ``now`` (default: now).
+
+    Windows: success rate per day and time to safe fallback and escalations over
+    the ``HISTORY_DAYS`` days up to now; cost per success and canaries over the
+    last 24 hours; the newest ``ALERTS`` alerts and ``RUNS`` runs.
+    Raises the engine's ``QueryError``/``QueryTimeout`` (the route maps them like ``/v1``);
+    a broken rules file is reported in ``canary_error`` instead of failing the page.
+    """
     now = now or datetime.now(UTC)
-    limits = Limits.from_settings(settings)
+    since = history_start(now)
     day = now - timedelta(days=1)
-    cost = compute_metric(settings.lake, "cost_per_success", since=day, until=now, tenant=tenant, limits=limits)
-    ttsf = compute_metric(settings.lake, "time_to_safe_fallback", group_by=["workflow"], tenant=tenant,
-                          limits=limits)
-    escalations = compute_metric(settings.lake, "escalation_rate", group_by=["workflow"], tenant=tenant,
-                                 limits=limits)
+    cost = _metric(settings, tenant, "cost_per_success", day, now)
+    ttsf = _metric(settings, tenant, "time_to_safe_fallback", since, now, group_by=["workflow"])
+    escalations = _metric(settings, tenant, "escalation_rate", since, now, group_by=["workflow"])
     reasons: Counter[str] = Counter()
     for row in escalations:
         reasons.update(row.get("reasons") or {})
     versions: dict[str, list[str]] = defaultdict(list)
     for row in cost:
         versions[row["workflow"]].append(row["workflow_version"])
-    with open_lake(settings.lake, tenant=tenant, limits=limits) as con:
-        alerts = list_alerts(con, limit=20)
-        sql, params = build_search(Search(limit=25))
-        runs = con.query(sql, params, name="dashboard runs").dicts()[:25]
+    canary_error = None
+    try:
+        verdicts = canaries(settings, tenant, now, versions)
+    except RulesError as exc:
+        verdicts, canary_error = [], str(exc)
+    days, success = success_over_time(settings, tenant, now)
+    with open_lake(settings.lake, tenant=tenant, limits=limits(settings)) as con:
+        alerts = list_alerts(con, limit=ALERTS)
+        sql, params = build_search(Search(limit=RUNS))
+        runs, _ = page(con.query(sql, params, name="run search").dicts(), RUNS)
     return {
         "now": now,
+        "since": since,
         "tenant": tenant,
-        "success": success_over_time(settings, tenant, now),
+        "days": days,
+        "success": success,
         "cost": cost,
         "ttsf": ttsf,
         "reasons": reasons.most_common(),
         "alerts": alerts,
-        "canaries": canaries(settings, tenant, now, versions),
+        "canaries": verdicts,
+        "canary_error": canary_error,
         "runs": runs,
     }
 
 
 def timeline_data(settings: Settings, tenant: str | None, run_id: str) -> dict[str, Any] | None:
-    """The run row, its events in order and the span tree; None when the run is not visible."""
-    with open_lake(settings.lake, tenant=tenant, limits=Limits.from_settings(settings)) as con:
+    """The run row, its events in order and the span tree (as ``GET /v1/runs/{run_id}``); None when the
+    run does not exist for this tenant."""
+    with open_lake(settings.lake, tenant=tenant, limits=limits(settings)) as con:
         runs = con.query(RUN_ROW_SQL, {"run_id": run_id}, name="run").dicts()
         if not runs:
             return None
