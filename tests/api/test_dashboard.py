@@ -37,6 +37,7 @@ def page(fleet_settings: Any) -> Iterator[tuple[str, Any]]:
             r = c.get("/dashboard")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert r.headers["cache-control"] == "no-store"
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")  # no script may run
         yield r.text, server
     finally:
         server.stop()

@@ -26,6 +26,9 @@ def test_charts_render_with_data_and_a_run_timeline_opens(settings, keys, redact
         browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []  # console errors (a CSP violation is one), failed requests
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
             answer = page.goto(f"{server.url}/dashboard?key={keys['acme-read']}", timeout=60_000)
             assert answer is not None and answer.status == 200
             assert page.url == f"{server.url}/dashboard"  # the key became a cookie: out of the address bar
@@ -64,5 +67,6 @@ def test_charts_render_with_data_and_a_run_timeline_opens(settings, keys, redact
             page.locator("a", has_text="dashboard").click()
             page.wait_for_url(f"{server.url}/dashboard", timeout=30_000)
             assert page.locator("#success svg circle.point").count() >= 10
+            assert problems == []
         finally:
             browser.close()
