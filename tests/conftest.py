@@ -5,22 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 
 from tests.helpers import wait_until
 from tracelake.localkafka import LocalKafka
-
-CONTRACT_DIR = Path(__file__).resolve().parents[2] / "shared" / "contract"
-
-
-def contract_dir() -> Path:
-    """``shared/contract`` beside the project root (as laid out for CI and developers)."""
-    if not CONTRACT_DIR.is_dir():
-        pytest.skip(f"contract folder not found at {CONTRACT_DIR}")
-    return CONTRACT_DIR
 
 
 @pytest.fixture(scope="session")

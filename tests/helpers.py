@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+# The repository's own copy of the product contract (docs/contract/): tests read only files inside the repo.
+CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "contract"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:

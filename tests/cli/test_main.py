@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
+from tests.helpers import CONTRACT
 
 SUBCOMMANDS = [
     ["ingest-file"], ["consume"], ["redact"], ["metrics"], ["sql"], ["compact"],

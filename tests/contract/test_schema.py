@@ -8,12 +8,11 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
+from tests.helpers import CONTRACT
 from tracelake.contract import TraceEvent, validate_event
 from tracelake.contract.schema import trace_event_schema
 
 from .test_validate import INVALID, examples, with_
-
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
 
 
 def validators() -> tuple[Draft202012Validator, Draft202012Validator]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from copy import deepcopy
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.helpers import CONTRACT
 from tracelake.contract import Rejection, TraceEvent, validate_event
-
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
 
 
 def examples() -> list[dict]:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import orjson
 
+from tests.helpers import CONTRACT
 from tracelake.ingest.file_ingest import ingest_stream
 from tracelake.queries.views import connect
-
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
 
 
 def test_examples_then_reingest_adds_nothing(tmp_path: Path, parts_factory) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
 import pytest
 
+from tests.helpers import CONTRACT
 from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.pricing import ModelPrice, estimate_cost
 from tracelake.transforms.processor import (
@@ -22,7 +22,6 @@ from tracelake.transforms.processor import (
 )
 from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract"
 META = MessageMeta(source="kafka", received_at=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
                    topic="tracelake.events.v1", partition=2, offset=41)
 PRICES = {"gpt-small": ModelPrice(input_per_m=0.5, cached_input_per_m=0.05, output_per_m=1.5)}
