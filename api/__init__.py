@@ -1,4 +1,4 @@
-"""The thin FastAPI service of ``shared/contract/api.md``.
+"""The thin FastAPI service of ``docs/contract/api.md``.
 
 Imports as ``tracelake.api``. Built by the API issue.
 """

@@ -33,7 +33,7 @@ from tracelake.api.telemetry import (
 )
 from tracelake.settings import Settings
 
-DESCRIPTION = """The HTTP face of tracelake (`shared/contract/api.md`).
+DESCRIPTION = """The HTTP face of tracelake (`docs/contract/api.md`).
 
 Every `/v1` route needs an API key (`Authorization: Bearer tlk_…` or
 `X-API-Key`) unless the server runs without a keys file (local mode).

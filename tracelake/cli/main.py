@@ -1,4 +1,4 @@
-"""The ``tracelake`` console command (``shared/contract/cli.md``).
+"""The ``tracelake`` console command (``docs/contract/cli.md``).
 
 Every subcommand of the contract exists from the start; those a later stage
 fills say so and exit 2. User errors are one line on stderr with exit 2,

@@ -1,4 +1,4 @@
-"""Trace event contract v1 (``shared/contract/events.md``), implemented once."""
+"""Trace event contract v1 (``docs/contract/events.md``), implemented once."""
 
 from tracelake.contract.model import (
     DECISIONS_BY_TYPE,

@@ -1,4 +1,4 @@
-"""Trace event v1, the contract of ``shared/contract/events.md``, as one typed model.
+"""Trace event v1, the contract of ``docs/contract/events.md``, as one typed model.
 
 The contract is *flat*: every field of every event type is a top-level key, and
 the JSON Schema types each key the same way whatever the ``event_type``. So the

@@ -1,4 +1,4 @@
-"""Redaction of personal data and secrets (``shared/contract/redaction.md``).
+"""Redaction of personal data and secrets (``docs/contract/redaction.md``).
 
 ``Redactor(RedactionConfig(...))`` is the whole surface: ``redact_events``
 for the ingest chain, ``redact_text`` for dead-letter payloads and free text.
