@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint bench compose-check clean
+.PHONY: install demo test lint typecheck bench compose-check clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
 	$(BIN)/pytest $(ARGS)
 
 bench: install
@@ -31,4 +34,4 @@ compose-check:
 	bash scripts/compose-check.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
