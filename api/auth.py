@@ -20,8 +20,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from tracelake.api.errors import ApiError
 from tracelake.api.keys import LOCAL_KEY, ApiKey, KeysFileError, hash_key, load_keys
+from tracelake.errors import Forbidden, Unauthorized
 
 log = logging.getLogger("tracelake.api")
 
@@ -84,18 +84,18 @@ def caller(
         return LOCAL_KEY
     presented = (bearer.credentials if bearer else None) or header_key
     if not presented:
-        raise ApiError(401, "no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
     key = store.lookup(presented.strip())
     if key is None:
-        raise ApiError(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
     return key
 
 
 def _require(action: str, allowed: Callable[[ApiKey], bool]) -> Callable[..., ApiKey]:
     def dependency(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
         if not allowed(key):
-            raise ApiError(403, f"key {key.id} (role {key.role}) may not {action}")
+            raise Forbidden(f"key {key.id} (role {key.role}) may not {action}")
         return key
 
     return dependency
@@ -110,4 +110,4 @@ AdminKey = Annotated[ApiKey, Depends(_require("run alert comparisons (needs role
 def check_tenant(key: ApiKey, tenant: str) -> None:
     """``403`` when a request names a tenant the key does not cover."""
     if not key.sees(tenant):
-        raise ApiError(403, f"key {key.id} may not read tenant {tenant}")
+        raise Forbidden(f"key {key.id} may not read tenant {tenant}")

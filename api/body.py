@@ -13,11 +13,11 @@ import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from tracelake.api.errors import ApiError
+from tracelake.errors import TooLarge, UserError
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"body over the size limit of {limit} bytes; split it into smaller requests")
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"body over the size limit of {limit} bytes; split it into smaller requests")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -27,7 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             if int(declared) > limit:
                 raise _too_large(limit)
         except ValueError:
-            raise ApiError(400, "Content-Length is not a number") from None
+            raise UserError("Content-Length is not a number") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -47,14 +47,14 @@ async def json_body(request: Request, model: type[M], limit: int) -> M:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        raise UserError(f"the body is not valid JSON: {exc}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ApiError(400, f"{where}: {first['msg']}{more}") from None
+        raise UserError(f"{where}: {first['msg']}{more}") from None
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -24,9 +24,10 @@ import orjson
 
 from tracelake.api.keys import ApiKey
 from tracelake.contract import Rejection, TraceEvent, decode, validate_object
+from tracelake.errors import UserError
 
 
-class BadBody(ValueError):
+class BadBody(UserError, ValueError):
     """The body as a whole is not a JSON array or NDJSON of events."""
 
 

@@ -3,7 +3,8 @@
 Every read route goes through :func:`open_for`, so no route can forget the
 tenant: a key scoped to tenant T gets a connection whose views hold only T's
 rows (:mod:`tracelake.queries.views`); an all-tenant key gets every row.
-:func:`query_errors` maps the analytics stage's errors to API errors.
+:func:`query_errors` says which of the analytics stage's query failures are
+the caller's and which are the server's.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from tracelake.api.errors import ApiError
 from tracelake.api.keys import ApiKey
+from tracelake.errors import Forbidden, UserError
 from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, open_lake
 from tracelake.queries.timewin import parse_time
 from tracelake.settings import Settings
@@ -40,15 +41,22 @@ def open_for(settings: Settings, key: ApiKey) -> Iterator[LakeConnection]:
 
 @contextmanager
 def query_errors(user_sql: bool = False) -> Iterator[None]:
-    """QueryTimeout → 504; QueryError → 400 for the caller's own SQL (else it is ours: a 500 with a log)."""
+    """A query failure as the caller should see it.
+
+    ``QueryTimeout`` passes as it is (``504 timeout``). Any other
+    ``QueryError`` is a ``400`` naming the statement when the SQL is the
+    caller's own (``user_sql``); a query the server built itself failing is
+    the server's bug: re-raised as a plain ``RuntimeError`` so the API logs it
+    and answers ``500 internal`` instead of blaming the caller.
+    """
     try:
         yield
-    except QueryTimeout as exc:
-        raise ApiError(504, str(exc)) from None
+    except QueryTimeout:
+        raise
     except QueryError as exc:
         if user_sql:
-            raise ApiError(400, f"the statement failed: {exc}") from None
-        raise
+            raise UserError(f"the statement failed: {exc}") from None
+        raise RuntimeError(f"a query of the server's own failed: {exc}") from exc
 
 
 def parse_instant(name: str, value: str | None) -> datetime | None:
@@ -57,7 +65,7 @@ def parse_instant(name: str, value: str | None) -> datetime | None:
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise ApiError(400, f"{name}: {exc}") from None
+        raise UserError(f"{name}: {exc}") from None
 
 
 def parse_where(items: list[str]) -> list[tuple[str, str]]:
@@ -65,7 +73,7 @@ def parse_where(items: list[str]) -> list[tuple[str, str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ApiError(400, f"where: {item!r} must look like key=value")
+            raise UserError(f"where: {item!r} must look like key=value")
         out.append((key.strip(), value))
     return out
 
@@ -74,4 +82,4 @@ def check_where_tenant(key: ApiKey, where: list[tuple[str, str]]) -> None:
     """A scoped key naming another tenant in a filter is told so (403), not silently given nothing."""
     for column, value in where:
         if column == "tenant" and not key.sees(value):
-            raise ApiError(403, f"key {key.id} may not read tenant {value}")
+            raise Forbidden(f"key {key.id} may not read tenant {value}")

@@ -30,17 +30,22 @@ from typing import Any
 
 import duckdb
 
+from tracelake.errors import TimedOut, TracelakeError
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import create_views, sql_string
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
 
-class QueryError(Exception):
-    """A query failed for a reason the user can act on (bad SQL, unknown column, out of memory)."""
+class QueryError(TracelakeError):
+    """A query failed for a reason the user can act on (bad SQL, unknown column, out of memory).
+
+    A 400 / exit 2 by default; the API answers a failing query it built itself
+    as a 500 (:func:`tracelake.api.lake.query_errors`): that one is a bug.
+    """
 
 
-class QueryTimeout(QueryError):
+class QueryTimeout(QueryError, TimedOut):
     """A query ran past its time limit and was interrupted."""
 
     def __init__(self, name: str, timeout_s: float) -> None:

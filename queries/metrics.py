@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from tracelake.errors import UserError
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
 from tracelake.queries.timewin import Window
 
@@ -36,7 +37,7 @@ DEFAULT_GROUP = ("workflow", "workflow_version")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-class MetricArgumentError(ValueError):
+class MetricArgumentError(UserError, ValueError):
     """A metric was asked for with arguments that cannot work (a user error, never a crash)."""
 
 

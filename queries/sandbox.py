@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from tracelake.errors import Refused
 from tracelake.queries.engine import LakeConnection, Limits, QueryResult, open_lake
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import VIEW_NAMES
@@ -51,7 +52,7 @@ DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "__internal", "pyt
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SqlRefused(ValueError):
+class SqlRefused(Refused, ValueError):
     """The statement was refused before anything ran; the message says why, in one line."""
 
 

@@ -19,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from tracelake.api.auth import AdminKey, ReadKey
 from tracelake.api.body import body_schema, json_body
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
 from tracelake.api.keys import ApiKey
 from tracelake.api.lake import limits, open_for, parse_instant, query_errors, run_horizon, tenant_of
 from tracelake.api.responses import JsonResponse
+from tracelake.errors import UserError
 from tracelake.queries.alerts.canary import compare
 from tracelake.queries.alerts.rules import RulesError, load_rules
 from tracelake.queries.alerts.store import list_alerts
@@ -88,8 +88,11 @@ def _compare(ctx: AppContext, body: CompareRequest, key: ApiKey) -> JsonResponse
             result = compare(settings.lake, rules, workflow=body.workflow, baseline=body.baseline,
                              candidate=body.candidate, window=window, by=body.by, tenant=tenant_of(key),
                              limits=limits(settings), run_horizon=run_horizon(settings))
-    except RulesError:
-        raise  # the server's rules file is broken: not the caller's fault (a 500, logged)
-    except (MetricArgumentError, ValueError) as exc:
-        raise ApiError(400, str(exc)) from None
+    except RulesError as exc:
+        # The server's rules file is broken: not the caller's fault, whatever its class says (a 500, logged).
+        raise RuntimeError(f"the server's rules file: {exc}") from exc
+    except MetricArgumentError:
+        raise
+    except ValueError as exc:  # Window(start >= end)
+        raise UserError(str(exc)) from None
     return JsonResponse(result)

@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from tracelake.api.auth import ReadKey
 from tracelake.api.body import body_schema, json_body
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
 from tracelake.api.keys import ApiKey
 from tracelake.api.lake import (
     check_where_tenant,
@@ -30,8 +29,9 @@ from tracelake.api.lake import (
     tenant_of,
 )
 from tracelake.api.responses import JsonResponse
+from tracelake.errors import NotFound
 from tracelake.queries.metrics import PUBLIC_METRICS, MetricArgumentError, compute_metric, get_spec, parse_group_by
-from tracelake.queries.sandbox import SqlRefused, execute_sql
+from tracelake.queries.sandbox import execute_sql
 
 router = APIRouter(tags=["analytics"])
 SQL_BODY_LIMIT = 256 * 1024
@@ -67,18 +67,15 @@ def metric(
     try:
         get_spec(name)
     except MetricArgumentError as exc:
-        raise ApiError(404, str(exc)) from None
+        raise NotFound(str(exc)) from None  # here the metric is the resource: 404, elsewhere a 400
     filters = parse_where(where)
     check_where_tenant(key, filters)
     settings = ctx.settings
-    try:
-        with query_errors():
-            rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by),
-                                  since=parse_instant("since", since), until=parse_instant("until", until),
-                                  where=filters, tenant=tenant_of(key), limits=limits(settings),
-                                  run_horizon=run_horizon(settings))
-    except MetricArgumentError as exc:
-        raise ApiError(400, str(exc)) from None
+    with query_errors():  # MetricArgumentError (a bad column or window): 400
+        rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by),
+                              since=parse_instant("since", since), until=parse_instant("until", until),
+                              where=filters, tenant=tenant_of(key), limits=limits(settings),
+                              run_horizon=run_horizon(settings))
     return JsonResponse({"rows": rows})
 
 
@@ -93,10 +90,7 @@ async def sql(request: Request, key: ReadKey) -> JsonResponse:
 
 def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
     settings = ctx.settings
-    try:
-        with query_errors(user_sql=True):
-            result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
-                                 timeout_s=settings.sql_timeout_s, limits=limits(settings))
-    except SqlRefused as exc:
-        raise ApiError(422, str(exc)) from None
+    with query_errors(user_sql=True):  # SqlRefused: 422
+        result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
+                             timeout_s=settings.sql_timeout_s, limits=limits(settings))
     return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated})

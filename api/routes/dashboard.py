@@ -31,9 +31,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from tracelake.api.dashboard.data import dashboard_data, timeline_data
 from tracelake.api.dashboard.page import dashboard_html, timeline_html
-from tracelake.api.errors import ApiError
 from tracelake.api.keys import LOCAL_KEY, ApiKey
 from tracelake.api.lake import query_errors, tenant_of
+from tracelake.errors import Forbidden, NotFound, Unauthorized
 
 router = APIRouter(tags=["dashboard"])
 COOKIE = "tracelake_key"
@@ -65,16 +65,17 @@ def page_caller(
     header = (bearer.credentials if bearer else None) or header_key
     presented = header or key or cookie
     if not presented:
-        raise ApiError(401, "no API key: open /dashboard?key=<key> or send 'Authorization: Bearer <key>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("no API key: open /dashboard?key=<key> or send 'Authorization: Bearer <key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
     found = store.lookup(presented.strip())
     if found is None:
         only_cookie = not header and not key
-        raise ApiError(401, "unknown API key" + (" (the dashboard cookie's): open /dashboard?key=<key>"
-                                                 if only_cookie else ""),
-                       headers={"WWW-Authenticate": "Bearer", **({"Set-Cookie": _CLEAR_COOKIE} if only_cookie else {})})
+        clear = {"Set-Cookie": _CLEAR_COOKIE} if only_cookie else {}
+        raise Unauthorized("unknown API key" + (" (the dashboard cookie's): open /dashboard?key=<key>"
+                                                if only_cookie else ""),
+                           headers={"WWW-Authenticate": "Bearer", **clear})
     if not found.can_read():
-        raise ApiError(403, f"key {found.id} (role {found.role}) may not read")
+        raise Forbidden(f"key {found.id} (role {found.role}) may not read")
     return PageCaller(found, key.strip() if key and not header else None)
 
 
@@ -126,5 +127,5 @@ def run_page(request: Request, run_id: str, caller: Caller) -> Response:
     with query_errors():
         data = timeline_data(settings, tenant_of(caller.key), run_id)
     if data is None:
-        raise ApiError(404, f"no run {run_id!r}")
+        raise NotFound(f"no run {run_id!r}")
     return _html(timeline_html(data))

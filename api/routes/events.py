@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from tracelake.api.auth import IngestKey
 from tracelake.api.body import read_body
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
-from tracelake.api.ingest import BadBody, Outcome, process, split_body
+from tracelake.api.ingest import Outcome, process, split_body
 from tracelake.api.responses import JsonResponse
+from tracelake.errors import Busy, Forbidden, Refused, TooLarge, TracelakeError
 
 router = APIRouter(tags=["ingest"])
 THREADPOOL_ITEMS = 200
@@ -62,24 +62,23 @@ def submit(ctx: AppContext, outcome: Outcome, source: str) -> None:
     """Hand the accepted events to Kafka (or refuse with 429) and count."""
     incoming = sum(len(value) for _, value in outcome.records)
     if outcome.records and ctx.producer.busy(incoming):
-        raise ApiError(429, "Kafka is not taking events and the spool is full; retry later",
-                       headers={"Retry-After": "5"})
+        raise Busy("Kafka is not taking events and the spool is full; retry later", headers={"Retry-After": "5"})
     ctx.producer.submit(outcome.records)
     ctx.metrics.accepted.labels(source).inc(len(outcome.records))
     for refusal in outcome.refused:
         ctx.metrics.refused.labels(source, refusal.code).inc()
 
 
-def refuse_all(outcome: Outcome) -> ApiError:
+def refuse_all(outcome: Outcome) -> TracelakeError:
     codes = {r.code for r in outcome.refused}
     errors = [r.as_dict() for r in outcome.refused]
     n = len(outcome.refused)
     if codes == {"tenant"}:
-        return ApiError(403, f"every event ({n}) names a tenant outside the key's scope", extra={"errors": errors})
+        return Forbidden(f"every event ({n}) names a tenant outside the key's scope", extra={"errors": errors})
     if codes == {"too_large"}:
-        return ApiError(413, f"every event ({n}) is over the event size limit", extra={"errors": errors})
+        return TooLarge(f"every event ({n}) is over the event size limit", extra={"errors": errors})
     first = outcome.refused[0].reason
-    return ApiError(422, f"every event ({n}) was refused; the first: {first}", extra={"errors": errors})
+    return Refused(f"every event ({n}) was refused; the first: {first}", extra={"errors": errors})
 
 
 @router.post(
@@ -94,12 +93,9 @@ async def post_events(request: Request, key: IngestKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     settings = ctx.settings
     body = await read_body(request, settings.api_max_body_bytes)
-    try:
-        items = split_body(body, settings.max_event_bytes)
-    except BadBody as exc:
-        raise ApiError(400, str(exc)) from None
+    items = split_body(body, settings.max_event_bytes)  # BadBody: a 400
     if len(items) > settings.api_max_events:
-        raise ApiError(413, f"{len(items)} events in one request; the limit is {settings.api_max_events}")
+        raise TooLarge(f"{len(items)} events in one request; the limit is {settings.api_max_events}")
     # Validation is CPU work: a large batch runs in the threadpool so it does not stall other requests.
     if len(items) > THREADPOOL_ITEMS:
         outcome = await run_in_threadpool(process, items, key, settings.max_event_bytes)

@@ -17,9 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
 from tracelake.api.producer import kafka_reachable
 from tracelake.api.responses import JsonResponse
+from tracelake.errors import Unavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -54,8 +54,8 @@ def readyz(request: Request) -> JsonResponse:
     else:
         checks["kafka"] = "not configured (ingested events wait in the spool)"
     if not ok:
-        raise ApiError(503, "not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
-                       extra={"checks": checks})
+        raise Unavailable("not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
+                          extra={"checks": checks})
     return JsonResponse({"status": "ready", "checks": checks})
 
 

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
+from tracelake.errors import UserError
+
 log = logging.getLogger("tracelake.alerts")
 
 
-class CronError(ValueError):
+class CronError(UserError, ValueError):
     """Not a valid cron expression."""
 
 

@@ -40,6 +40,8 @@ import uuid
 import weakref
 from pathlib import Path
 
+from tracelake.errors import Unavailable
+
 log = logging.getLogger("tracelake.localkafka")
 
 KAFKA_VERSION = "4.3.1"
@@ -81,7 +83,7 @@ rootLogger.appenderRef.file.ref = file
 _RUNNING: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
 
 
-class LocalKafkaError(RuntimeError):
+class LocalKafkaError(Unavailable, RuntimeError):
     """The local broker cannot be installed or started; the message says why and what to do."""
 
 

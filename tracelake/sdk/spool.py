@@ -32,12 +32,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tracelake.errors import Unavailable
+
 SEGMENT_BYTES = 4 * 1024 * 1024
 _PREFIX = "seg-"
 _SUFFIX = ".jsonl"
 
 
-class SpoolLocked(RuntimeError):
+class SpoolLocked(Unavailable, RuntimeError):
     """Another live process owns this spool directory."""
 
 

@@ -37,6 +37,7 @@ from presidio_analyzer.predefined_recognizers import (
     SpacyRecognizer,
 )
 
+from tracelake.errors import Unavailable
 from tracelake.transforms.redact.config import (
     CREDIT_CARD,
     EMAIL_ADDRESS,
@@ -87,7 +88,7 @@ _IBAN_SHAPE = re.compile(r"[A-Za-z]{2}\d{2}")
 _IP_SHAPE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:")
 
 
-class RedactorUnavailable(RuntimeError):
+class RedactorUnavailable(Unavailable, RuntimeError):
     """The redactor cannot start (model missing); nothing can be redacted, so nothing may be stored."""
 
 
