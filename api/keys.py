@@ -4,16 +4,21 @@ A key is ``tlk_`` + 43 url-safe base64 characters (32 random bytes). The file
 holds only its SHA-256 hex digest, with an ``id``, a ``tenant`` (a name, or
 ``*`` for every tenant) and a ``role`` (``ingest``, ``read``, ``admin``)::
 
-    [[keys]]
-    id = "acme-read"
-    tenant = "acme"
-    role = "read"
-    sha256 = "9f86d0…"
+    [[keys]]                # one table per key; all four keys required, no others
+    id = "acme-read"        # unique in the file
+    tenant = "acme"         # or "*": every tenant
+    role = "read"           # ingest, read or admin
+    sha256 = "9f86d0…"      # 64 hex digits: SHA-256 of the key (never the key itself)
 
-Failure modes: :func:`load_keys` raises :class:`KeysFileError` (one line that
-names the file and the entry) for an unreadable or malformed file, so the
-server refuses to start rather than run with a half-read key list.
-:func:`create_key` creates the file with mode 0600 and refuses a duplicate id.
+``keys`` is the only section; a file without it holds no keys.
+
+Failure modes: :func:`load_keys` raises :class:`KeysFileError` (a
+:class:`~tracelake.errors.ConfigError`, also a ``ValueError``) for a missing,
+unreadable or malformed file, with one line naming the file, the entry and
+the field, e.g. ``keys.toml: keys[2] (id 'ops').role: Input should be
+'ingest', 'read' or 'admin'`` (entries counted from 1), so the server refuses
+to start rather than run with a half-read key list. :func:`create_key` creates
+the file with mode 0600 and refuses a duplicate id.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ import hashlib
 import os
 import re
 import secrets
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+from tracelake.configfile import describe, load_toml_model
+from tracelake.errors import ConfigError
 
 Role = Literal["ingest", "read", "admin"]
 ROLES: tuple[Role, ...] = ("ingest", "read", "admin")
@@ -37,8 +46,34 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
-class KeysFileError(ValueError):
-    """The keys file cannot be used; the message says which file and why."""
+class KeysFileError(ConfigError, ValueError):
+    """The keys file cannot be used; the message names the file, the entry and the field."""
+
+
+def _digest(value: str) -> str:
+    digest = value.lower()
+    if not _HEX.match(digest):
+        raise ValueError("must be 64 hex digits (the SHA-256 of the key, never the key)")
+    return digest
+
+
+class KeyEntry(BaseModel):
+    """One ``[[keys]]`` table of the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: StrictStr
+    tenant: StrictStr
+    role: Role
+    sha256: Annotated[StrictStr, AfterValidator(_digest)]  # stored lower-case
+
+
+class KeysFile(BaseModel):
+    """The whole keys file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keys: list[KeyEntry] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,37 +113,23 @@ def new_key() -> str:
 
 
 def load_keys(path: str | os.PathLike[str]) -> dict[str, ApiKey]:
-    """The keys of ``path`` by their SHA-256 digest."""
+    """The keys of ``path`` by their SHA-256 digest.
+
+    Raises :class:`KeysFileError` (one line: file, entry, field) when the file
+    is missing, unreadable, not TOML, has a bad entry or repeats an id.
+    """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KeysFileError(f"keys file {path} does not exist (create one with 'tracelake keys create')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeysFileError(f"cannot read keys file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise KeysFileError(f"keys file {path} is not valid TOML: {exc}") from None
-    entries = data.get("keys", [])
-    if not isinstance(entries, list):
-        raise KeysFileError(f"keys file {path}: 'keys' must be an array of tables ([[keys]])")
+    data = load_toml_model(path, KeysFile, kind="keys file", error=KeysFileError,
+                           missing_hint=" (create one with 'tracelake keys create')")
     keys: dict[str, ApiKey] = {}
-    seen_ids: set[str] = set()
-    for number, entry in enumerate(entries, start=1):
-        where = f"keys file {path}, entry {number}"
-        if not isinstance(entry, dict):
-            raise KeysFileError(f"{where}: must be a table")
-        missing = [f for f in ("id", "tenant", "role", "sha256") if not isinstance(entry.get(f), str)]
-        if missing:
-            raise KeysFileError(f"{where}: missing or non-string {', '.join(missing)}")
-        if entry["role"] not in ROLES:
-            raise KeysFileError(f"{where}: role must be one of {', '.join(ROLES)}")
-        digest = entry["sha256"].lower()
-        if not _HEX.match(digest):
-            raise KeysFileError(f"{where}: sha256 must be 64 hex digits")
-        if entry["id"] in seen_ids:
-            raise KeysFileError(f"{where}: duplicate id {entry['id']!r}")
-        seen_ids.add(entry["id"])
-        keys[digest] = ApiKey(id=entry["id"], tenant=entry["tenant"], role=entry["role"], sha256=digest)
+    first_at: dict[str, int] = {}
+    for number, entry in enumerate(data.keys):
+        if entry.id in first_at:
+            raise KeysFileError(describe(str(path), ("keys", number, "id"),
+                                         f"duplicate id {entry.id!r} (also keys[{first_at[entry.id] + 1}])",
+                                         {"keys": [e.model_dump() for e in data.keys]}))
+        first_at[entry.id] = number
+        keys[entry.sha256] = ApiKey(id=entry.id, tenant=entry.tenant, role=entry.role, sha256=entry.sha256)
     return keys
 
 

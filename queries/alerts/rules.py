@@ -17,7 +17,7 @@ Tests (``test``):
 Rules file (TOML; every key optional)::
 
     [defaults]                      # for every rule
-    current_window = "24h"          # s, m, h, d, w
+    current_window = "24h"          # s, m, h, d, w (or a number of seconds)
     baseline_window = "7d"
     group_by = ["workflow"]
 
@@ -34,31 +34,62 @@ Rules file (TOML; every key optional)::
     [workflows.refund_request.rules.success_rate_drop]
     min_delta = 0.02                # … and these per-rule changes
 
-Failure modes: :class:`RulesError` (unreadable file, unknown key, bad value),
-raised with a message that names the file and the key.
+The sections are ``defaults``, ``rules`` and ``workflows``. A rule table, the
+``[defaults]`` table and a workflow table (besides its ``rules``) take these
+keys, and no others:
+
+=================  ==============================================================
+``metric``         a metric of ``metrics.md`` (``success_rate``, …)
+``test``           ``proportion_drop``, ``proportion_rise``, ``ratio_rise``, ``new_value``
+``value``          the column ``ratio_rise`` compares (default: the metric's)
+``min_n``          integer ≥ 1 (default 30)
+``p_value``        number in (0, 1) (default 0.01)
+``min_delta``      number ≥ 0 (default 0.05)
+``factor``         number > 0 (default 1.25)
+``min_count``      integer ≥ 1 (default 5)
+``group_by``       a run key or a list of them (default ``["workflow"]``)
+``current_window`` duration (default ``"24h"``)
+``baseline_window`` duration (default ``"7d"``)
+``severity``       ``info``, ``warning``, ``critical`` (default ``warning``)
+``enabled``        true or false (default true)
+``gate``           true or false (default false): canaries "hold" without data for it
+=================  ==============================================================
+
+A proportion test needs a proportion metric, and ``new_value`` goes with
+``error_types`` and ``tool_names`` only. A new rule in a workflow table that
+is not in ``[rules]`` takes that workflow's defaults, not ``[defaults]``.
+
+Failure modes: :class:`RulesError` (a :class:`~tracelake.errors.ConfigError`,
+also a ``ValueError``) for a missing or unreadable file, bad TOML, an unknown
+key or a bad value, with one line naming the file, the entry and the field,
+e.g. ``rules.toml: rules.cost_spike.factor: Input should be greater than 0``.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictStr
+
+from tracelake.configfile import describe, load_toml_model, validate_model
+from tracelake.errors import ConfigError
 from tracelake.queries.metrics import METRICS, RUN_KEYS
 from tracelake.queries.timewin import parse_duration
 
 Test = Literal["proportion_drop", "proportion_rise", "ratio_rise", "new_value"]
 TESTS = ("proportion_drop", "proportion_rise", "ratio_rise", "new_value")
+Severity = Literal["info", "warning", "critical"]
 SEVERITIES = ("info", "warning", "critical")
 # new_value rules: the key under which the new value appears in the alert's group.
 VALUE_KEYS = {"error_types": "error_type", "tool_names": "tool_name"}
 
 
-class RulesError(ValueError):
-    """The rules file or a rule is invalid; the message names the file and key."""
+class RulesError(ConfigError, ValueError):
+    """The rules file or a rule is invalid; the message names the file, the entry and the field."""
 
 
 @dataclass(frozen=True)
@@ -87,25 +118,36 @@ class Rule:
     def value_column(self) -> str:
         return self.value or METRICS[self.metric].value
 
-    def validate(self) -> Rule:
-        where = f"rule {self.name!r}"
+    def problem(self) -> tuple[str, str] | None:
+        """``(field, what is wrong)`` for an invalid rule, else None.
+
+        A rules file's values are checked field by field by :class:`RuleSettings`
+        first; what is left for a file is the fit of ``test`` to ``metric``.
+        """
         if self.metric not in METRICS:
-            raise RulesError(f"{where}: unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}")
+            return "metric", f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}"
         if self.test not in TESTS:
-            raise RulesError(f"{where}: unknown test {self.test!r}; choose one of {', '.join(TESTS)}")
+            return "test", f"unknown test {self.test!r}; choose one of {', '.join(TESTS)}"
         spec = METRICS[self.metric]
         if self.test.startswith("proportion") and spec.x is None:
-            raise RulesError(f"{where}: {self.metric} is not a proportion; use test = \"ratio_rise\"")
+            return "test", f"{self.metric} is not a proportion; use test = \"ratio_rise\""
         if (self.test == "new_value") != (self.metric in VALUE_KEYS):
-            raise RulesError(f"{where}: test new_value goes with metrics {', '.join(VALUE_KEYS)} only")
+            return "test", f"test new_value goes with metrics {', '.join(VALUE_KEYS)} only"
         bad = [g for g in self.group_by if g not in RUN_KEYS]
         if bad:
-            raise RulesError(f"{where}: cannot group by {bad[0]!r}; allowed: {', '.join(sorted(RUN_KEYS))}")
+            return "group_by", f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(RUN_KEYS))}"
         if self.severity not in SEVERITIES:
-            raise RulesError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+            return "severity", f"severity must be one of {', '.join(SEVERITIES)}"
         if not (0 < self.p_value < 1) or self.min_delta < 0 or self.factor <= 0 or self.min_n < 1 \
                 or self.min_count < 1:
-            raise RulesError(f"{where}: p_value must be in (0, 1); min_delta ≥ 0; factor > 0; min_n, min_count ≥ 1")
+            return "p_value", "p_value must be in (0, 1); min_delta ≥ 0; factor > 0; min_n, min_count ≥ 1"
+        return None
+
+    def validate(self) -> Rule:
+        """This rule, or :class:`RulesError` naming the rule and the field."""
+        problem = self.problem()
+        if problem:
+            raise RulesError(f"rule {self.name!r}: {problem[0]}: {problem[1]}")
         return self
 
 
@@ -121,85 +163,133 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("new_tool_name", "tool_names", "new_value", min_count=5, severity="info"),
 )
 
-_SETTABLE = {f.name for f in fields(Rule)} - {"name", "workflow", "exclude_workflows"}
-_DURATIONS = ("current_window", "baseline_window")
+def _duration(value: Any) -> timedelta:
+    # parse_duration refuses anything but "24h"-style text and positive seconds (a bool included).
+    return value if isinstance(value, timedelta) else parse_duration(value)
 
 
-def _coerce(key: str, value: Any, where: str) -> Any:
-    if key not in _SETTABLE:
-        raise RulesError(f"{where}: unknown key {key!r}; known: {', '.join(sorted(_SETTABLE))}")
-    try:
-        if key in _DURATIONS:
-            return parse_duration(value)
-        if key == "group_by":
-            items = [value] if isinstance(value, str) else list(value)
-            return tuple(str(v) for v in items)
-        if key in ("min_n", "min_count"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError("must be an integer")
-            return value
-        if key in ("p_value", "min_delta", "factor"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("must be a number")
-            return float(value)
-        if key in ("enabled", "gate"):
-            if not isinstance(value, bool):
-                raise ValueError("must be true or false")
-            return value
-        return str(value)
-    except ValueError as exc:
-        raise RulesError(f"{where}: {key}: {exc}") from None
+def _group_list(value: Any) -> Any:
+    # One key may be written without the list; TOML lists become the stored tuple.
+    return (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
 
 
-def _settings(table: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: _coerce(k, v, where) for k, v in table.items() if k not in skip}
+def _known_metric(value: str) -> str:
+    if value not in METRICS:
+        raise ValueError(f"unknown metric {value!r}; choose one of {', '.join(METRICS)}")
+    return value
 
 
-def _apply(rules: dict[str, Rule], defaults: dict[str, Any], overrides: Mapping[str, Any], where: str
-           ) -> dict[str, Rule]:
+def _run_keys(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [g for g in value if g not in RUN_KEYS]
+    if bad:
+        raise ValueError(f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(RUN_KEYS))}")
+    return value
+
+
+# Strict numbers and booleans: TOML has both, so "0.1" or 1 for true is a mistake.
+StrictInt = Annotated[int, Strict()]
+StrictNumber = Annotated[float, Strict()]  # an integer is a number too
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+GroupBy = Annotated[tuple[StrictStr, ...], BeforeValidator(_group_list), AfterValidator(_run_keys)]
+
+
+class RuleSettings(BaseModel):
+    """The keys of a ``[rules.<name>]`` table, of ``[defaults]`` and of a workflow table.
+
+    Every key is optional; only the keys a table sets change a rule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Annotated[StrictStr, AfterValidator(_known_metric)] | None = None
+    test: Test | None = None
+    value: StrictStr | None = None
+    min_n: Annotated[StrictInt, Field(ge=1)] | None = None
+    p_value: Annotated[StrictNumber, Field(gt=0, lt=1)] | None = None
+    min_delta: Annotated[StrictNumber, Field(ge=0)] | None = None
+    factor: Annotated[StrictNumber, Field(gt=0)] | None = None
+    min_count: Annotated[StrictInt, Field(ge=1)] | None = None
+    group_by: GroupBy | None = None
+    current_window: Duration | None = None
+    baseline_window: Duration | None = None
+    severity: Severity | None = None
+    enabled: Annotated[bool, Strict()] | None = None
+    gate: Annotated[bool, Strict()] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The keys this table sets, as :class:`Rule` fields."""
+        return {name: getattr(self, name) for name in self.model_fields_set if name in RuleSettings.model_fields}
+
+
+class WorkflowSettings(RuleSettings):
+    """A ``[workflows.<name>]`` table: defaults for the workflow's copies, and per-rule changes."""
+
+    rules: dict[str, RuleSettings] = Field(default_factory=dict)
+
+
+class RulesFile(BaseModel):
+    """The whole rules file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: RuleSettings = Field(default_factory=RuleSettings)
+    rules: dict[str, RuleSettings] = Field(default_factory=dict)
+    workflows: dict[str, WorkflowSettings] = Field(default_factory=dict)
+
+
+def _apply(rules: dict[str, Rule], defaults: dict[str, Any], overrides: Mapping[str, RuleSettings],
+           where: tuple[str, ...], source: str) -> dict[str, Rule]:
     out = {name: replace(rule, **defaults) for name, rule in rules.items()}
     for name, table in overrides.items():
-        if not isinstance(table, Mapping):
-            raise RulesError(f"{where}: rules.{name} must be a table")
-        changes = _settings(table, f"{where}: rules.{name}")
+        changes = table.changes()
         if name in out:
             out[name] = replace(out[name], **changes)
         else:
             if "metric" not in changes or "test" not in changes:
-                raise RulesError(f"{where}: new rule {name!r} needs metric and test")
-            base = {**defaults, **changes}
-            out[name] = Rule(name=name, **base)
+                raise RulesError(describe(source, (*where, "rules", name), "a new rule needs metric and test"))
+            out[name] = Rule(name=name, **{**defaults, **changes})
     return out
 
 
 def build_rules(config: Mapping[str, Any], source: str = "rules") -> list[Rule]:
-    """Concrete, validated rule instances from a parsed rules file (``{}`` → the defaults)."""
-    unknown = set(config) - {"defaults", "rules", "workflows"}
-    if unknown:
-        raise RulesError(f"{source}: unknown section {sorted(unknown)[0]!r}; use defaults, rules, workflows")
-    defaults = _settings(config.get("defaults", {}), f"{source}: defaults")
-    base = _apply({r.name: r for r in DEFAULT_RULES}, defaults, config.get("rules", {}), source)
-    workflows = config.get("workflows", {})
+    """Concrete, validated rule instances from a parsed rules file (``{}`` → the defaults).
+
+    ``source`` names the file in messages. Raises :class:`RulesError` (one line:
+    file, entry, field) for an unknown section or key, a bad value, a new rule
+    without metric and test, or a test that does not fit its metric.
+    """
+    parsed = validate_model(source, config, RulesFile, RulesError)
+    return _rules(parsed, source)
+
+
+def _rules(parsed: RulesFile, source: str) -> list[Rule]:
+    base = _apply({r.name: r for r in DEFAULT_RULES}, parsed.defaults.changes(), parsed.rules, (), source)
+    workflows = parsed.workflows
     instances = [replace(rule, exclude_workflows=tuple(sorted(workflows))) for rule in base.values()]
     for workflow, table in sorted(workflows.items()):
-        where = f"{source}: workflows.{workflow}"
-        if not isinstance(table, Mapping):
-            raise RulesError(f"{where} must be a table")
-        wf_defaults = _settings(table, where, skip=("rules",))
-        per_wf = _apply(base, wf_defaults, table.get("rules", {}), where)
+        per_wf = _apply(base, table.changes(), table.rules, ("workflows", workflow), source)
         instances.extend(replace(rule, workflow=workflow) for rule in per_wf.values())
-    return [rule.validate() for rule in instances if rule.enabled]
+    out = []
+    for rule in instances:
+        if not rule.enabled:
+            continue
+        problem = rule.problem()
+        if problem:
+            # Name the table that set the rule: the workflow's own, else [rules].
+            in_workflow = rule.workflow is not None and rule.name in workflows[rule.workflow].rules
+            where = ("workflows", rule.workflow, "rules") if in_workflow else ("rules",)
+            raise RulesError(describe(source, (*where, rule.name, problem[0]), problem[1]))
+        out.append(rule)
+    return out
 
 
 def load_rules(path: str | Path | None) -> list[Rule]:
-    """The rules of ``path`` (TOML), or the defaults when None."""
+    """The rules of ``path`` (TOML, see the module docstring), or the defaults when None.
+
+    Raises :class:`RulesError` (one line: file, entry, field) for a missing,
+    unreadable or invalid file.
+    """
     if path is None:
         return build_rules({})
-    try:
-        with open(path, "rb") as fh:
-            config = tomllib.load(fh)
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file {str(path)!r}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"rules file {str(path)!r} is not valid TOML: {exc}") from None
-    return build_rules(config, source=str(path))
+    parsed = load_toml_model(path, RulesFile, kind="rules file", error=RulesError)
+    return _rules(parsed, str(path))

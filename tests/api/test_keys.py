@@ -35,9 +35,11 @@ def test_contract_example_entry_loads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "words"), [
     ("[[keys]\n", "not valid TOML"),
-    ('[[keys]]\nid = "a"\ntenant = "t"\nrole = "root"\nsha256 = "' + "0" * 64 + '"\n', "role must be one of"),
+    ('[[keys]]\nid = "a"\ntenant = "t"\nrole = "root"\nsha256 = "' + "0" * 64 + '"\n',
+     r"keys\[1\] \(id 'a'\)\.role: Input should be 'ingest', 'read' or 'admin'"),
     ('[[keys]]\nid = "a"\ntenant = "t"\nrole = "read"\nsha256 = "xyz"\n', "64 hex digits"),
-    ('[[keys]]\nid = "a"\nrole = "read"\nsha256 = "' + "0" * 64 + '"\n', "missing or non-string tenant"),
+    ('[[keys]]\nid = "a"\nrole = "read"\nsha256 = "' + "0" * 64 + '"\n',
+     r"keys\[1\] \(id 'a'\)\.tenant: Field required"),
     ('keys = 3\n', "array of tables"),
 ])
 def test_malformed_files_name_the_problem(tmp_path: Path, text: str, words: str) -> None:
