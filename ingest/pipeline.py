@@ -22,7 +22,7 @@ from tracelake.ingest.strategies.run_task import RunTask
 from tracelake.ingest.strategies.write import KnownIds, WriteLake
 from tracelake.ingest.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
-from tracelake.transforms.processor import decode_validate
+from tracelake.transforms.processor import Accepted, Rejected, decode_validate
 from tracelake.transforms.redact_batch import BatchRedactor, redact_batch
 
 
@@ -49,9 +49,9 @@ def build_pipeline(
     written = WriteLake(parts.events, parts.dead_letters, parts.dlq, parts.prices, committed, parts.counters,
                         known_ids=parts.known_ids)
     redacted = RunTask(partial(redact_batch, parts.redactor), written)
-    batched = Batching(parts.max_batch, parts.max_batch_age_s, redacted)
+    batched: Batching[Accepted | Rejected] = Batching(parts.max_batch, parts.max_batch_age_s, redacted)
 
-    def validate(raw: RawMessage):
+    def validate(raw: RawMessage) -> Accepted | Rejected:
         return decode_validate(raw.value, raw.meta, parts.max_event_bytes)
 
     return RunTask(validate, batched)

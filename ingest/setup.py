@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
@@ -10,15 +12,20 @@ from tracelake.ingest.writer import ParquetLakeWriter
 from tracelake.settings import Settings
 from tracelake.transforms.pricing import load_prices
 
+if TYPE_CHECKING:
+    from tracelake.transforms.redact import Redactor
+    from tracelake.transforms.redact_batch import BatchRedactor
 
-def make_redactor(settings: Settings):
+
+def make_redactor(settings: Settings) -> Redactor:
     from tracelake.transforms.redact import RedactionConfig, Redactor
 
     key = settings.pseudonym_key.encode() if settings.pseudonym_key else None
     return Redactor(RedactionConfig(model=settings.spacy_model, pseudonym_key=key))
 
 
-def make_parts(settings: Settings, dlq: DeadLetterSink | None = None, redactor=None) -> PipelineParts:
+def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
+               redactor: BatchRedactor | None = None) -> PipelineParts:
     return PipelineParts(
         redactor=redactor or make_redactor(settings),
         events=ParquetLakeWriter(settings.lake, EVENTS_TABLE),

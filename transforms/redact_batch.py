@@ -59,9 +59,9 @@ def redact_batch(redactor: BatchRedactor, items: list[Accepted | Rejected]) -> l
                 redacted_payload=_redacted_payload(redactor, payload),
             )
     out: list[Accepted | Rejected] = []
-    for item in items:
-        if isinstance(item, Rejected):
-            out.append(replace(item, redacted_payload=_redacted_payload(redactor, item.payload)))
+    for original in items:
+        if isinstance(original, Rejected):
+            out.append(replace(original, redacted_payload=_redacted_payload(redactor, original.payload)))
         else:
-            out.append(by_id[id(item)])
+            out.append(by_id[id(original)])
     return out

@@ -71,7 +71,7 @@ def run_test(rule: Rule, base: Mapping[str, Any] | None, cur: Mapping[str, Any] 
                                             f"(baseline {n_base}, current {n_cur})")
     if rule.test in ("proportion_drop", "proportion_rise"):
         assert spec.x is not None
-        direction = "drop" if rule.test == "proportion_drop" else "rise"
+        direction: Literal["drop", "rise"] = "drop" if rule.test == "proportion_drop" else "rise"
         x_base, x_cur = int(base[spec.x]), int(cur[spec.x])  # type: ignore[index]
         p = one_sided_p(x_base, n_base, x_cur, n_cur, direction)
         moved = (b_val - c_val) if direction == "drop" else (c_val - b_val)

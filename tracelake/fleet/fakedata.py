@@ -63,6 +63,7 @@ def email(rng: random.Random) -> str:
 def phone(rng: random.Random) -> str:
     region = rng.choice(PHONE_REGIONS)
     example = phonenumbers.example_number(region)
+    assert example is not None, region  # every region in PHONE_REGIONS has an example number
     for _ in range(50):
         national = str(example.national_number)
         national = national[:-3] + random_digits(rng, 3)

@@ -17,9 +17,10 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
@@ -69,7 +70,7 @@ def _error_info(exc: BaseException) -> dict[str, str]:
 class _NullTransport(Transport):
     """No Kafka configured: every send fails, so events stay in the spool."""
 
-    def send(self, records):
+    def send(self, records: Sequence[Record]) -> int:
         return 0
 
     def close(self) -> None:
@@ -128,7 +129,7 @@ class Client:
         self._sender = Sender(
             transport,
             SenderOptions(
-                spool_root=self.config.spool_dir,
+                spool_root=Path(self.config.spool_dir),
                 spool_max_bytes=self.config.spool_max_bytes,
                 spool_fsync=self.config.spool_fsync,
                 queue_size=self.config.queue_size,
@@ -153,8 +154,8 @@ class Client:
         body.setdefault("schema_version", "1")
         body.setdefault("event_id", new_event_id())
         body.setdefault("ts", self.now())
-        for key, value in self.defaults.items():
-            body.setdefault(key, value)
+        for key, default in self.defaults.items():
+            body.setdefault(key, default)
         try:
             value = orjson.dumps(body, default=repr)
         except (TypeError, orjson.JSONEncodeError) as exc:

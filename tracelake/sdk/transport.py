@@ -12,6 +12,10 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 log = logging.getLogger("tracelake.sdk")
 
@@ -56,9 +60,9 @@ class KafkaTransport(Transport):
         self.timeout_s = timeout_s
         self.client_id = client_id
         self.linger_ms = linger_ms
-        self._producer = None
+        self._producer: Any = None  # a KafkaProducer once connected (kafka-python has no types)
 
-    def _connect(self):
+    def _connect(self) -> KafkaProducer:
         from kafka import KafkaProducer
 
         timeout_ms = int(self.timeout_s * 1000)

@@ -17,5 +17,6 @@ def use_bundled_suffix_list() -> None:
 
     offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
     module.TLD_EXTRACTOR = offline
-    module.extract = offline
-    tldextract.extract = offline
+    # The module-level ``extract`` function is replaced by the offline extractor (callable the same way).
+    setattr(module, "extract", offline)  # noqa: B010 - a typed assignment would not accept the swap
+    setattr(tldextract, "extract", offline)  # noqa: B010

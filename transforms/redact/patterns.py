@@ -69,6 +69,8 @@ _ALREADY_REDACTED = re.compile(r"^<[A-Z_]+(?::[0-9a-f]{8})?>$")
 class _Recognizer(LocalRecognizer):
     """A recognizer with a ``gate``: ``gate(text) is False`` means it cannot match ``text``."""
 
+    name: str  # set by Presidio's EntityRecognizer.__init__
+
     gate: Callable[[str], bool] = staticmethod(lambda text: True)
 
     def load(self) -> None:  # nothing to load: patterns compile at import
