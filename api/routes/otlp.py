@@ -25,10 +25,10 @@ from tracelake.api.body import read_body
 from tracelake.api.context import AppContext
 from tracelake.api.errors import ApiError
 from tracelake.api.ingest import process_events
-from tracelake.api.otlp import OtlpError, OtlpMapping, decode_json, decode_protobuf, to_events
 from tracelake.api.responses import dumps
 from tracelake.api.routes.events import refuse_all, submit
 from tracelake.settings import Settings
+from tracelake.transforms.otlp import OtlpError, OtlpMapping, decode_json, decode_protobuf, to_events
 
 router = APIRouter(tags=["ingest"])
 

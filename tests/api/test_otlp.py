@@ -8,8 +8,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from tracelake.api.otlp import OtlpError, OtlpMapping, decode_json, decode_protobuf, to_events
 from tracelake.contract import Rejection, validate_object
+from tracelake.transforms.otlp import OtlpError, OtlpMapping, decode_json, decode_protobuf, to_events
 
 TRACE = "5b8aa5a2d2c872e8321cf37308d69df2"
 ROOT, CHAT, TOOL = "051581bf3cb55c13", "5fb397be34d26b51", "1e4a1f2c3d5e6f70"
