@@ -10,6 +10,10 @@ in the request's encoding; spans whose events were refused are counted in
 the same ``403`` / ``413`` / ``422`` as ``POST /v1/events``. A body that is
 not an OTLP request: ``400``. ``gzip`` request bodies are accepted (bounded
 by the body limit after decompression too).
+
+The mapping itself is the transform :mod:`tracelake.transforms.otlp`; this
+route reads the body, calls it and hands the events to the same ingest path
+as ``POST /v1/events``.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from starlette.responses import Response
 from tracelake.api.auth import IngestKey
 from tracelake.api.body import read_body
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
 from tracelake.api.ingest import process_events
 from tracelake.api.responses import dumps
 from tracelake.api.routes.events import refuse_all, submit
+from tracelake.errors import TooLarge, UserError
 from tracelake.settings import Settings
-from tracelake.transforms.otlp import OtlpError, OtlpMapping, decode_json, decode_protobuf, to_events
+from tracelake.transforms.otlp import OtlpMapping, decode_json, decode_protobuf, to_events
 
 router = APIRouter(tags=["ingest"])
 
@@ -49,10 +53,18 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise ApiError(400, f"Content-Encoding gzip but the body is not gzip: {exc}") from None
+        raise UserError(f"Content-Encoding gzip but the body is not gzip: {exc}") from None
     if len(out) > limit:
-        raise ApiError(413, f"body over the size limit of {limit} bytes once decompressed")
+        raise TooLarge(f"body over the size limit of {limit} bytes once decompressed")
     return out
+
+
+def _is_protobuf(content_type: str) -> bool:
+    """The request's encoding from its Content-Type; any other type is a 400."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type not in (PROTOBUF, "application/json"):
+        raise UserError(f"Content-Type must be {PROTOBUF} or application/json, not {media_type or 'absent'}")
+    return media_type == PROTOBUF
 
 
 def _answer(protobuf: bool, rejected_spans: int, message: str) -> Response:
@@ -91,20 +103,12 @@ async def post_traces(request: Request, key: IngestKey) -> Response:
     body = await read_body(request, settings.api_max_body_bytes)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         body = _gunzip(body, settings.api_max_body_bytes)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == PROTOBUF:
-        protobuf = True
-    elif content_type == "application/json":
-        protobuf = False
-    else:
-        raise ApiError(400, f"Content-Type must be {PROTOBUF} or application/json, not {content_type or 'absent'}")
-    try:
-        spans = decode_protobuf(body) if protobuf else decode_json(body)
-    except OtlpError as exc:
-        raise ApiError(400, str(exc)) from None
+    protobuf = _is_protobuf(request.headers.get("content-type", ""))
+    # A body that is not an OTLP request raises OtlpError: a UserError, answered 400.
+    spans = decode_protobuf(body) if protobuf else decode_json(body)
     pairs = to_events(spans, mapping_from(settings))
     if len(pairs) > settings.api_max_events:
-        raise ApiError(413, f"{len(pairs)} events in one request; the limit is {settings.api_max_events}")
+        raise TooLarge(f"{len(pairs)} events in one request; the limit is {settings.api_max_events}")
     outcome = process_events([event for _, event in pairs], key, settings.max_event_bytes)
     if pairs and not outcome.records:
         for refusal in outcome.refused:
