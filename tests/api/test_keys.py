@@ -58,3 +58,46 @@ def test_duplicate_id_and_bad_names_are_refused(tmp_path: Path) -> None:
         create_key(path, 'acme"\n[[keys]]', "read")
     with pytest.raises(KeysFileError, match="does not exist"):
         load_keys(tmp_path / "absent.toml")
+
+
+GOOD = 'tenant = "t"\nrole = "read"\nsha256 = "' + "0" * 64 + '"\n'
+
+
+def _entry(key_id: str, body: str = GOOD) -> str:
+    return f'[[keys]]\nid = "{key_id}"\n{body}'
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[[keys]]\nid = ", "not valid TOML: "),
+    (_entry("a") + _entry("b") + _entry("ops", GOOD.replace('"read"', '"root"')),
+     "keys[3] (id 'ops').role: Input should be 'ingest', 'read' or 'admin'"),
+    ('[[keys]]\nid = 3\n' + GOOD, "keys[1].id: Input should be a valid string"),
+    (_entry("a", GOOD + "note = 'x'\n"), "keys[1] (id 'a'): unknown key 'note' (known: id, tenant, role, sha256)"),
+    (_entry("a") + "[other]\n", "unknown section 'other' (known: keys)"),
+    (_entry("a") + _entry("b", GOOD.replace("0" * 64, "tlk_secret")),
+     "keys[2] (id 'b').sha256: must be 64 hex digits"),
+    (_entry("a") + _entry("b") + _entry("a", GOOD.replace("0" * 64, "1" * 64)),
+     "keys[3] (id 'a').id: duplicate id 'a' (also keys[1])"),
+])
+def test_bad_keys_files_name_file_entry_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text(text)
+    with pytest.raises(KeysFileError) as error:
+        load_keys(path)
+    assert str(error.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(error.value) and "tlk_secret" not in str(error.value)
+
+
+def test_keys_file_errors_are_config_errors_and_value_errors(tmp_path: Path) -> None:
+    from tracelake.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"absent\.toml: keys file does not exist \(create one with"):
+        load_keys(tmp_path / "absent.toml")
+    with pytest.raises(ValueError):
+        load_keys(tmp_path / "absent.toml")
+
+
+def test_upper_case_digest_is_stored_lower_case(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text(_entry("a", GOOD.replace("0" * 64, hash_key("k").upper())))
+    assert load_keys(path)[hash_key("k")].id == "a"

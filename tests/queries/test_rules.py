@@ -92,3 +92,48 @@ def test_missing_rules_file(tmp_path: Path) -> None:
 
 def test_build_rules_empty_is_defaults() -> None:
     assert [r.name for r in build_rules({})] == [r.name for r in DEFAULT_RULES]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[rules.success_rate_drop\n", "not valid TOML: "),
+        ("[rules.success_rate_drop]\nenabled = 'yes'\n",
+         "rules.success_rate_drop.enabled: Input should be a valid boolean"),
+        ("[rules.cost_spike]\nmetric = 'cost_per_success'\ntest = 'ratio_rise'\nfactor = 0\n",
+         "rules.cost_spike.factor: Input should be greater than 0"),
+        ("[rules.success_rate_drop]\nseverity = 'high'\n",
+         "rules.success_rate_drop.severity: Input should be 'info', 'warning' or 'critical'"),
+        ("[rules.x]\nmetric = 'success_rate'\ntest = 'drop'\n",
+         "rules.x.test: Input should be 'proportion_drop', 'proportion_rise', 'ratio_rise' or 'new_value'"),
+        ("[workflows.refund.rules.success_rate_drop]\nmin_n = 0\n",
+         "workflows.refund.rules.success_rate_drop.min_n: Input should be greater than or equal to 1"),
+        ("[workflows.refund.rules.success_rate_drop]\nthreshold = 1\n",
+         "workflows.refund.rules.success_rate_drop: unknown key 'threshold' (known: metric, test,"),
+        ("[workflows.refund.rules.mine]\nmetric = 'error_types'\ntest = 'ratio_rise'\n",
+         "workflows.refund.rules.mine.test: test new_value goes with metrics error_types, tool_names only"),
+        ("[defaults]\ngroup_by = ['workflow', 3]\n", "defaults.group_by[2]: Input should be a valid string"),
+        ("[defaults]\np_value = 1\n", "defaults.p_value: Input should be less than 1"),
+        ("workflows = 3\n", "workflows: Input should be a table"),
+    ],
+)
+def test_bad_rules_files_name_file_entry_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(RulesError) as error:
+        load_rules(path)
+    assert str(error.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(error.value)
+
+
+def test_rules_errors_are_config_errors_and_value_errors(tmp_path: Path) -> None:
+    from tracelake.errors import ConfigError
+
+    assert issubclass(RulesError, ConfigError) and issubclass(RulesError, ValueError)
+    with pytest.raises(RulesError, match=r"^cfg: rules\.x: a new rule needs metric and test$"):
+        build_rules({"rules": {"x": {"min_n": 3}}}, source="cfg")
+
+
+def test_durations_accept_seconds_and_one_group_key() -> None:
+    (rule, *_) = build_rules({"defaults": {"current_window": 3600, "group_by": "tenant"}})
+    assert rule.current_window == timedelta(hours=1) and rule.group_by == ("tenant",)
