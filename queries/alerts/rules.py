@@ -38,22 +38,19 @@ The sections are ``defaults``, ``rules`` and ``workflows``. A rule table, the
 ``[defaults]`` table and a workflow table (besides its ``rules``) take these
 keys, and no others:
 
-=================  ==============================================================
-``metric``         a metric of ``metrics.md`` (``success_rate``, …)
-``test``           ``proportion_drop``, ``proportion_rise``, ``ratio_rise``, ``new_value``
-``value``          the column ``ratio_rise`` compares (default: the metric's)
-``min_n``          integer ≥ 1 (default 30)
-``p_value``        number in (0, 1) (default 0.01)
-``min_delta``      number ≥ 0 (default 0.05)
-``factor``         number > 0 (default 1.25)
-``min_count``      integer ≥ 1 (default 5)
-``group_by``       a run key or a list of them (default ``["workflow"]``)
-``current_window`` duration (default ``"24h"``)
-``baseline_window`` duration (default ``"7d"``)
-``severity``       ``info``, ``warning``, ``critical`` (default ``warning``)
-``enabled``        true or false (default true)
-``gate``           true or false (default false): canaries "hold" without data for it
-=================  ==============================================================
+- ``metric``: a metric of ``metrics.md`` (``success_rate``, …)
+- ``test``: ``proportion_drop``, ``proportion_rise``, ``ratio_rise`` or ``new_value``
+- ``value``: the column ``ratio_rise`` compares (default: the metric's)
+- ``min_n``: integer ≥ 1 (default 30)
+- ``p_value``: number in (0, 1) (default 0.01)
+- ``min_delta``: number ≥ 0 (default 0.05)
+- ``factor``: number > 0 (default 1.25)
+- ``min_count``: integer ≥ 1 (default 5)
+- ``group_by``: a run key or a list of them (default ``["workflow"]``)
+- ``current_window``, ``baseline_window``: durations (default ``"24h"``, ``"7d"``)
+- ``severity``: ``info``, ``warning`` or ``critical`` (default ``warning``)
+- ``enabled``: true or false (default true)
+- ``gate``: true or false (default false); a canary "holds" without enough data for it
 
 A proportion test needs a proportion metric, and ``new_value`` goes with
 ``error_types`` and ``tool_names`` only. A new rule in a workflow table that
