@@ -5,7 +5,7 @@ caller's API key is on ``/v1``. Nothing here defines a metric: success rate,
 cost per success, time to safe fallback and escalations come from
 :func:`tracelake.queries.metrics.compute_metric`; alerts from the lake's
 ``alerts`` table; canary verdicts from :func:`tracelake.queries.alerts.canary.compare`;
-the run list and timelines from the SQL of ``GET /v1/runs`` (:mod:`tracelake.api.runs`).
+the run list and timelines from :mod:`tracelake.queries.runs`, as ``GET /v1/runs`` calls it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tracelake.api.lake import limits, run_horizon
-from tracelake.api.runs import RUN_ROW_SQL, TIMELINE_SQL, Search, build_search, event_from_row, page, span_tree
 from tracelake.queries.alerts.canary import compare
 from tracelake.queries.alerts.rules import RulesError, load_rules
 from tracelake.queries.alerts.store import list_alerts
 from tracelake.queries.engine import open_lake
 from tracelake.queries.metrics import compute_metric
+from tracelake.queries.runs import RunTimeline, Search, run_timeline, search_runs
 from tracelake.queries.timewin import Window
 from tracelake.settings import Settings
 
@@ -116,8 +116,7 @@ def dashboard_data(settings: Settings, tenant: str | None, now: datetime | None 
     days, success = success_over_time(settings, tenant, now)
     with open_lake(settings.lake, tenant=tenant, limits=limits(settings)) as con:
         alerts = list_alerts(con, limit=ALERTS)
-        sql, params = build_search(Search(limit=RUNS))
-        runs, _ = page(con.query(sql, params, name="run search").dicts(), RUNS)
+        runs, _ = search_runs(con, Search(limit=RUNS))
     return {
         "now": now,
         "since": since,
@@ -134,12 +133,8 @@ def dashboard_data(settings: Settings, tenant: str | None, now: datetime | None 
     }
 
 
-def timeline_data(settings: Settings, tenant: str | None, run_id: str) -> dict[str, Any] | None:
-    """The run row, its events in order and the span tree (as ``GET /v1/runs/{run_id}``); None when the
-    run does not exist for this tenant."""
+def timeline_data(settings: Settings, tenant: str | None, run_id: str) -> RunTimeline | None:
+    """The run row, its events in order and the span tree (:func:`run_timeline`, as ``GET /v1/runs/{run_id}``);
+    None when the run does not exist for this tenant."""
     with open_lake(settings.lake, tenant=tenant, limits=limits(settings)) as con:
-        runs = con.query(RUN_ROW_SQL, {"run_id": run_id}, name="run").dicts()
-        if not runs:
-            return None
-        events = [event_from_row(r) for r in con.query(TIMELINE_SQL, {"run_id": run_id}, name="timeline").dicts()]
-    return {"run": runs[0], "events": events, "tree": span_tree(events)}
+        return run_timeline(con, run_id)

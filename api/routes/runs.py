@@ -1,7 +1,8 @@
 """``GET /v1/runs`` (search, cursor pages) and ``GET /v1/runs/{run_id}`` (the audit timeline).
 
 Both read the tenant-scoped views (:mod:`tracelake.api.lake`): a run of
-another tenant is ``404`` exactly like a run that does not exist.
+another tenant is ``404`` exactly like a run that does not exist. The queries
+are :mod:`tracelake.queries.runs` (the dashboard calls the same functions).
 """
 
 from __future__ import annotations
@@ -13,21 +14,11 @@ from pydantic import BaseModel
 
 from tracelake.api.auth import ReadKey
 from tracelake.api.context import AppContext
-from tracelake.api.errors import ApiError
 from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where
 from tracelake.api.responses import JsonResponse
-from tracelake.api.runs import (
-    OUTCOMES,
-    RUN_ROW_SQL,
-    TIMELINE_SQL,
-    Search,
-    SearchError,
-    build_search,
-    decode_cursor,
-    event_from_row,
-    page,
-    span_tree,
-)
+from tracelake.errors import NotFound
+from tracelake.queries import runs as run_queries
+from tracelake.queries.runs import OUTCOMES, Search, build_search, decode_cursor, fetch_page
 
 router = APIRouter(tags=["runs"])
 
@@ -68,16 +59,12 @@ def search_runs(
         if value is not None:
             filters.append((column, value))
     check_where_tenant(key, filters)
-    size = limit or ctx.settings.api_page_limit
-    try:
-        sql, params = build_search(Search(
-            filters=tuple(filters), tool_name=tool_name, since=parse_instant("since", since),
-            until=parse_instant("until", until), limit=size, cursor=decode_cursor(cursor) if cursor else None))
-    except SearchError as exc:
-        raise ApiError(400, str(exc)) from None
+    search = Search(filters=tuple(filters), tool_name=tool_name, since=parse_instant("since", since),
+                    until=parse_instant("until", until), limit=limit or ctx.settings.api_page_limit,
+                    cursor=decode_cursor(cursor) if cursor else None)
+    query = build_search(search)  # a bad parameter (SearchError: 400) before the lake is opened
     with open_for(ctx.settings, key) as con:
-        rows = con.query(sql, params, name="run search").dicts()
-    rows, next_cursor = page(rows, size)
+        rows, next_cursor = fetch_page(con, query, search.limit)
     return JsonResponse({"rows": rows, "next_cursor": next_cursor})
 
 
@@ -86,8 +73,7 @@ def search_runs(
 def run_timeline(request: Request, run_id: str, key: ReadKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     with open_for(ctx.settings, key) as con:
-        runs = con.query(RUN_ROW_SQL, {"run_id": run_id}, name="run").dicts()
-        if not runs:
-            raise ApiError(404, f"no run {run_id!r}")
-        events = [event_from_row(r) for r in con.query(TIMELINE_SQL, {"run_id": run_id}, name="timeline").dicts()]
-    return JsonResponse({"run": runs[0], "events": events, "tree": span_tree(events)})
+        timeline = run_queries.run_timeline(con, run_id)
+    if timeline is None:
+        raise NotFound(f"no run {run_id!r}")
+    return JsonResponse(timeline)

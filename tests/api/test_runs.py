@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tracelake.api.runs import Search, SearchError, build_search, decode_cursor, encode_cursor, span_tree
+from tracelake.queries.runs import Search, SearchError, build_search, decode_cursor, encode_cursor, span_tree
 
 
 def ev(event_id: str, span: str | None = None, parent: str | None = None) -> dict:
