@@ -34,8 +34,8 @@ log = logging.getLogger("tracelake.api")
 
 INTERNAL_MESSAGE = "internal error; the server log has the details"
 
-# The class for each status: only for the framework's HTTPException and the
-# ``ApiError`` shim below; tracelake's own code raises the classes directly.
+# The class for each status of the framework's own HTTPException; tracelake's
+# code raises the classes directly.
 _BY_STATUS: dict[int, type[errors.TracelakeError]] = {
     400: errors.UserError,
     401: errors.Unauthorized,
@@ -47,16 +47,6 @@ _BY_STATUS: dict[int, type[errors.TracelakeError]] = {
     503: errors.Unavailable,
     504: errors.TimedOut,
 }
-
-
-def ApiError(status: int, message: str, *, extra: Mapping[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None) -> errors.TracelakeError:
-    """Compatibility shim for modules not yet moved to the hierarchy: the
-    :mod:`tracelake.errors` class for ``status`` (raise it as before).
-
-    Raises ``KeyError`` for a status without a class (a programming error).
-    """
-    return _BY_STATUS[status](message, extra=extra, headers=headers)
 
 
 def error_response(status: int, code: str, message: str, *, extra: Mapping[str, Any] | None = None,

@@ -4,15 +4,15 @@ Local mode (no keys file, api.md): the server binds to 127.0.0.1 whatever
 host was asked for, serves every tenant without a key, and its first log
 line says so. With a keys file the first log line names the file and the
 number of keys. A keys file that cannot be read stops the start with
-:class:`tracelake.api.keys.KeysFileError`.
+:class:`tracelake.api.keys.KeysFileError`; a bad setting was reported
+before (:class:`tracelake.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 
+from tracelake.cli.signals import setup_logging, stop_on_signals
 from tracelake.settings import Settings
 
 log = logging.getLogger("tracelake.api")
@@ -36,17 +36,15 @@ def serve(settings: Settings) -> None:
 
     from tracelake.api.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    setup_logging()
     app = create_app(settings)
     host, line = startup_line(settings, len(app.state.ctx.keys))
     log.warning(line) if settings.api_keys_file is None else log.info(line)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal
-    # into the handler it found; a no-op one makes that a clean exit 0 (as `consume`).
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.run(app, host=host, port=settings.api_port, log_level="info", access_log=False,
-                log_config=None, server_header=False)
+    # into the handler it found; ours only sets an event, so that is a clean exit 0 (as `consume`).
+    with stop_on_signals():
+        uvicorn.run(app, host=host, port=settings.api_port, log_level="info", access_log=False,
+                    log_config=None, server_header=False)
 
 
 class BackgroundServer:

@@ -3,21 +3,60 @@
 Precedence (``cli.md``): command-line options, then ``TRACELAKE_*``
 environment variables, then these defaults. Only the CLI entry points build
 it; everything deeper receives it as an argument.
+
+Failure mode: a value that does not fit its field raises
+:class:`tracelake.errors.ConfigError` with one line naming where the value
+came from, e.g. ``TRACELAKE_SQL_TIMEOUT_S: Input should be a valid number,
+unable to parse string as a number (got 'abc')``, or ``--port: …`` for a
+command-line option (:meth:`Settings.from_options`), never a pydantic
+traceback.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from tracelake.errors import ConfigError
 from tracelake.sdk.config import DEFAULT_TOPIC
+
+ENV_PREFIX = "TRACELAKE_"
+
+# The command-line option that sets each field, where one does (cli.md).
+OPTION_NAMES: dict[str, str] = {
+    "lake": "--lake",
+    "kafka_bootstrap": "--bootstrap",
+    "group": "--group",
+    "alerts_rules_file": "--rules",
+    "alerts_webhook_url": "--webhook",
+    "api_host": "--host",
+    "api_port": "--port",
+    "api_keys_file": "--keys",
+}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRACELAKE_", extra="ignore")
+    """Every setting of the pipeline; ``Settings()`` reads the environment.
+
+    Keyword arguments win over the environment. Raises
+    :class:`~tracelake.errors.ConfigError` (one line naming the variable, or
+    the keyword) when a value does not fit.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        names: Mapping[str, str] = values.pop("_option_names", None) or {}
+        try:
+            super().__init__(**values)
+        except (ValidationError, SettingsError) as exc:
+            raise ConfigError(_describe(exc, values, names)) from None
 
     lake: Path = Field(Path("./tracelake-data"), description="root of the Parquet lake")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")
@@ -70,5 +109,47 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_options(cls, **options: Any) -> Settings:
-        """Options that were given (not None) override the environment."""
-        return cls(**{k: v for k, v in options.items() if v is not None})
+        """Options that were given (not None) override the environment.
+
+        Keys are field names; a bad one is reported under its option's name
+        (:data:`OPTION_NAMES`, e.g. ``--port``). Raises ``ConfigError``.
+        """
+        given = {k: v for k, v in options.items() if v is not None}
+        return cls(**given, _option_names={k: OPTION_NAMES.get(k, k) for k in given})
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a field: ``sql_timeout_s`` → ``TRACELAKE_SQL_TIMEOUT_S``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _env_value(variable: str) -> str | None:
+    # pydantic-settings matches variables case-insensitively; so does this.
+    for key, value in os.environ.items():
+        if key.upper() == variable:
+            return value
+    return None
+
+
+def _where(field: str, given: Mapping[str, Any], names: Mapping[str, str]) -> tuple[str, Any]:
+    """(the name the user knows the value by, the value as the user wrote it)."""
+    if field in given:
+        return names.get(field, field), given[field]
+    return env_name(field), _env_value(env_name(field))
+
+
+def _describe(exc: ValidationError | SettingsError, given: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """One line: the first problem, named by its variable or option, and how many more."""
+    if isinstance(exc, SettingsError):
+        # pydantic-settings parses list fields as JSON before validating and says only which field failed.
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else ""
+        where, value = _where(field, given, names)
+        return f"{where}: not a JSON list, e.g. '[\"a\", \"b\"]' (got {value!r})"
+    problems = exc.errors(include_url=False)
+    first = problems[0]
+    field, *inner = (str(part) for part in first.get("loc", ()) or ("?",))
+    where, value = _where(field, given, names)
+    position = "".join(f"[{part}]" for part in inner)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}{position}: {first['msg']} (got {value!r}){more}"

@@ -1,45 +1,43 @@
 """The analytics subcommands: ``metrics``, ``sql``, ``alerts run|schedule|compare`` (``cli.md``).
 
-Each function is the body of one click command in ``main.py``. User errors
-(bad metric, column, time, rules file, refused or failing SQL, a query over
-its time limit) become :class:`CliError`: one line on stderr, exit 2.
+Registered on the ``tracelake`` group by :mod:`tracelake.cli.main`; the
+analytics stage is imported inside the commands. User errors (bad metric,
+column, time, rules file, refused or failing SQL, a query over its time
+limit) are the stage's :class:`~tracelake.errors.TracelakeError`
+subclasses: one line on stderr, exit 2 (:mod:`tracelake.cli.errors`).
 Results go to stdout through :func:`emit` (one JSON document with
 ``--format json``); notes and progress go to stderr.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tracelake.cli.output import CliError, default_format, emit, render_table
-from tracelake.settings import Settings
+from tracelake.cli.options import (
+    command,
+    format_option,
+    group,
+    lake_option,
+    rules_option,
+    settings,
+    tenant_option,
+    webhook_option,
+)
+from tracelake.cli.output import default_format, emit, render_table
+from tracelake.cli.signals import setup_logging, stop_on_signals
+from tracelake.errors import TracelakeError, UserError
 
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the analytics layer's user errors into one-line CLI errors (exit 2)."""
-    from tracelake.queries.alerts.rules import RulesError
-    from tracelake.queries.alerts.schedule import CronError
-    from tracelake.queries.engine import QueryError
-    from tracelake.queries.metrics import MetricArgumentError
-    from tracelake.queries.sandbox import SqlRefused
-
-    try:
-        yield
-    except (MetricArgumentError, SqlRefused, QueryError, RulesError, CronError) as exc:
-        raise CliError(str(exc)) from None
+if TYPE_CHECKING:
+    from tracelake.queries.engine import Limits
+    from tracelake.settings import Settings
 
 
 def _time(text: str | None, option: str) -> datetime | None:
+    """``text`` as an instant, or None when the option was not given; ``UserError`` naming ``option``."""
     from tracelake.queries.timewin import parse_time
 
     if text is None:
@@ -47,50 +45,71 @@ def _time(text: str | None, option: str) -> datetime | None:
     try:
         return parse_time(text)
     except ValueError as exc:
-        raise CliError(f"{option}: {exc}") from None
+        raise UserError(f"{option}: {exc}") from None
 
 
-def _limits(settings: Settings) -> Any:
+def _limits(config: Settings) -> Limits:
     from tracelake.queries.engine import Limits
 
-    return Limits.from_settings(settings)
+    return Limits.from_settings(config)
 
 
-def _horizon(settings: Settings) -> timedelta:
-    return timedelta(hours=settings.run_max_duration_h)
+def _horizon(config: Settings) -> timedelta:
+    return timedelta(hours=config.run_max_duration_h)
 
 
 # -- metrics ---------------------------------------------------------------------
+@command()
+@click.argument("name")
+@lake_option
+@click.option("--group-by", default=None, metavar="A,B", help="Group columns ('' for one total row).")
+@click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive.")
+@click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE", help="Filter on a group column (repeatable).")
+@tenant_option
+@format_option
 def metrics(name: str, lake: str | None, group_by: str | None, since: str | None, until: str | None,
             where: tuple[str, ...], tenant: str | None, fmt: str | None) -> None:
+    """One metric of metrics.md (success_rate, cost_per_success, …)."""
     from tracelake.queries.metrics import compute_metric, parse_group_by, parse_where
 
-    settings = Settings.from_options(lake=lake)
-    with user_errors():
-        rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
-                              until=_time(until, "--until"), where=parse_where(where), tenant=tenant,
-                              limits=_limits(settings), run_horizon=_horizon(settings))
+    config = settings(lake=lake)
+    rows = compute_metric(config.lake, name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
+                          until=_time(until, "--until"), where=parse_where(where), tenant=tenant,
+                          limits=_limits(config), run_horizon=_horizon(config))
     emit(rows, fmt)
 
 
 # -- sql -------------------------------------------------------------------------
+@command()
+@click.argument("statement")
+@lake_option
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Row limit (default 10000).")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=None, metavar="S",
+              help="Lower the time limit (seconds).")
+@tenant_option
+@click.option("--since", default=None, metavar="T", help="Views read only the partitions from T.")
+@click.option("--until", default=None, metavar="T", help="Views read only the partitions before T.")
+@format_option
 def sql(statement: str, lake: str | None, limit: int | None, timeout: float | None, tenant: str | None,
         since: str | None, until: str | None, fmt: str | None) -> None:
+    """Read-only ad-hoc SQL over the lake's views."""
     from tracelake.queries.sandbox import execute_sql
     from tracelake.queries.timewin import Window
 
-    settings = Settings.from_options(lake=lake)
+    config = settings(lake=lake)
     window = None
     if since or until:
         try:
             window = Window.of(_time(since, "--since"), _time(until, "--until"))
+        except TracelakeError:
+            raise
         except ValueError as exc:
-            raise CliError(str(exc)) from None
-    max_rows = limit or settings.sql_max_rows
-    timeout_s = min(timeout, settings.sql_timeout_s) if timeout else settings.sql_timeout_s
-    with user_errors():
-        result = execute_sql(settings.lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
-                             window=window, limits=_limits(settings))
+            raise UserError(str(exc)) from None
+    max_rows = limit or config.sql_max_rows
+    timeout_s = min(timeout, config.sql_timeout_s) if timeout else config.sql_timeout_s
+    result = execute_sql(config.lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
+                         window=window, limits=_limits(config))
     emit(result.dicts(), fmt)
     if result.truncated:
         click.echo(f"tracelake: note: result truncated to {max_rows} rows (--limit N to change, "
@@ -98,20 +117,25 @@ def sql(statement: str, lake: str | None, limit: int | None, timeout: float | No
 
 
 # -- alerts ----------------------------------------------------------------------
-def _rules(settings: Settings, rules: str | None) -> Any:
+@group()
+def alerts() -> None:
+    """Drift alerts and canary comparisons."""
+
+
+def _rules(config: Settings, rules: str | None) -> Any:
+    """The drift rules of ``--rules``, else the settings' file, else the defaults; ``RulesError`` if bad."""
     from tracelake.queries.alerts.rules import load_rules
 
-    with user_errors():
-        return load_rules(rules or settings.alerts_rules_file)
+    return load_rules(rules or config.alerts_rules_file)
 
 
-def _webhook(settings: Settings) -> Any:
+def _webhook(config: Settings) -> Any:
     from tracelake.queries.alerts.runner import Webhook
 
-    if not settings.alerts_webhook_url:
+    if not config.alerts_webhook_url:
         return None
-    return Webhook(settings.alerts_webhook_url, timeout_s=settings.alerts_webhook_timeout_s,
-                   retries=settings.alerts_webhook_retries)
+    return Webhook(config.alerts_webhook_url, timeout_s=config.alerts_webhook_timeout_s,
+                   retries=config.alerts_webhook_retries)
 
 
 def _report_delivery(report: Any) -> None:
@@ -121,16 +145,23 @@ def _report_delivery(report: Any) -> None:
                    err=True)
 
 
+@alerts.command("run")
+@lake_option
+@rules_option
+@click.option("--now", default=None, metavar="T", help="Evaluation time (default: now).")
+@click.option("--fail-on-alert", is_flag=True, help="Exit 1 when any rule fires.")
+@webhook_option
+@format_option
 def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_alert: bool, webhook: str | None,
                fmt: str | None) -> None:
+    """Evaluate the drift rules once, store new alerts, print them."""
     from tracelake.queries.alerts.runner import run_once
 
-    settings = Settings.from_options(lake=lake, alerts_webhook_url=webhook)
-    rule_list = _rules(settings, rules)
+    config = settings(lake=lake, alerts_webhook_url=webhook)
+    rule_list = _rules(config, rules)
     at = _time(now, "--now") or datetime.now(UTC)
-    with user_errors():
-        report = run_once(settings.lake, rule_list, at, limits=_limits(settings), run_horizon=_horizon(settings),
-                          webhook=_webhook(settings))
+    report = run_once(config.lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
+                      webhook=_webhook(config))
     emit(report.alerts, fmt)
     already = report.raised - len(report.alerts)
     click.echo(f"tracelake: {report.raised} alert(s) fired at {at.isoformat()}, {len(report.alerts)} new"
@@ -140,49 +171,66 @@ def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_ale
         sys.exit(1)
 
 
+@alerts.command("schedule")
+@click.option("--cron", required=True, metavar="EXPR", help="Cron expression in UTC, e.g. '*/15 * * * *'.")
+@lake_option
+@rules_option
+@webhook_option
 def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str | None) -> None:
+    """Run 'alerts run' on a cron schedule in a long-running process."""
     from tracelake.queries.alerts.runner import run_once
     from tracelake.queries.alerts.schedule import CronSchedule, run_schedule
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    settings = Settings.from_options(lake=lake, alerts_webhook_url=webhook)
-    rule_list = _rules(settings, rules)
-    with user_errors():
-        schedule = CronSchedule(cron)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    setup_logging()
+    config = settings(lake=lake, alerts_webhook_url=webhook)
+    rule_list = _rules(config, rules)
+    schedule = CronSchedule(cron)
 
     def tick(at: datetime) -> None:
-        report = run_once(settings.lake, rule_list, at, limits=_limits(settings), run_horizon=_horizon(settings),
-                          webhook=_webhook(settings))
+        report = run_once(config.lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
+                          webhook=_webhook(config))
         click.echo(f"tracelake: tick {at.isoformat()}: {report.raised} alert(s) fired, {len(report.alerts)} new",
                    err=True)
         _report_delivery(report)
 
-    click.echo(f"tracelake: evaluating {len(rule_list)} rule(s) on cron '{cron}' (UTC), lake {settings.lake}; "
-               f"next tick {schedule.next_after(datetime.now(UTC)).isoformat()}; Ctrl-C stops", err=True)
-    ticks = run_schedule(schedule, tick, stop)
+    with stop_on_signals() as stop:
+        click.echo(f"tracelake: evaluating {len(rule_list)} rule(s) on cron '{cron}' (UTC), lake {config.lake}; "
+                   f"next tick {schedule.next_after(datetime.now(UTC)).isoformat()}; Ctrl-C stops", err=True)
+        ticks = run_schedule(schedule, tick, stop)
     click.echo(f"tracelake: stopped after {ticks} tick(s)", err=True)
 
 
+@alerts.command("compare")
+@click.option("--workflow", required=True)
+@click.option("--baseline", required=True, metavar="V1")
+@click.option("--candidate", required=True, metavar="V2")
+@lake_option
+@click.option("--since", default=None, metavar="T", help="Window start (default: until − 24h).")
+@click.option("--until", default=None, metavar="T", help="Window end (default: now).")
+@click.option("--by", type=click.Choice(["workflow_version", "release"]), default="workflow_version",
+              show_default=True, help="What baseline and candidate name.")
+@rules_option
+@tenant_option
+@format_option
 def alerts_compare(workflow: str, baseline: str, candidate: str, lake: str | None, since: str | None,
                    until: str | None, by: str, rules: str | None, tenant: str | None, fmt: str | None) -> None:
+    """Canary comparison of two versions of one workflow (exit 0 promote, 1 rollback, 3 hold)."""
     from tracelake.queries.alerts.canary import EXIT_CODES, compare
     from tracelake.queries.timewin import Window
 
-    settings = Settings.from_options(lake=lake)
-    rule_list = _rules(settings, rules)
+    config = settings(lake=lake)
+    rule_list = _rules(config, rules)
     end = _time(until, "--until") or datetime.now(UTC)
     start = _time(since, "--since") or end - timedelta(hours=24)
     try:
         window = Window(start, end)
-        with user_errors():
-            result = compare(settings.lake, rule_list, workflow=workflow, baseline=baseline, candidate=candidate,
-                             window=window, by=by, tenant=tenant, limits=_limits(settings),  # type: ignore[arg-type]
-                             run_horizon=_horizon(settings))
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+        result = compare(config.lake, rule_list, workflow=workflow, baseline=baseline, candidate=candidate,
+                         window=window, by=by, tenant=tenant, limits=_limits(config),  # type: ignore[arg-type]
+                         run_horizon=_horizon(config))
+    except TracelakeError:
+        raise
+    except ValueError as exc:  # an empty or reversed window
+        raise UserError(str(exc)) from None
     if (fmt or default_format()) == "json":
         emit(result, "json")
     else:

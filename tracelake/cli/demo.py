@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ from typing import Any
 
 import click
 
-from tracelake.cli.output import CliError
+from tracelake.cli.signals import stop_on_signals
+from tracelake.errors import Unavailable, UserError
 from tracelake.localkafka import LocalKafka
 from tracelake.localkafka.broker import _die_with_parent, free_port
 
@@ -62,7 +62,7 @@ class Child:
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise CliError(f"the {self.name} exited (code {self.proc.returncode}); last lines of {self.log}:\n"
+            raise Unavailable(f"the {self.name} exited (code {self.proc.returncode}); last lines of {self.log}:\n"
                            + "\n".join(tail))
 
 
@@ -77,7 +77,7 @@ def prepare_lake(lake: Path) -> Path:
     """An empty demo lake at ``lake``; a previous demo's lake is replaced, anything else refused."""
     if lake.exists() and any(lake.iterdir()):
         if not (lake / MARKER).exists():
-            raise CliError(f"{lake} is not empty and was not made by tracelake demo; pass --lake to a new directory")
+            raise UserError(f"{lake} is not empty and was not made by tracelake demo; pass --lake to a new directory")
         shutil.rmtree(lake)
     lake.mkdir(parents=True, exist_ok=True)
     (lake / MARKER).write_text("made by tracelake demo; replaced by the next demo run\n")
@@ -240,8 +240,6 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
 
 
 def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    with stop_on_signals() as stop:
+        while not stop.wait(1.0):
+            pass

@@ -1,91 +1,116 @@
-"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact`` (cli.md)."""
+"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact``, ``compact`` (cli.md).
+
+Each is registered on the ``tracelake`` group by :mod:`tracelake.cli.main`.
+Heavy imports (the pipeline, the redaction model, Kafka) happen inside the
+commands so ``tracelake --help`` stays fast. User errors are
+:class:`~tracelake.errors.TracelakeError`: one line on stderr, exit 2
+(:mod:`tracelake.cli.errors`).
+"""
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from tracelake.cli.output import CliError, emit
-from tracelake.settings import Settings
+from tracelake.cli.options import bootstrap_option, command, format_option, lake_option, settings
+from tracelake.cli.output import emit
+from tracelake.cli.signals import setup_logging, stop_on_signals
+from tracelake.errors import TracelakeError, Unavailable, UserError
+
+if TYPE_CHECKING:
+    from tracelake.ingest.setup import PipelineParts
+    from tracelake.settings import Settings
 
 
-def _settings(**options: object) -> Settings:
-    try:
-        return Settings.from_options(**options)
-    except ValueError as exc:
-        raise CliError(f"bad setting: {exc}".splitlines()[0]) from None
-
-
-def _parts(settings: Settings, **kw: object):
+def _parts(config: Settings, **kw: Any) -> PipelineParts:
+    """The pipeline's parts; a bad prices file or an unusable lake is a user error."""
     from tracelake.ingest.setup import make_parts
 
     try:
-        return make_parts(settings, **kw)
+        return make_parts(config, **kw)
+    except TracelakeError:
+        raise
     except (OSError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
+@command("ingest-file")
+@click.argument("paths", nargs=-1, required=True)
+@lake_option
+@format_option
 def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> None:
+    """Read JSON Lines files ('-' for stdin) through validate → redact → write."""
     for path in paths:
         if path != "-" and not os.access(path, os.R_OK):
-            raise CliError(f"cannot read {path}: no such file or not readable")
-    settings = _settings(lake=lake)
+            raise UserError(f"cannot read {path}: no such file or not readable")
+    config = settings(lake=lake)
     from tracelake.ingest.file_ingest import ingest_stream
 
-    click.echo(f"ingesting into {settings.lake} …", err=True)
-    summary = ingest_stream(list(paths), _parts(settings), Path(settings.lake), stdin=sys.stdin.buffer)
+    click.echo(f"ingesting into {config.lake} …", err=True)
+    summary = ingest_stream(list(paths), _parts(config), Path(config.lake), stdin=sys.stdin.buffer)
     emit({"accepted": summary.accepted, "rejected": summary.rejected, "duplicates": summary.duplicates}, fmt)
 
 
+@command()
+@lake_option
+@bootstrap_option
+@click.option("--group", default=None, help="Consumer group id.")
 def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
+    """The Kafka consumer: runs until SIGINT/SIGTERM, then flushes, commits and exits 0."""
     # First thing: a SIGTERM while the model loads (seconds) is a clean stop, not a kill.
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    settings = _settings(lake=lake, kafka_bootstrap=bootstrap, group=group)
-    if not settings.kafka_bootstrap:
-        raise CliError("no Kafka configured: pass --bootstrap HOST:PORT or set TRACELAKE_KAFKA_BOOTSTRAP")
-    click.echo("starting the consumer (loading the redaction model) …", err=True)
-    from kafka.errors import KafkaError
+    with stop_on_signals() as stop:
+        config = settings(lake=lake, kafka_bootstrap=bootstrap, group=group)
+        if not config.kafka_bootstrap:
+            raise UserError("no Kafka configured: pass --bootstrap HOST:PORT or set TRACELAKE_KAFKA_BOOTSTRAP")
+        click.echo("starting the consumer (loading the redaction model) …", err=True)
+        from kafka.errors import KafkaError
 
-    from tracelake.ingest.backends.kafka import KafkaBackend
-    from tracelake.ingest.consumer import Consumer
-    from tracelake.ingest.pipeline import build_pipeline
-    from tracelake.ingest.sinks import KafkaDeadLetterSink
+        from tracelake.ingest.backends.kafka import KafkaBackend
+        from tracelake.ingest.consumer import Consumer
+        from tracelake.ingest.pipeline import build_pipeline
+        from tracelake.ingest.sinks import KafkaDeadLetterSink
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        dlq = KafkaDeadLetterSink(settings.kafka_bootstrap, settings.dlq_topic)
-        backend = KafkaBackend(settings.kafka_bootstrap, settings.topic, settings.group)
-    except KafkaError as exc:
-        raise CliError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
-    parts = _parts(settings, dlq=dlq)
-    if stop.is_set():
-        backend.close()
-        dlq.close()
-        click.echo("stopped before consuming anything", err=True)
-        return
-    click.echo(f"consuming {settings.topic} as group {settings.group} into {settings.lake} "
-               f"(Ctrl-C or SIGTERM: flush, commit, exit)", err=True)
-    Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
+        setup_logging()
+        try:
+            dlq = KafkaDeadLetterSink(config.kafka_bootstrap, config.dlq_topic)
+            backend = KafkaBackend(config.kafka_bootstrap, config.topic, config.group)
+        except KafkaError as exc:
+            raise Unavailable(f"cannot reach Kafka at {config.kafka_bootstrap}: {exc}") from None
+        parts = _parts(config, dlq=dlq)
+        if stop.is_set():
+            backend.close()
+            dlq.close()
+            click.echo("stopped before consuming anything", err=True)
+            return
+        click.echo(f"consuming {config.topic} as group {config.group} into {config.lake} "
+                   f"(Ctrl-C or SIGTERM: flush, commit, exit)", err=True)
+        Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
     click.echo("consumer stopped: everything written and committed", err=True)
 
 
-def redact(batch: int = 500) -> None:
+@command()
+def redact() -> None:
+    """JSON Lines events on stdin → the same events redacted on stdout."""
+    redact_stream()
+
+
+def redact_stream(batch: int = 500) -> None:
+    """``tracelake redact``: valid events redacted to stdout, ``batch`` at a time; invalid lines on stderr.
+
+    Fails closed: an event that cannot be redacted is reported, not printed.
+    Raises :class:`UserError` after the last line when any line was invalid.
+    """
     from tracelake.contract import Rejection, validate_event
     from tracelake.ingest.setup import make_redactor
 
-    redactor = make_redactor(_settings())
+    redactor = make_redactor(settings())
     bad = 0
-    pending: list[dict] = []
+    pending: list[dict[str, Any]] = []
     out = sys.stdout.buffer
 
     def flush() -> None:
@@ -93,7 +118,6 @@ def redact(batch: int = 500) -> None:
             if isinstance(result, tuple):
                 out.write(orjson.dumps(result[0]) + b"\n")
             else:
-                # Fail closed: an event that cannot be redacted is not printed.
                 click.echo(f"tracelake: an event could not be redacted: {result.reason}", err=True)
         out.flush()
         pending.clear()
@@ -109,4 +133,17 @@ def redact(batch: int = 500) -> None:
             flush()
     flush()
     if bad:
-        raise CliError(f"{bad} invalid line{'s' if bad > 1 else ''} skipped (reasons above)")
+        raise UserError(f"{bad} invalid line{'s' if bad > 1 else ''} skipped (reasons above)")
+
+
+@command()
+@lake_option
+@click.option("--older-than", type=click.IntRange(min=0), default=1, show_default=True, metavar="DAYS",
+              help="Compact date partitions at least this many days old (UTC).")
+@format_option
+def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
+    """Merge the small files of closed partitions atomically (safe while consume runs)."""
+    from tracelake.ingest.compact import compact_lake
+
+    results = compact_lake(settings(lake=lake).lake, older_than_days=older_than)
+    emit([r.__dict__ for r in results], fmt)

@@ -13,25 +13,15 @@ from typing import Any
 import click
 import orjson
 
+from tracelake.errors import UserError
 
-class CliError(click.ClickException):
-    """A user error: printed as one line on stderr, exit code 2."""
-
-    exit_code = 2
+# The CLI's user error is the hierarchy's (one line, exit 2); the old name stays for callers that use it.
+CliError = UserError
 
 
 def default_format() -> str:
+    """``table`` on a terminal, ``json`` otherwise (a pipe, a file, a test)."""
     return "table" if sys.stdout.isatty() else "json"
-
-
-def format_option(fn: Any) -> Any:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["json", "table"]),
-        default=None,
-        help="Output format (default: table on a terminal, json otherwise).",
-    )(fn)
 
 
 def _cell(value: Any) -> str:
@@ -45,6 +35,7 @@ def _cell(value: Any) -> str:
 
 
 def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as an aligned text table (the union of their keys as columns)."""
     if not rows:
         return "(no rows)"
     columns = list(dict.fromkeys(key for row in rows for key in row))

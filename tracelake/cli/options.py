@@ -1,0 +1,102 @@
+"""What the subcommands share: options declared once, the command class, settings.
+
+Every leaf command is a :class:`Command`: before its body runs (after click
+has parsed its arguments, so ``--help`` always works) it checks every
+``TRACELAKE_*`` variable, the pipeline's and the SDK's, so a bad value is
+the same one-line :class:`~tracelake.errors.ConfigError` on every command,
+whether or not that command reads the variable.
+
+Nothing here imports more than click: ``tracelake --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tracelake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tracelake.settings import Settings
+
+__all__ = [
+    "Command",
+    "Group",
+    "bootstrap_option",
+    "check_environment",
+    "command",
+    "format_option",
+    "group",
+    "lake_option",
+    "rules_option",
+    "settings",
+    "tenant_option",
+    "webhook_option",
+]
+
+
+def check_environment() -> None:
+    """Raise :class:`ConfigError` naming the first ``TRACELAKE_*`` variable whose value does not fit."""
+    from tracelake.sdk.config import SdkConfig
+    from tracelake.settings import Settings
+
+    Settings()
+    try:
+        SdkConfig.resolve()
+    except ValueError as exc:  # the SDK's own message names the variable
+        raise ConfigError(str(exc)) from None
+
+
+def settings(**options: Any) -> Settings:
+    """The pipeline settings: the options that were given (not None), then the environment.
+
+    Keys are field names of :class:`~tracelake.settings.Settings`; raises
+    :class:`ConfigError` naming the option (``--port``) or the variable.
+    """
+    from tracelake.settings import Settings
+
+    return Settings.from_options(**options)
+
+
+class Command(click.Command):
+    """A subcommand whose body runs only in a valid environment (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        check_environment()
+        return super().invoke(ctx)
+
+
+class Group(click.Group):
+    """A group whose commands are :class:`Command` and whose subgroups are :class:`Group`."""
+
+    command_class = Command
+    group_class = type  # subgroups: this same class
+
+
+def command(name: str | None = None, **attrs: Any) -> Any:
+    """``click.command`` making a :class:`Command`."""
+    return click.command(name, cls=Command, **attrs)
+
+
+def group(name: str | None = None, **attrs: Any) -> Any:
+    """``click.group`` making a :class:`Group`."""
+    return click.group(name, cls=Group, **attrs)
+
+
+lake_option = click.option("--lake", type=click.Path(file_okay=False), default=None, help="Lake root (TRACELAKE_LAKE).")
+bootstrap_option = click.option(
+    "--bootstrap", default=None, metavar="HOST:PORT", help="Kafka bootstrap servers (TRACELAKE_KAFKA_BOOTSTRAP)."
+)
+tenant_option = click.option("--tenant", default=None, help="Only this tenant's rows (as a tenant-scoped API key).")
+rules_option = click.option("--rules", type=click.Path(dir_okay=False), default=None,
+                            help="TOML rules file (TRACELAKE_ALERTS_RULES_FILE).")
+webhook_option = click.option("--webhook", default=None, metavar="URL",
+                              help="Slack-compatible webhook for new alerts (TRACELAKE_ALERTS_WEBHOOK_URL).")
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table"]),
+    default=None,
+    help="Output format (default: table on a terminal, json otherwise).",
+)
