@@ -62,12 +62,9 @@ class TreeNode(TypedDict):
     children: list[TreeNode]
 
 
-class RunTimeline(TypedDict):
-    """One run: its ``runs`` row, its events in ``ts`` order, and the events nested by span."""
-
-    run: Row
-    events: list[Row]
-    tree: list[TreeNode]
+# One run: {"run": its runs row, "events": its events in ts order, "tree": the events nested by span}.
+# A plain dict (not a TypedDict): the API answers it and the dashboard renders it as it is.
+RunTimeline = dict[str, Any]
 
 
 # -- cursors ----------------------------------------------------------------
@@ -190,7 +187,7 @@ def span_tree(events: Sequence[Row]) -> list[TreeNode]:
     cycle (each event appears exactly once).
     """
     children: list[list[int]] = [[] for _ in events]
-    roots = []
+    roots: list[int] = []
     for index, parent in enumerate(_parents(events)):
         (roots if parent is None else children[parent]).append(index)
     placed: set[int] = set()

@@ -58,7 +58,7 @@ def decode_protobuf(body: bytes) -> list[OtlpSpan]:
         request.ParseFromString(body)
     except (DecodeError, ValueError, RecursionError) as exc:
         raise OtlpError(f"not an OTLP ExportTraceServiceRequest protobuf: {exc}") from None
-    spans = []
+    spans: list[OtlpSpan] = []
     for resource_spans in request.resource_spans:
         resource = attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
