@@ -163,3 +163,89 @@ def test_too_large_rejected_before_parsing() -> None:
     assert isinstance(result, Rejection)
     assert result.code == "too_large" and result.reason.startswith("too_large")
     assert isinstance(validate_event(orjson.dumps(big), max_bytes=4 * 1024 * 1024), TraceEvent)
+
+
+# --- depth and range (issue 11, item 5) -------------------------------------------------------------------------
+
+def nested(depth: int, leaf: object = 1) -> object:
+    """A JSON value ``depth`` levels of objects and arrays deep (alternating)."""
+    value = leaf
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("field", ["attributes", "tool_args", "tool_result", "error", "unknown_top_level_key"])
+def test_nesting_deeper_than_the_limit_is_refused_naming_the_field(field: str) -> None:
+    from tracelake.contract.validate import MAX_NESTING_DEPTH
+
+    assert MAX_NESTING_DEPTH == 64
+    deep = {"k": nested(MAX_NESTING_DEPTH)}  # an object holding 64 more levels: 65 in all
+    for payload in (orjson.dumps(with_(**{field: deep})), with_(**{field: deep})):
+        result = validate_event(payload)
+        assert isinstance(result, Rejection), f"{field} nested 65 deep was accepted"
+        assert result.code == "too_deep"
+        assert result.field == field
+        assert result.reason == f"{field}: nested more than 64 levels deep (JSON objects and arrays)"
+
+
+@pytest.mark.parametrize("field", ["attributes", "tool_args", "error"])
+def test_nesting_at_the_limit_is_accepted_and_serialises(field: str) -> None:
+    ok = {"k": nested(63)}  # 64 levels in all
+    result = validate_event(orjson.dumps(with_(**{field: ok})))
+    assert isinstance(result, TraceEvent), getattr(result, "reason", "")
+    assert orjson.loads(orjson.dumps(result.to_wire()))[field] == ok
+
+
+@pytest.mark.parametrize("depth", [65, 300, 1000, 1100, 5000, 100_000])
+def test_any_depth_is_a_rejection_never_an_exception(depth: int) -> None:
+    raw = b'{"schema_version":"1","event_id":"e","attributes":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+    result = validate_event(raw)
+    assert isinstance(result, Rejection)
+    assert result.code == "too_deep" and "nested more than 64 levels" in result.reason
+
+
+def test_deep_references_are_refused_too() -> None:
+    refs = [{"id": "doc-1", "extra": nested(70)}]
+    result = validate_event(orjson.dumps(with_(event_type="retrieval", references=refs)))
+    assert isinstance(result, Rejection) and result.code == "too_deep" and result.field == "references"
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("ts", "words"),
+    [
+        ("1969-12-31T23:59:59.999Z", "before 1970-01-01"),
+        ("0999-01-01T00:00:00Z", "before 1970-01-01"),
+        ("0001-01-01T00:00:00Z", "before 1970-01-01"),
+        ("1970-01-01T00:30:00+01:00", "before 1970-01-01"),
+        ("9999-12-31T23:59:59Z", "in the future"),
+    ],
+)
+def test_timestamp_outside_the_range_refused(ts: str, words: str) -> None:
+    result = validate_event(orjson.dumps(with_(ts=ts)))
+    assert isinstance(result, Rejection), f"ts {ts} was accepted"
+    assert result.field == "ts" and result.reason.startswith("ts: ") and words in result.reason
+
+
+def test_timestamp_range_boundaries() -> None:
+    from datetime import timedelta
+
+    from tracelake.contract.validate import MAX_FUTURE
+
+    assert timedelta(hours=24) == MAX_FUTURE
+    now = datetime.now(UTC)
+    for ok in ("1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", _ts(now), _ts(now + timedelta(hours=23))):
+        assert isinstance(validate_event(orjson.dumps(with_(ts=ok))), TraceEvent), ok
+    late = validate_event(orjson.dumps(with_(ts=_ts(now + timedelta(hours=24, minutes=5)))))
+    assert isinstance(late, Rejection) and "more than 24 h in the future" in late.reason
+    # The clock and the bound are parameters (a replay of a recorded stream, a test).
+    then = datetime(2020, 1, 1, tzinfo=UTC)
+    assert isinstance(validate_event(orjson.dumps(with_(ts="2020-01-01T12:00:00Z")), now=then), TraceEvent)
+    refused = validate_event(orjson.dumps(with_(ts="2020-01-02T12:00:00Z")), now=then)
+    assert isinstance(refused, Rejection) and refused.field == "ts"
+    assert isinstance(validate_event(with_(ts="2020-01-02T12:00:00Z"), now=then, max_future=timedelta(days=2)),
+                      TraceEvent)
