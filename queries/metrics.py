@@ -20,13 +20,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from tracelake.errors import UserError
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
+from tracelake.queries.sqlparts import in_clause, read_sql
 from tracelake.queries.timewin import Window
 
 Row = dict[str, Any]
@@ -92,9 +91,8 @@ METRICS: dict[str, MetricSpec] = {
 PUBLIC_METRICS = tuple(name for name, spec in METRICS.items() if spec.public)
 
 
-@cache
 def _template(name: str) -> str:
-    return (resources.files("tracelake.queries") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+    return read_sql(f"{name}.sql")
 
 
 def get_spec(name: str, *, internal: bool = False) -> MetricSpec:
@@ -148,13 +146,7 @@ def build_query(spec: MetricSpec, window: Window, group_by: Sequence[str] | None
     by_key: dict[str, list[str]] = {}
     for key, value in where:
         by_key.setdefault(key, []).append(value)
-    clauses = []
-    for key, values in by_key.items():
-        names = []
-        for value in values:
-            names.append(f"$w_{len(params) - 2}")
-            params[names[-1][1:]] = value
-        clauses.append(f'AND "{key}" IN ({", ".join(names)})')
+    clauses = [f"AND {in_clause(key, values, params, 'w_')}" for key, values in by_key.items()]
     quoted = [f'"{g}"' for g in groups]
     sql = render(spec.sql_template, {
         "select_groups": "".join(f"{q}, " for q in quoted),

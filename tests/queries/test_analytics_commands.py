@@ -78,7 +78,7 @@ def test_metrics_table_and_group_by(golden_lake: Path) -> None:
         (["sql", "SELECT nope FROM events"], "nope"),
         (["sql", "SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 1", "--timeout", "0.3"],
          "exceeded its time limit of 0.3 s"),
-        (["alerts", "run", "--rules", "/no/such/rules.toml"], "cannot read rules file"),
+        (["alerts", "run", "--rules", "/no/such/rules.toml"], "rules file does not exist"),
         (["alerts", "run", "--now", "noon"], "--now"),
         (["alerts", "schedule", "--cron", "every minute"], "not a cron expression"),
         (["alerts", "compare", "--workflow", "w", "--baseline", "a", "--candidate", "a"], "must differ"),

@@ -90,7 +90,8 @@ def stored_count(lake: Path, topic: str) -> int:
     try:
         con = connect(lake)
         try:
-            return int(con.execute("SELECT count(*) FROM events WHERE kafka_topic = ?", [topic]).fetchone()[0])
+            row = con.execute("SELECT count(*) FROM events WHERE kafka_topic = ?", [topic]).fetchone()
+            return int(row[0]) if row else 0
         finally:
             con.close()
     except Exception:  # noqa: BLE001 - empty or mid-write lake: asked again on the next poll
@@ -128,7 +129,8 @@ def analyse(lake: Path, now: datetime) -> dict[str, Any]:
         "latency split (8 days)": compute_metric(lake, "latency_split", group_by=["workflow"]),
     }
     report = run_once(lake, rules, now)
-    canary = compare(lake, rules, window=Window(day, now), **CANARY)
+    canary = compare(lake, rules, window=Window(day, now), workflow=CANARY["workflow"], baseline=CANARY["baseline"],
+                     candidate=CANARY["candidate"])
     return {"tables": tables, "alerts": report.alerts, "alerts_raised": report.raised, "canary": canary}
 
 
@@ -194,8 +196,7 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
         spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="tracelake-spool-"))
         client = stack.enter_context(Client(bootstrap=bootstrap, topic=topic, spool_dir=spool, clock=fleet.clock))
         total = int(duration)
-        with click.progressbar(length=total, label="agents running", file=click.get_text_stream("stderr"),
-                               show_eta=False) as bar:
+        with click.progressbar(length=total, label="agents running", file=sys.stderr, show_eta=False) as bar:
             started, shown = time.monotonic(), 0
 
             def progress(_runs: int) -> None:

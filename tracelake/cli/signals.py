@@ -34,14 +34,14 @@ def stop_on_signals() -> Iterator[threading.Event]:
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         yield stop
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for old_sig, handler in previous.items():
+            signal.signal(old_sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
@@ -61,6 +62,10 @@ from tracelake.transforms.redact.patterns import (
     StreetAddressRecognizer,
     StrictUsSsnRecognizer,
 )
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
 
 # spaCy label -> placeholder type; every other label (DATE, TIME, ORG, NORP,
 # CARDINAL, MONEY, PRODUCT, ...) is dropped.
@@ -97,7 +102,9 @@ class _NoContext(ContextAwareEnhancer):
         super().__init__(context_similarity_factor=0, min_score_with_context_similarity=0, context_prefix_count=0,
                          context_suffix_count=0)
 
-    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # type: ignore[override]
+    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult], nlp_artifacts: NlpArtifacts,
+                              recognizers: list[EntityRecognizer],
+                              context: list[str] | None = None) -> list[RecognizerResult]:
         return raw_results
 
 
@@ -123,9 +130,9 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
         if "ner" not in nlp.pipe_names:
             raise RedactorUnavailable(f"spaCy model {self.model!r} has no 'ner' component")
         nlp.max_length = 10**8  # we segment long texts ourselves
-        self.nlp = {"en": nlp}
+        self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio declares it None until load()
 
-    def artifacts(self, doc) -> NlpArtifacts:
+    def artifacts(self, doc: Doc) -> NlpArtifacts:
         from spacy.tokens import Span
 
         ents, scores = [], []
@@ -200,13 +207,14 @@ class Engine:
         )
 
     @property
-    def nlp(self):
-        return self.nlp_engine.nlp["en"]
+    def nlp(self) -> Language:
+        loaded: Any = self.nlp_engine.nlp  # Presidio types it None; a dict once load() ran
+        return loaded["en"]
 
-    def _docs(self, texts: Sequence[str]) -> list[object]:
+    def _docs(self, texts: Sequence[str]) -> list[Doc]:
         """One spaCy Doc per text: NER entities where a name can be, tokens only elsewhere."""
         nlp, size = self.nlp, self.config.ner_segment_chars
-        docs: list[object] = [None] * len(texts)
+        docs: list[Any] = [None] * len(texts)  # every slot holds a Doc by the end
         pieces: list[tuple[int, int, str]] = []  # (text index, offset, segment)
         for i, text in enumerate(texts):
             if not may_hold_name(text):
@@ -231,7 +239,7 @@ class Engine:
             docs[i] = doc
         return docs
 
-    def _analyze(self, text: str, doc) -> list[RecognizerResult]:
+    def _analyze(self, text: str, doc: Doc) -> list[RecognizerResult]:
         gates = _GATES_NAME if doc.ents else _GATES_NO_NAME
         entities = [entity for entity, gate in gates if gate(text)]
         if not entities:
@@ -243,8 +251,9 @@ class Engine:
 
     def find(self, texts: Sequence[str]) -> list[list[RecognizerResult] | Exception]:
         """Findings per text, same order. A text that fails is an ``Exception`` in its slot."""
+        docs: list[Doc | Exception]
         try:
-            docs = self._docs(texts)
+            docs = list(self._docs(texts))
         except Exception:  # noqa: BLE001 - isolate the text that breaks the batch
             docs = []
             for text in texts:
