@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from tracelake.cli.signals import setup_logging, stop_on_signals
+from tracelake.lifecycle import setup_logging, stop_on_signals
 from tracelake.settings import Settings
 
 log = logging.getLogger("tracelake.api")

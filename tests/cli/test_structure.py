@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from tracelake.cli.signals import stop_on_signals
+from tracelake.lifecycle import stop_on_signals
 
 HEAVY = {"duckdb", "presidio_analyzer", "spacy", "fastapi", "polars", "pyarrow", "uvicorn", "kafka",
          "pydantic_settings"}

@@ -28,8 +28,8 @@ from tracelake.cli.options import (
     webhook_option,
 )
 from tracelake.cli.output import default_format, emit, render_table
-from tracelake.cli.signals import setup_logging, stop_on_signals
 from tracelake.errors import TracelakeError, UserError
+from tracelake.lifecycle import setup_logging, stop_on_signals
 
 if TYPE_CHECKING:
     from tracelake.queries.engine import Limits

@@ -34,8 +34,8 @@ from typing import Any
 
 import click
 
-from tracelake.cli.signals import stop_on_signals
 from tracelake.errors import Unavailable, UserError
+from tracelake.lifecycle import stop_on_signals
 from tracelake.localkafka import LocalKafka
 from tracelake.localkafka.broker import _die_with_parent, free_port
 

@@ -19,8 +19,8 @@ import orjson
 
 from tracelake.cli.options import bootstrap_option, command, format_option, lake_option, settings
 from tracelake.cli.output import emit
-from tracelake.cli.signals import setup_logging, stop_on_signals
 from tracelake.errors import TracelakeError, Unavailable, UserError
+from tracelake.lifecycle import setup_logging, stop_on_signals
 
 if TYPE_CHECKING:
     from tracelake.ingest.setup import PipelineParts

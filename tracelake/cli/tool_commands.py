@@ -14,7 +14,7 @@ import orjson
 
 from tracelake.cli.options import bootstrap_option, command, format_option, group
 from tracelake.cli.output import default_format, emit
-from tracelake.cli.signals import stop_on_signals
+from tracelake.lifecycle import stop_on_signals
 
 
 @command()
