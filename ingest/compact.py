@@ -2,8 +2,8 @@
 
 For each ``event_date=`` directory at least ``older_than_days`` old (UTC), the
 files present when compaction starts are read, de-duplicated (``events``:
-one row per ``event_id``, the first ingested copy, the same rule as the
-view), sorted by ``ts`` and written as one file through the lake writer
+one row per ``(tenant, event_id)``, the first ingested copy, the same rule as
+the view), sorted by ``ts`` and written as one file through the lake writer
 (temp name, fsync, rename). Only then are the inputs deleted. At every
 instant each row is in at least one visible file, and where it is briefly in
 two the views show it once. Files the consumer adds meanwhile (late events,
@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -26,7 +27,7 @@ from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 # Per table: the columns that identify one logical row, and the order that picks the copy to keep.
 _IDENTITY = {
-    EVENTS_TABLE: (["event_id"], ["ingested_at", "kafka_partition", "kafka_offset"]),
+    EVENTS_TABLE: (["tenant", "event_id"], ["ingested_at", "kafka_partition", "kafka_offset"]),
     DEAD_LETTERS_TABLE: (["source", "kafka_topic", "kafka_partition", "kafka_offset"], ["received_at"]),
 }
 
@@ -61,7 +62,8 @@ def compact_partition(table: str, directory: Path) -> CompactionResult | None:
     inputs = sorted(directory.glob("*.parquet"))
     if len(inputs) < 2:
         return None
-    frame = pl.concat([pl.from_arrow(pq.read_table(path)) for path in inputs], how="diagonal_relaxed")
+    frames = [cast(pl.DataFrame, pl.from_arrow(pq.read_table(path))) for path in inputs]  # a Table: a DataFrame
+    frame = pl.concat(frames, how="diagonal_relaxed")
     keys, order = _IDENTITY[table]
     merged = frame.sort(order, nulls_last=True).unique(subset=keys, keep="first", maintain_order=True)
     if "ts" in merged.columns:

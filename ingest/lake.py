@@ -1,4 +1,4 @@
-"""Reading the lake back from the ingest side: which event ids are already stored."""
+"""Reading the lake back from the ingest side: which events — ``(tenant, event_id)`` — are already stored."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ def events_dir(root: str | Path) -> Path:
     return Path(root) / EVENTS_TABLE
 
 
-def stored_event_ids(root: str | Path, event_ids: set[str], dates: set[str]) -> set[str]:
-    """The subset of ``event_ids`` already in the lake, looking only at those dates' partitions."""
+def stored_event_ids(root: str | Path, keys: set[tuple[str, str]], dates: set[str]) -> set[tuple[str, str]]:
+    """The subset of ``keys`` — ``(tenant, event_id)`` pairs — already in the lake, looking only at those
+    dates' partitions. An event's identity is tenant-scoped: another tenant's row with the same
+    ``event_id`` does not count."""
     files = [
         str(path)
         for date in sorted(dates)
         for path in sorted((events_dir(root) / f"event_date={date}").glob("*.parquet"))
     ]
-    if not files or not event_ids:
+    if not files or not keys:
         return set()
     table = ds.dataset(files, format="parquet").to_table(
-        columns=["event_id"], filter=pc.field("event_id").isin(sorted(event_ids))
+        columns=["tenant", "event_id"], filter=pc.field("event_id").isin(sorted({i for _, i in keys}))
     )
-    return set(table.column("event_id").to_pylist())
+    found = zip(table.column("tenant").to_pylist(), table.column("event_id").to_pylist(), strict=True)
+    return {("default" if tenant is None else tenant, event_id) for tenant, event_id in found} & keys

@@ -14,6 +14,15 @@ Contract of :meth:`LakeWriter.write`:
   datasets. The ``event_date`` column itself lives in the path, not the file.
 - It raises ``OSError`` when the disk refuses; the caller must then not
   commit offsets for the batch.
+- **Modes, whatever the umask.** Files are created ``0640``
+  (:data:`LAKE_FILE_MODE`: owner writes, the owner's group may read, others
+  nothing) and the directories the writer creates (the lake root when it is
+  missing, ``<table>/``, ``event_date=…/``) ``0750`` (:data:`LAKE_DIR_MODE`).
+  The mode is set explicitly (``fchmod`` on the temporary file before the
+  rename, ``chmod`` after ``mkdir``), so a reader never sees a file with a
+  wider mode and a umask of ``022`` or ``077`` changes nothing. Directories
+  that already exist keep their mode: an operator's choice for the lake root
+  stands. Both modes are constructor arguments (``file_mode``, ``dir_mode``).
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._=-]+$")
+LAKE_FILE_MODE = 0o640
+LAKE_DIR_MODE = 0o750
 
 
 class LakeWriter(ABC):
@@ -45,12 +56,35 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path, mode: int = LAKE_DIR_MODE) -> None:
+    """``mkdir -p`` where every directory created gets exactly ``mode`` (not ``mode & ~umask``).
+
+    Directories that already exist are left as they are.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # a concurrent writer made it (and sets its mode)
+        os.chmod(directory, mode)
+
+
 class ParquetLakeWriter(LakeWriter):
     """zstd Parquet, large row groups (DuckDB reads small ones several times slower)."""
 
-    def __init__(self, root: str | os.PathLike[str], table: str = "events", row_group_size: int = 122_880) -> None:
+    def __init__(self, root: str | os.PathLike[str], table: str = "events", row_group_size: int = 122_880, *,
+                 file_mode: int = LAKE_FILE_MODE, dir_mode: int = LAKE_DIR_MODE) -> None:
         self.root = Path(root) / table
         self.row_group_size = row_group_size
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
 
     def write(self, table: pa.Table, name: str) -> list[Path]:
         if not _SAFE_NAME.match(name):
@@ -62,11 +96,13 @@ class ParquetLakeWriter(LakeWriter):
         for date in pc.unique(dates).to_pylist():
             part = table.filter(pc.equal(dates, date)).drop_columns(["event_date"])
             directory = self.root / f"event_date={date}"
-            directory.mkdir(parents=True, exist_ok=True)
+            make_dirs(directory, self.dir_mode)
             final = directory / f"{name}.parquet"
             tmp = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
             try:
-                with open(tmp, "wb") as fh:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, self.file_mode)
+                with os.fdopen(fd, "wb") as fh:
                     pq.write_table(part, fh, compression="zstd", row_group_size=self.row_group_size)
                     fh.flush()
                     os.fsync(fh.fileno())

@@ -3,9 +3,10 @@
 Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
 ``dead_letters``. Nothing is copied into a database file.
 
-- ``events`` holds one row per ``event_id`` whatever the number of copies on
-  disk (re-delivery after a crash, a producer re-send, a compaction in
-  progress): the first ingested copy wins. Copies of an event are the same
+- ``events`` holds one row per event — identity ``(tenant, event_id)``, so
+  two tenants' events with the same ``event_id`` are both kept — whatever the
+  number of copies on disk (re-delivery after a crash, a producer re-send, a
+  compaction in progress): the first ingested copy wins. Copies of an event are the same
   event, so they share its ``event_type``; partitioning the de-duplication by
   it as well changes nothing in the result and lets a filter on
   ``event_type`` reach the Parquet scan (a tool-call metric reads only the
@@ -69,7 +70,7 @@ CREATE OR REPLACE VIEW events AS
 SELECT * EXCLUDE (_copy)
 FROM (
     SELECT *, row_number() OVER (
-        PARTITION BY event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
+        PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
     FROM {source}
     {scope}
 )

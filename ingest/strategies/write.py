@@ -3,11 +3,14 @@
 Files are named after where their rows came from: for Kafka
 ``<topic>.p<partition>.o<first>-<last>`` (zero-padded offsets), for a file
 ``<file id>.l<first line>-<last line>``. Replaying the same messages writes the
-same name and replaces the file instead of adding one. Within a batch an
-``event_id`` is kept once (first wins); ``known_ids`` (used by ``ingest-file``)
-drops events the lake already holds. Re-delivery that cuts a batch at other
-offsets can still leave one event in two files: the ``events`` view reads one
-row per ``event_id`` and compaction removes the extra copy.
+same name and replaces the file instead of adding one.
+
+An event's identity is ``(tenant, event_id)``: the same ``event_id`` sent by
+two tenants is two events, so one tenant can never suppress another's.
+Within a batch an identity is kept once (first wins); ``known_ids`` (used by
+``ingest-file``) drops events the lake already holds. Re-delivery that cuts a
+batch at other offsets can still leave one event in two files: the ``events``
+view reads one row per identity and compaction removes the extra copy.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from tracelake.transforms.pricing import PriceTable
 from tracelake.transforms.processor import Accepted, Rejected, Row, dead_letter_row, to_row
 from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
-KnownIds = Callable[[set[str], set[str]], set[str]]  # (event_ids, event_dates) -> the ids already stored
+EventKey = tuple[str, str]  # (tenant, event_id): one event's identity in the lake
+KnownIds = Callable[[set[EventKey], set[str]], set[EventKey]]  # (keys, event_dates) -> the keys already stored
+
+
+def event_key(event: dict[str, Any]) -> EventKey:
+    """``(tenant, event_id)`` of a wire-form event (``tenant`` defaults to ``default``, as in the contract)."""
+    tenant = event.get("tenant")
+    return ("default" if tenant is None else str(tenant), str(event["event_id"]))
 
 
 def batch_name(rows: list[Row]) -> str:
@@ -65,20 +75,21 @@ class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
         self.known_ids = known_ids
 
     def _rows(self, accepted: list[Accepted]) -> list[Row]:
-        seen: set[str] = set()
+        seen: set[EventKey] = set()
         rows = []
         for item in accepted:
-            event_id = item.event["event_id"]
-            if event_id in seen:
+            key = event_key(item.event)
+            if key in seen:
                 self.counters.inc(metrics.DUPLICATES_SKIPPED)
                 continue
-            seen.add(event_id)
+            seen.add(key)
             rows.append(to_row(item, self.prices))
         if self.known_ids is not None and rows:
             stored = self.known_ids(seen, {r["event_date"] for r in rows})
             if stored:
-                self.counters.inc(metrics.DUPLICATES_SKIPPED, sum(1 for r in rows if r["event_id"] in stored))
-                rows = [r for r in rows if r["event_id"] not in stored]
+                fresh = [r for r in rows if event_key(r) not in stored]
+                self.counters.inc(metrics.DUPLICATES_SKIPPED, len(rows) - len(fresh))
+                rows = fresh
         return rows
 
     def submit(self, message: Message[list[Accepted | Rejected]]) -> None:
@@ -93,8 +104,8 @@ class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
             for group in _groups(dead).values():
                 self.dead_letters.write(pa.Table.from_pylist(group, schema=DEAD_LETTERS_SCHEMA), batch_name(group))
             if self.dlq is not None:
-                for item in rejected:
-                    self.dlq.send(item)
+                for refused in rejected:
+                    self.dlq.send(refused)
                 self.dlq.flush()
                 self.counters.inc(metrics.DLQ_PRODUCED, len(rejected))
         self.counters.inc(metrics.EVENTS_STORED, len(rows))
