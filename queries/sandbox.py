@@ -3,6 +3,17 @@
 A statement runs only if every check passes; a refused one raises
 :class:`SqlRefused` (one line saying why) and nothing is executed.
 
+0. Depth, before any parser sees the text: brackets ``(`` and ``[``
+   (subqueries, calls, lists, parenthesised expressions) may nest at most
+   :data:`MAX_SQL_NESTING` (100) levels, counted by a linear scan that skips
+   string literals, quoted identifiers, ``$$`` strings and comments. Deep
+   nesting without brackets (``NOT NOT …``, ``CASE`` or ``+`` chains, CTE
+   chains) is refused when DuckDB's parser or binder stops it (1000 levels)
+   or when its syntax tree is deeper than the JSON reader takes (1024
+   levels): always ``refused: the statement is nested too deeply …``, never
+   a ``RecursionError`` or a 500. (Measured before this check: subqueries,
+   calls, lists or CASE nested 400 deep, NOT/``+`` chains of 600, gave an
+   uncaught JSON depth error; scalar subqueries 200 deep a binder error.)
 1. DuckDB's parser splits the text: exactly one statement, of type SELECT
    (``extract_statements``; DESCRIBE/SUMMARIZE of a view count as SELECT).
    Everything else — INSERT/UPDATE/DELETE/CREATE/DROP/ALTER, COPY, ATTACH,
@@ -37,7 +48,7 @@ from typing import Any
 import orjson
 
 from tracelake.errors import Refused
-from tracelake.queries.engine import LakeConnection, Limits, QueryResult, open_lake
+from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryResult, open_lake
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import VIEW_NAMES
 
@@ -50,6 +61,11 @@ DENIED_FUNCTIONS = frozenset({
 DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "__internal", "python_", "pandas", "arrow_",
                    "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_SQL_NESTING = 100
+# What the depth scan stops at: brackets, and the starts of text in which brackets do not count.
+_SCAN = re.compile(r"""[()\[\]'"]|--|/\*|\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$""")
+_TOO_DEEP = ("refused: the statement is nested too deeply (DuckDB stops at 1000 levels of expressions, "
+             "subqueries or CTEs); simplify it")
 
 
 class SqlRefused(Refused, ValueError):
@@ -61,6 +77,36 @@ class Checked:
     """A statement that passed every check: exactly this text is what runs."""
 
     sql: str
+
+
+def bracket_depth(sql: str) -> int:
+    """The deepest nesting of ``(`` and ``[`` in ``sql``, outside string literals, quoted identifiers,
+    dollar-quoted strings and comments. Linear; an unterminated string or comment ends the scan."""
+    depth = deepest = 0
+    position = 0
+    while (match := _SCAN.search(sql, position)) is not None:
+        token = match.group()
+        position = match.end()
+        if token in ("(", "["):
+            depth += 1
+            deepest = max(deepest, depth)
+            continue
+        if token in (")", "]"):
+            depth = max(0, depth - 1)
+            continue
+        closer = {"'": "'", '"': '"', "--": "\n", "/*": "*/"}.get(token, token)  # a $tag$ closes itself
+        end = sql.find(closer, position)
+        if end < 0:
+            break
+        position = end + len(closer)
+    return deepest
+
+
+def check_depth(sql: str, limit: int = MAX_SQL_NESTING) -> None:
+    """Refuse ``sql`` when its brackets nest deeper than ``limit``, before any parser sees it."""
+    depth = bracket_depth(sql)
+    if depth > limit:
+        raise SqlRefused(f"refused: the statement nests brackets {depth} levels deep; the limit is {limit}")
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -120,9 +166,12 @@ def check_statement(con: LakeConnection, sql: str) -> Checked:
     """Parse and check ``sql`` with DuckDB's parser; raise :class:`SqlRefused` unless it is one safe SELECT."""
     if not sql.strip():
         raise SqlRefused("refused: the statement is empty")
+    check_depth(sql)
     try:
         statements = con.parse(sql)
     except Exception as exc:  # noqa: BLE001 - any parser failure is the user's SQL: one line back
+        if _is_depth_error(exc):
+            raise SqlRefused(_TOO_DEEP) from None
         raise SqlRefused(f"refused: the statement does not parse: {exc}") from None
     if len(statements) != 1:
         raise SqlRefused(f"refused: give exactly one statement (got {len(statements)})")
@@ -131,9 +180,22 @@ def check_statement(con: LakeConnection, sql: str) -> Checked:
     if kind != "SELECT":
         raise SqlRefused(f"refused: only read-only SELECT statements run here (this is {kind})")
     text = statement.query
-    tree = orjson.loads(con.serialize(text))
+    try:
+        tree = orjson.loads(con.serialize(text))
+    except orjson.JSONDecodeError as exc:  # deeper than the JSON reader's 1024 levels
+        raise SqlRefused(_TOO_DEEP if _is_depth_error(exc) else
+                         f"refused: the statement could not be analysed ({exc})") from None
+    except QueryError as exc:
+        if _is_depth_error(exc):
+            raise SqlRefused(_TOO_DEEP) from None
+        raise
     check_tree(tree)
     return Checked(text)
+
+
+def _is_depth_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "depth limit" in text or "Max expression depth" in text or isinstance(exc, RecursionError)
 
 
 def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | None = None) -> QueryResult:
@@ -141,7 +203,12 @@ def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | 
     checked = check_statement(con, sql)
     label = " ".join(checked.sql.split())
     label = label if len(label) <= 60 else label[:57] + "..."
-    return con.query(checked.sql, name=f"sql: {label}", timeout_s=timeout_s, max_rows=max_rows)
+    try:
+        return con.query(checked.sql, name=f"sql: {label}", timeout_s=timeout_s, max_rows=max_rows)
+    except QueryError as exc:
+        if _is_depth_error(exc):  # DuckDB's binder stopped a chain its parser let through
+            raise SqlRefused(_TOO_DEEP) from None
+        raise
 
 
 def execute_sql(lake_root: str | Path, sql: str, *, tenant: str | None = None, max_rows: int = 10_000,
