@@ -77,3 +77,51 @@ def test_orphans_are_adopted_only_when_unlocked(tmp_path: Path) -> None:
     adopted[0].ack(3)
     adopted[0].close(remove_if_empty=True)
     assert not (tmp_path / "dead").exists()
+
+
+# --- at rest (issue 11, item 7): raw, unredacted events are private to their owner -----------------------------
+
+@pytest.fixture(params=[0o022, 0o002, 0o000])
+def umask(request: pytest.FixtureRequest):
+    import os
+
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_spool_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    from tracelake.sdk.spool import new_spool_dir
+
+    root = tmp_path / "home" / "spool"
+    spool = Spool(new_spool_dir(root), segment_bytes=200)
+    spool.append(recs(30))
+    spool.append(recs(3, 30), sync=False)
+    spool.ack(4)  # writes the cursor (temp file + rename)
+    directory = spool.directory
+    files = sorted(directory.iterdir())
+    assert {p.name for p in files} >= {"lock", "cursor", "seg-000000000001.jsonl", "seg-000000000002.jsonl"}
+    assert {(p.name, oct(_mode(p))) for p in files} == {(p.name, "0o600") for p in files}
+    assert [oct(_mode(d)) for d in (directory, root, root.parent)] == ["0o700"] * 3
+    spool.close()
+
+
+def test_an_adopted_spool_is_made_private(tmp_path: Path, umask: int) -> None:
+    directory = tmp_path / "old"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    (directory / "seg-000000000001.jsonl").write_bytes(b'{"event_id":"e1"}\n')
+    (directory / "seg-000000000001.jsonl").chmod(0o644)
+    spool = Spool(directory)
+    assert spool.peek(5) == [b'{"event_id":"e1"}']
+    assert _mode(directory) == 0o700
+    assert {oct(_mode(p)) for p in directory.iterdir()} == {"0o600"}
+    spool.close()

@@ -19,6 +19,11 @@ first. Contract:
   **dropped, newest first**, and counted in ``dropped``: the spool keeps the
   oldest, contiguous history of each run rather than a history with holes.
 - A torn last line (crash mid-write) is skipped and counted in ``corrupt``.
+- **Private at rest.** Spooled events are raw (not yet redacted): every
+  directory the spool creates (the spool root included) is ``0700`` and every
+  file (segments, ``cursor``, ``lock``) ``0600``, set explicitly so the umask
+  does not matter. Opening an existing spool (adopting an orphan) tightens
+  its directory and files to the same modes.
 
 Not thread-safe by itself; the SDK calls it under its own lock.
 """
@@ -35,6 +40,8 @@ from typing import Any
 from tracelake.errors import Unavailable
 
 SEGMENT_BYTES = 4 * 1024 * 1024
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 _PREFIX = "seg-"
 _SUFFIX = ".jsonl"
 
@@ -45,6 +52,38 @@ class SpoolLocked(Unavailable, RuntimeError):
 
 def _segment_name(number: int) -> str:
     return f"{_PREFIX}{number:012d}{_SUFFIX}"
+
+
+def _make_private_dirs(path: Path) -> None:
+    """``mkdir -p`` whose new directories are ``0700`` whatever the umask; existing parents are left alone."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue
+        os.chmod(directory, DIR_MODE)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """A file descriptor on ``path`` (created ``0600`` when missing, whatever the umask)."""
+    fd = os.open(path, flags | os.O_CREAT, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _append(path: Path) -> Any:
+    return os.fdopen(_open_private(path, os.O_WRONLY | os.O_APPEND), "ab")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -66,18 +105,22 @@ class Spool:
         fsync: bool = True,
     ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _make_private_dirs(self.directory)
+        os.chmod(self.directory, DIR_MODE)  # an adopted spool too: raw events are the owner's alone
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self.dropped = 0
         self.corrupt = 0
-        self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_fd = _open_private(self.directory / "lock", os.O_RDWR)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
             raise SpoolLocked(f"spool {self.directory} is in use by another process") from None
+        for entry in self.directory.iterdir():
+            if entry.is_file() and entry.stat().st_mode & 0o777 != FILE_MODE:
+                entry.chmod(FILE_MODE)  # written by an older version under a looser umask
         self._cursor = self._read_cursor()
         self._drop_delivered_segments()
         self._records = self._count_pending()
@@ -101,7 +144,7 @@ class Spool:
 
     def _write_cursor(self) -> None:
         tmp = self.directory / "cursor.tmp"
-        with open(tmp, "w") as fh:
+        with os.fdopen(_open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
             fh.write(f"{self._cursor[0]} {self._cursor[1]}\n")
             if self.fsync:
                 fh.flush()
@@ -166,7 +209,7 @@ class Spool:
         path = self.directory / _segment_name(number)
         written = path.stat().st_size if path.exists() else 0
         stored = 0
-        fh = open(path, "ab")  # noqa: SIM115 - rolled over inside the loop
+        fh = _append(path)  # rolled over inside the loop
         try:
             for record in records:
                 size = len(record) + 1
@@ -176,7 +219,7 @@ class Spool:
                     self._sync_close(fh, do_sync)
                     number += 1
                     created = True
-                    fh = open(self.directory / _segment_name(number), "ab")  # noqa: SIM115
+                    fh = _append(self.directory / _segment_name(number))
                     written = 0
                 fh.write(record + b"\n")
                 written += size
