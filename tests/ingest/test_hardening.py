@@ -241,3 +241,23 @@ def test_an_existing_lake_root_keeps_its_mode(tmp_path: Path, umask: int) -> Non
     ParquetLakeWriter(root, "events").write(tenant_rows([("acme", "e1", "x")], 0), "t.p0.o0-0")
     assert mode(root) == 0o755
     assert mode(root / "events") == 0o750
+
+
+# --- the image runs as an unprivileged user (no Docker engine needed: the Dockerfile is read) --------------------
+
+def test_docker_image_runs_as_an_unprivileged_user_owning_its_data_directories() -> None:
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    lines = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
+    instructions = [line.split()[0].upper() for line in lines if line.split()[0].isupper()]
+    users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]
+    assert users and users[-1] not in ("root", "0", "0:0"), "the image must end with a non-root USER"
+    # Nothing runs as root after the switch, and the entry point comes after it.
+    last_user = max(i for i, kind in enumerate(instructions) if kind == "USER")
+    assert "RUN" not in instructions[last_user:] and instructions.index("ENTRYPOINT") > last_user
+    user = users[-1].split(":")[0]
+    volumes = [word.strip('[]",') for line in lines if line.upper().startswith("VOLUME ")
+               for word in line.split()[1:]]
+    joined = " ".join(lines)
+    assert "/lake" in volumes
+    for path in ("/lake", "/keys", "/spool"):  # the compose volumes: they start with the image's ownership
+        assert f"chown {user}:{user}" in joined and path in joined.split(f"chown {user}:{user}", 1)[1]
