@@ -12,7 +12,7 @@ RUN pip install --no-cache-dir '.[pipeline]'
 # the API's keys and spool: the compose volumes) belong to it; a named volume
 # mounted there starts with this ownership and mode.
 RUN groupadd --system --gid 10001 tracelake \
- && useradd --system --uid 10001 --gid tracelake --home-dir /home/tracelake --create-home \
+ && useradd --system --uid 10001 --gid tracelake --home-dir /var/lib/tracelake --create-home \
       --shell /usr/sbin/nologin tracelake \
  && mkdir -p /lake /keys /spool \
  && chown tracelake:tracelake /lake /keys /spool \
