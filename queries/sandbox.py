@@ -57,9 +57,22 @@ DENIED_FUNCTIONS = frozenset({
     "current_setting", "getvariable", "getenv", "write_log", "setseed", "setval", "nextval", "currval",
     "json_execute_serialized_sql", "query", "query_table", "glob", "sniff_csv", "which_secret",
     "checkpoint", "force_checkpoint", "current_query",
+    # the catalog and the session: built-in macros over duckdb_views()/duckdb_types()/pragma_database_size()
+    # (pg_get_viewdef gave every view's SQL: the lake path, the partitions, the tenant filter), search path
+    "current_database", "current_catalog", "current_schema", "current_schemas", "in_search_path", "format_type",
+    "get_block_size", "col_description", "obj_description", "shobj_description", "current_query_id",
+    "current_connection_id", "current_transaction_id", "txid_current",
+    # binds and plans a statement the tree check never saw (its plan names files)
+    "json_serialize_plan",
+    # statistics of the scanned Parquet files: min/max over every tenant's rows, not the view's
+    "stats",
 })
 DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "__internal", "python_", "pandas", "arrow_",
-                   "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_")
+                   "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "pg_", "has_")
+# Postgres-compatible functions that only compute on their argument.
+ALLOWED_DESPITE_PREFIX = frozenset({"pg_typeof", "pg_size_pretty"})
+# Bare words DuckDB binds as a function call when no column has that name.
+DENIED_KEYWORDS = frozenset({"current_schema", "current_catalog"})
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_SQL_NESTING = 100
 # What the depth scan stops at: brackets, and the starts of text in which brackets do not count.
@@ -120,7 +133,14 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
             stack.extend(item)
 
 
+def _fold(name: str) -> str:
+    """DuckDB compares identifiers case-insensitively in ASCII only: fold ASCII, keep anything else as is
+    (so no Unicode folding, such as the Kelvin sign to ``k``, can make two names equal that DuckDB keeps apart)."""
+    return name.lower() if name.isascii() else name
+
+
 def _cte_names(tree: Any) -> set[str]:
+    """Every WITH name declared anywhere in ``tree`` (for messages); refuses a name that is not a plain identifier."""
     names: set[str] = set()
     for node in _walk(tree):
         cte_map = node.get("cte_map")
@@ -130,36 +150,125 @@ def _cte_names(tree: Any) -> set[str]:
                 if not _IDENTIFIER.match(name):
                     # A path-like CTE name could shadow, in one scope, a replacement scan in another.
                     raise SqlRefused(f"refused: a WITH name must be a plain identifier, not {name!r}")
-                names.add(name.lower())
+                names.add(_fold(name))
     return names
 
 
+def _scoped(tree: Any) -> Iterator[tuple[dict[str, Any], frozenset[str]]]:
+    """Every object of the syntax tree, with the WITH names visible at it.
+
+    A query node's WITH clause is read in order: a CTE's body sees the names
+    declared before it in the clause (and, inside the recursive term of a
+    ``RECURSIVE_CTE_NODE`` of that name, itself); the rest of the node (select
+    list, FROM, WHERE, GROUP BY, HAVING, QUALIFY, ORDER BY/LIMIT, set-operation
+    children) sees them all; nested queries at any depth inherit the scope of
+    the place they sit in. Never wider than DuckDB's own scoping: where DuckDB
+    reads the catalog (a CTE's own body, a later CTE, the anchor of a
+    recursive CTE, a sibling or an outer query) the name is not visible here.
+    Iterative: no recursion limit, whatever the depth.
+    """
+    stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+    while stack:
+        item, scope = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, scope) for child in item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        yield item, scope
+        cte_map = item.get("cte_map")
+        entries = cte_map.get("map") if isinstance(cte_map, dict) else None
+        if not isinstance(entries, list) or not entries:
+            stack.extend((child, scope) for child in item.values())
+            continue
+        visible = scope
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            name = _fold(str(entry.get("key", "")))
+            value = entry.get("value")
+            query = value.get("query_node") if isinstance(value, dict) else None
+            if (isinstance(value, dict) and isinstance(query, dict) and query.get("type") == "RECURSIVE_CTE_NODE"
+                    and _fold(str(query.get("cte_name", ""))) == name):
+                stack.extend((child, visible) for key, child in value.items() if key != "query_node")
+                stack.extend((child, visible) for key, child in query.items() if key != "right")
+                stack.append((query.get("right"), visible | {name}))
+            else:
+                stack.append((value, visible))
+            visible = visible | {name}
+        stack.extend((child, visible) for key, child in item.items() if key != "cte_map")
+
+
 def check_tree(tree: dict[str, Any], views: tuple[str, ...] = VIEW_NAMES) -> None:
-    """Refuse a serialized SELECT that names anything but the views and pure functions. Pure logic."""
+    """Refuse a serialized SELECT that reaches anything but the views, WITH names in scope and pure functions.
+
+    Pure logic over ``json_serialize_sql``'s output; raises :class:`SqlRefused`
+    (one line naming what was refused) on the first of:
+
+    - a table reference that is neither one of ``views`` (bare, or qualified
+      ``main.`` / ``memory.main.``) nor, bare, a WITH name visible at that
+      place (see :func:`_scoped`): system views (``duckdb_views``,
+      ``pg_settings``, ``sqlite_master`` …), other catalogs and schemas
+      (``system.``, ``temp.``, ``pg_catalog.``, ``information_schema.``) and
+      file paths are unreachable however they are spelled;
+    - a table function other than :data:`ALLOWED_TABLE_FUNCTIONS`;
+    - a scalar, aggregate or window function that reads settings, the catalog,
+      the session, file statistics or files (:data:`DENIED_FUNCTIONS`,
+      :data:`DENIED_PREFIXES`), or any schema-qualified function call;
+    - ``current_schema`` / ``current_catalog`` as bare words; ``SHOW`` of the catalog;
+    - a WITH name that is not a plain identifier; a tree DuckDB could not produce.
+    """
     if tree.get("error"):
         raise SqlRefused(f"refused: the statement could not be analysed ({tree.get('error_message', 'unknown')})")
-    allowed_tables = {v.lower() for v in views} | _cte_names(tree)
-    for node in _walk(tree):
+    declared = _cte_names(tree)
+    view_names = {_fold(v) for v in views}
+    for node, scope in _scoped(tree):
         kind = node.get("type")
         if kind == "BASE_TABLE":
-            name = str(node.get("table_name", ""))
-            schema = str(node.get("schema_name", "")).lower()
-            catalog = str(node.get("catalog_name", "")).lower()
-            if catalog not in ("", "memory") or schema not in ("", "main") or name.lower() not in allowed_tables:
-                shown = ".".join(p for p in (catalog, schema, name) if p)
-                raise SqlRefused(f"refused: {shown!r} is not a view; query only {', '.join(views)}")
+            _check_table(node, scope, view_names, declared, views)
         elif kind == "TABLE_FUNCTION":
             function = node.get("function") or {}
             name = str(function.get("function_name", "")).lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
                 raise SqlRefused(f"refused: table function {name}() may read outside the views; "
                                  f"allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}")
-        elif node.get("class") == "FUNCTION" or kind == "FUNCTION":
-            name = str(node.get("function_name", "")).lower()
-            if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
-                raise SqlRefused(f"refused: function {name}() reads settings, files or the environment")
         elif kind == "SHOW_REF" and node.get("table_name"):
             raise SqlRefused("refused: SHOW lists the catalog; query the views (DESCRIBE events works)")
+        elif kind == "COLUMN_REF":
+            parts = node.get("column_names") or []
+            if len(parts) == 1 and _fold(str(parts[0])) in DENIED_KEYWORDS:
+                raise SqlRefused(f"refused: {_fold(str(parts[0]))} reads the catalog")
+        if isinstance(node.get("function_name"), str):  # scalar, aggregate, window, a table function's call
+            _check_function(node)
+
+
+def _check_table(node: dict[str, Any], scope: frozenset[str], view_names: set[str], declared: set[str],
+                 views: tuple[str, ...]) -> None:
+    name = str(node.get("table_name", ""))
+    schema = _fold(str(node.get("schema_name", "") or ""))
+    catalog = _fold(str(node.get("catalog_name", "") or ""))
+    folded = _fold(name)
+    if not catalog and not schema and folded in scope:
+        return  # a WITH name visible here
+    if catalog in ("", "memory") and schema in ("", "main") and folded in view_names:
+        return
+    shown = ".".join(p for p in (catalog, schema, name) if p)
+    if folded in declared:
+        where = "a qualified name never means a WITH name" if catalog or schema else \
+            "a WITH name is visible only in its own query and the WITH names after it"
+        raise SqlRefused(f"refused: {shown!r} is not a view here ({where}); query only {', '.join(views)}")
+    raise SqlRefused(f"refused: {shown!r} is not a view; query only {', '.join(views)}")
+
+
+def _check_function(node: dict[str, Any]) -> None:
+    name = str(node.get("function_name", "")).lower()
+    denied = name in DENIED_FUNCTIONS or (name.startswith(DENIED_PREFIXES) and name not in ALLOWED_DESPITE_PREFIX)
+    if denied:
+        raise SqlRefused(f"refused: function {name}() reads settings, the catalog, statistics, files or the "
+                         "environment")
+    qualifier = ".".join(str(node.get(k) or "") for k in ("catalog", "schema") if node.get(k))
+    if qualifier:
+        raise SqlRefused(f"refused: function {qualifier}.{name}() is qualified; call functions by bare name")
 
 
 def check_statement(con: LakeConnection, sql: str) -> Checked:
