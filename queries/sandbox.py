@@ -20,14 +20,26 @@ A statement runs only if every check passes; a refused one raises
    INSTALL/LOAD, SET/RESET/PRAGMA, EXPORT/IMPORT, CALL, PIVOT statements,
    EXPLAIN, transactions — is refused by type.
 2. DuckDB's own syntax tree (``json_serialize_sql``) is walked:
-   - a table reference must name one of the views (or a CTE of the
-     statement): a quoted path such as ``FROM '/lake/events/x.parquet'`` (a
-     replacement scan) or ``information_schema.*`` is refused;
+   - a table reference must name one of the views, or a ``WITH`` name
+     *visible at that place*: a CTE is visible in the later CTEs of its
+     WITH clause (and in its own recursive term), in the query it is
+     attached to and in every query nested in that one — not in its own
+     body, not in earlier CTEs, not in sibling or outer queries, and never
+     under a qualified name (there DuckDB reads the catalog, so
+     ``SELECT v.sql FROM (WITH duckdb_views AS (SELECT 1) FROM duckdb_views) x,
+     duckdb_views v`` used to print the views' SQL). A quoted path such as
+     ``FROM '/lake/events/x.parquet'`` (a replacement scan), the system views
+     (``duckdb_views``, ``pg_settings``, ``sqlite_master`` …) and other
+     catalogs/schemas (``system.``, ``temp.``, ``pg_catalog.``,
+     ``information_schema.``) are refused however they are spelled;
    - a table function must be one of a few pure generators (``range``,
      ``unnest`` …): ``read_parquet``, ``read_csv``, ``glob``, ``query``,
      ``duckdb_settings`` … are refused;
-   - scalar functions that read settings, variables, the environment or
-     files are refused.
+   - functions (scalar, aggregate, window, built-in macros) that read
+     settings, variables, the catalog or the session, file statistics,
+     files or the environment are refused (``current_setting``,
+     ``pg_get_viewdef``, ``stats``, ``json_serialize_plan`` …), and so is
+     any schema-qualified function call.
 3. The connection itself (:mod:`tracelake.queries.engine`) is the backstop:
    external access off outside the lake, extensions frozen, configuration
    locked, memory/thread limits, a time limit and a row limit.
