@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from tracelake.api.keys import ApiKey
 from tracelake.errors import Forbidden, UserError
-from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, open_lake
+from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, QueryTooLarge, open_lake
 from tracelake.queries.timewin import parse_time
 from tracelake.settings import Settings
 
@@ -43,7 +43,9 @@ def open_for(settings: Settings, key: ApiKey) -> Iterator[LakeConnection]:
 def query_errors(user_sql: bool = False) -> Iterator[None]:
     """A query failure as the caller should see it.
 
-    ``QueryTimeout`` passes as it is (``504 timeout``). Any other
+    ``QueryTimeout`` passes as it is (``504 timeout``), so does
+    ``QueryTooLarge`` (``413 too_large``: over the memory or answer budget;
+    ``QueryBusy``, ``429 busy``, is no ``QueryError``). Any other
     ``QueryError`` is a ``400`` naming the statement when the SQL is the
     caller's own (``user_sql``); a query the server built itself failing is
     the server's bug: re-raised as a plain ``RuntimeError`` so the API logs it
@@ -51,7 +53,7 @@ def query_errors(user_sql: bool = False) -> Iterator[None]:
     """
     try:
         yield
-    except QueryTimeout:
+    except (QueryTimeout, QueryTooLarge):
         raise
     except QueryError as exc:
         if user_sql:

@@ -13,6 +13,14 @@ A :class:`LakeConnection` is an in-memory DuckDB connection that
 3. runs every query under a time limit: a timer thread calls
    ``con.interrupt()``; the resulting :class:`QueryTimeout` names the query.
    The limit is the connection's ceiling; a caller may lower it, never raise it.
+4. runs every query under a budget (:class:`Limits`, :mod:`tracelake.queries.budget`
+   says what was measured and why): one of a process-wide number of query
+   slots (:func:`query_slot`; none free within the queue wait:
+   :class:`QueryBusy`, 429), DuckDB's ``memory_limit`` = the total budget /
+   the slots, a private spill directory under the configured temp directory
+   (never the working directory) capped by ``max_temp_directory_size``, and
+   an answer capped by bytes as well as rows (:meth:`LakeConnection.query`).
+   Out of memory or over the byte ceiling: :class:`QueryTooLarge` (413).
 
 Nothing writes through DuckDB: the only writers of the lake are the ingest
 writer and the alerts store, both via pyarrow. Errors from DuckDB become
@@ -22,15 +30,20 @@ compaction (a file deleted between listing and reading) is retried once.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tracelake.errors import TimedOut, TracelakeError
+from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import create_views, sql_string
 
@@ -54,20 +67,148 @@ class QueryTimeout(QueryError, TimedOut):
         self.name = name
         self.timeout_s = timeout_s
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a query worker and re-raised in the parent: rebuild from the constructor's arguments.
+        return (type(self), (self.name, self.timeout_s))
+
+
+class QueryTooLarge(QueryError, TooLarge):
+    """A query ran out of its memory budget, its spill cap, or the ceiling on answer bytes (413)."""
+
+    def __init__(self, name: str, what: str) -> None:
+        super().__init__(f"query {name!r} exceeded {what} and was stopped; aggregate, filter or narrow it "
+                         "(a shorter --since/--until, a --where, a LIMIT)")
+        self.name = name
+        self.what = what
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.what))
+
+
+class QueryBusy(Busy):
+    """Every query slot of the process stayed taken for the whole queue wait (429, ``Retry-After``)."""
+
+    def __init__(self, slots: int, waited_s: float) -> None:
+        super().__init__(f"all {slots} query slots are busy (waited {waited_s:g} s); retry shortly",
+                         headers={"Retry-After": "1"})
+        self.slots = slots
+        self.waited_s = waited_s
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.slots, self.waited_s))
+
+
+# -- sizes ---------------------------------------------------------------------------------------------------------
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes of a DuckDB-style size (``"2GB"``, ``"512MiB"``, ``"1.5 GB"``, ``1024``); ``ValueError`` if not one."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise ValueError(f"not a size such as 2GB or 512MiB: {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """A size DuckDB accepts, in whole MiB (at least 1)."""
+    return f"{max(1, size // (1024 * 1024))}MiB"
+
+
+def value_bytes(value: Any) -> int:
+    """About how many bytes ``value`` takes in a JSON answer (strings by length, scalars 8, others 32)."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes | bytearray):
+            total += len(item) + 2
+        elif item is None or isinstance(item, bool | int | float):
+            total += 8
+        elif isinstance(item, dict):
+            total += 2
+            for key, inner in item.items():
+                total += len(str(key)) + 4
+                stack.append(inner)
+        elif isinstance(item, list | tuple | set):
+            total += 2 + len(item)
+            stack.extend(item)
+        else:
+            total += 32
+    return total
+
+
+def default_temp_dir() -> Path:
+    """Where queries spill when no directory is configured: the user's cache, never the working directory.
+
+    ``$XDG_CACHE_HOME/tracelake/query-spill`` (``~/.cache/…`` by default). Not
+    under the lake: the lake may be read-only or shared, and its files are
+    what compaction and backups walk.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tracelake" / "query-spill"
+
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource ceilings of one connection."""
+    """Resource ceilings of one query (one connection): see the module docstring.
+
+    ``memory_limit`` and ``temp_max_size`` are per query; :meth:`from_settings`
+    divides the process's totals by ``max_concurrent``. ``temp_dir`` None:
+    :func:`default_temp_dir`. ``max_result_bytes``: the hard ceiling on one
+    answer (an explicit, lower ``max_bytes`` truncates instead).
+    """
 
     timeout_s: float = 60.0
-    memory_limit: str = "2GB"
+    memory_limit: str = "512MiB"
     threads: int = 2
+    max_concurrent: int = 4
+    queue_wait_s: float = 2.0
+    temp_dir: Path | None = None
+    temp_max_size: str = "1GiB"
+    max_result_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
-        """From a :class:`tracelake.settings.Settings` (typed loosely to keep this module import-light)."""
-        return cls(timeout_s=settings.query_timeout_s, memory_limit=settings.duckdb_memory_limit,
-                   threads=settings.duckdb_threads)
+        """From a :class:`tracelake.settings.Settings` (typed loosely to keep this module import-light).
+
+        Raises ``ValueError`` when a size setting is not a size (the settings validate them first).
+        """
+        slots = settings.query_max_concurrent
+        return cls(timeout_s=settings.query_timeout_s, threads=settings.duckdb_threads,
+                   memory_limit=format_size(parse_size(settings.duckdb_memory_limit) // slots),
+                   max_concurrent=slots, queue_wait_s=settings.query_queue_wait_s,
+                   temp_dir=settings.query_temp_dir,
+                   temp_max_size=format_size(parse_size(settings.query_temp_max_size) // slots),
+                   max_result_bytes=settings.query_max_result_bytes)
+
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def query_slot(limits: Limits) -> Iterator[None]:
+    """Hold one of the process's ``limits.max_concurrent`` query slots while the block runs.
+
+    Waits up to ``limits.queue_wait_s`` for one, then raises
+    :class:`QueryBusy`. Process-wide: every connection (and every query
+    worker) with the same ``max_concurrent`` shares one semaphore, so the
+    memory and spill budgets divided by it hold in total.
+    """
+    with _slots_lock:
+        semaphore = _slots.setdefault(limits.max_concurrent, threading.BoundedSemaphore(limits.max_concurrent))
+    if not semaphore.acquire(timeout=limits.queue_wait_s):
+        raise QueryBusy(limits.max_concurrent, limits.queue_wait_s)
+    try:
+        yield
+    finally:
+        semaphore.release()
 
 
 @dataclass
@@ -113,8 +254,18 @@ class LakeConnection:
         self.tenant = tenant
         self.window = window
         self.limits = limits or Limits()
-        self._con = duckdb.connect(":memory:", config={"threads": self.limits.threads,
-                                                       "memory_limit": self.limits.memory_limit})
+        # A private spill directory per connection: DuckDB names its temp files by process id, so two
+        # connections of one process must not share one; removed on close.
+        base = self.limits.temp_dir or default_temp_dir()
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._spill = Path(tempfile.mkdtemp(prefix="q-", dir=base))
+        try:
+            self._con = duckdb.connect(":memory:", config={
+                "threads": self.limits.threads, "memory_limit": self.limits.memory_limit,
+                "temp_directory": str(self._spill), "max_temp_directory_size": self.limits.temp_max_size})
+        except BaseException:
+            shutil.rmtree(self._spill, ignore_errors=True)
+            raise
         self._lock = threading.Lock()  # guards the interrupt against a query that just finished
         self._running = False
         try:
@@ -123,10 +274,10 @@ class LakeConnection:
             self._lock_down()
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
-            self._con.close()
+            self.close()
             raise QueryError(f"cannot read the lake at {self.root}: {_one_line(exc)}") from None
         except BaseException:
-            self._con.close()
+            self.close()
             raise
 
     def _lock_down(self) -> None:
@@ -147,23 +298,31 @@ class LakeConnection:
 
     # -- running queries -------------------------------------------------------
     def query(self, sql: str, params: Params = None, *, name: str, timeout_s: float | None = None,
-              max_rows: int | None = None) -> QueryResult:
-        """Run one statement; raise :class:`QueryTimeout` past the limit, :class:`QueryError` on failure.
+              max_rows: int | None = None, max_bytes: int | None = None) -> QueryResult:
+        """Run one statement in a query slot; see the module docstring for the budget.
 
-        ``timeout_s`` can only lower the connection's limit. ``max_rows``
-        stops fetching after that many rows and sets ``truncated``.
+        ``timeout_s`` can only lower the connection's limit. ``max_rows`` and
+        ``max_bytes`` (about the answer's JSON size, :func:`value_bytes`;
+        lowered to ``limits.max_result_bytes``) stop fetching and set
+        ``truncated``. Raises :class:`QueryTimeout` past the time limit,
+        :class:`QueryTooLarge` out of memory or spill, or when an answer
+        without ``max_bytes`` passes ``limits.max_result_bytes``,
+        :class:`QueryBusy` when no slot frees up, :class:`QueryError` on any
+        other failure.
         """
         limit = self.limits.timeout_s if timeout_s is None else min(timeout_s, self.limits.timeout_s)
         for attempt in range(2):
             try:
-                return self._run(sql, params, name, limit, max_rows)
+                with query_slot(self.limits):
+                    return self._run(sql, params, name, limit, max_rows, max_bytes)
             except duckdb.IOException as exc:
                 # A compaction may delete a file between the view's glob and its read: retry once.
                 if attempt == 1:
                     raise QueryError(f"query {name!r} could not read the lake: {_one_line(exc)}") from None
         raise AssertionError("unreachable")
 
-    def _run(self, sql: str, params: Params, name: str, limit: float, max_rows: int | None) -> QueryResult:
+    def _run(self, sql: str, params: Params, name: str, limit: float, max_rows: int | None,
+             max_bytes: int | None) -> QueryResult:
         timer = threading.Timer(limit, self._interrupt)
         timer.daemon = True
         with self._lock:
@@ -172,15 +331,12 @@ class LakeConnection:
         try:
             cursor = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
             columns = [d[0] for d in cursor.description] if cursor.description else []
-            if max_rows is None:
-                rows = cursor.fetchall()
-                truncated = False
-            else:
-                rows = cursor.fetchmany(max_rows + 1)
-                truncated = len(rows) > max_rows
-                rows = rows[:max_rows]
+            rows, truncated = self._fetch(cursor, name, max_rows, max_bytes)
         except duckdb.InterruptException:
             raise QueryTimeout(name, limit) from None
+        except (duckdb.OutOfMemoryException, MemoryError):
+            raise QueryTooLarge(name, f"its memory budget ({self.limits.memory_limit} of DuckDB memory, "
+                                      f"{self.limits.temp_max_size} of spill)") from None
         except duckdb.IOException:
             raise
         except duckdb.Error as exc:
@@ -190,6 +346,32 @@ class LakeConnection:
                 self._running = False
             timer.cancel()
         return QueryResult(columns, rows, truncated)
+
+    def _fetch(self, cursor: Any, name: str, max_rows: int | None,
+               max_bytes: int | None) -> tuple[list[tuple[Any, ...]], bool]:
+        """Rows until the answer ends or a cap is reached: (rows, truncated); see :meth:`query`."""
+        hard = max_bytes is None
+        cap = self.limits.max_result_bytes if hard else min(int(max_bytes or 0), self.limits.max_result_bytes)
+        rows: list[tuple[Any, ...]] = []
+        size = 0
+        chunk = 16
+        while True:
+            # Few rows at a time while rows are large: a chunk is converted to Python objects before it is measured.
+            want = chunk if max_rows is None else min(chunk, max_rows - len(rows) + 1)
+            batch = cursor.fetchmany(want)
+            if not batch:
+                return rows, False
+            for row in batch:
+                if max_rows is not None and len(rows) >= max_rows:
+                    return rows, True
+                size += value_bytes(row)
+                if size > cap:
+                    if hard:
+                        raise QueryTooLarge(name, f"the answer size limit of {cap} bytes")
+                    return rows, True
+                rows.append(row)
+            average = max(1, size // max(1, len(rows)))
+            chunk = max(1, min(2048, (cap - size) // average // 2))
 
     def _interrupt(self) -> None:
         with self._lock:
@@ -213,7 +395,12 @@ class LakeConnection:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
-        self._con.close()
+        """Close DuckDB, then remove this connection's spill directory."""
+        try:
+            if hasattr(self, "_con"):
+                self._con.close()
+        finally:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> LakeConnection:
         return self

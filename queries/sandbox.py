@@ -60,7 +60,8 @@ from typing import Any
 import orjson
 
 from tracelake.errors import Refused
-from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryResult, open_lake
+from tracelake.queries.budget import check_budget, run_isolated
+from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryResult
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import VIEW_NAMES
 
@@ -311,6 +312,7 @@ def check_statement(con: LakeConnection, sql: str) -> Checked:
             raise SqlRefused(_TOO_DEEP) from None
         raise
     check_tree(tree)
+    check_budget(tree)  # values too large for the memory budget (queries/budget.py)
     return Checked(text)
 
 
@@ -319,13 +321,15 @@ def _is_depth_error(exc: BaseException) -> bool:
     return "depth limit" in text or "Max expression depth" in text or isinstance(exc, RecursionError)
 
 
-def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | None = None) -> QueryResult:
+def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | None = None,
+            max_bytes: int | None = None) -> QueryResult:
     """Check, then run one ad-hoc statement; the timeout error names the query by its first words."""
     checked = check_statement(con, sql)
     label = " ".join(checked.sql.split())
     label = label if len(label) <= 60 else label[:57] + "..."
     try:
-        return con.query(checked.sql, name=f"sql: {label}", timeout_s=timeout_s, max_rows=max_rows)
+        return con.query(checked.sql, name=f"sql: {label}", timeout_s=timeout_s, max_rows=max_rows,
+                         max_bytes=max_bytes)
     except QueryError as exc:
         if _is_depth_error(exc):  # DuckDB's binder stopped a chain its parser let through
             raise SqlRefused(_TOO_DEEP) from None
@@ -334,11 +338,13 @@ def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | 
 
 def execute_sql(lake_root: str | Path, sql: str, *, tenant: str | None = None, max_rows: int = 10_000,
                 timeout_s: float | None = None, window: Window | None = None,
-                limits: Limits | None = None) -> QueryResult:
+                limits: Limits | None = None, max_bytes: int | None = None) -> QueryResult:
     """The sandbox entry point for the CLI and the API: a fresh scoped connection, check, run, close.
 
     ``tenant`` replaces every view by that tenant's rows before the statement
-    runs; ``window`` prunes the ``events`` partitions read.
+    runs; ``window`` prunes the ``events`` partitions read. All of it runs in
+    a worker process under an OS memory cap (:func:`tracelake.queries.budget.run_isolated`,
+    which lists what it raises); ``max_bytes`` truncates the answer like ``max_rows``.
     """
-    with open_lake(lake_root, tenant=tenant, window=window, limits=limits) as con:
-        return run_sql(con, sql, max_rows=max_rows, timeout_s=timeout_s)
+    return run_isolated(lake_root, sql, tenant=tenant, window=window, limits=limits, max_rows=max_rows,
+                        max_bytes=max_bytes, timeout_s=timeout_s)

@@ -73,8 +73,18 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(60.0, gt=0, description="ceiling on any one DuckDB query; callers may only lower it")
     sql_timeout_s: float = Field(30.0, gt=0, description="time limit of one ad-hoc SQL statement (tracelake sql)")
     sql_max_rows: int = Field(10_000, ge=1, description="rows returned by ad-hoc SQL before the result is truncated")
-    duckdb_memory_limit: str = Field("2GB", description="DuckDB memory_limit of every query connection")
+    duckdb_memory_limit: str = Field(
+        "2GB", description="DuckDB memory of all concurrent queries together; each gets it / query_max_concurrent")
     duckdb_threads: int = Field(2, ge=1, description="DuckDB worker threads of every query connection")
+    query_max_concurrent: int = Field(4, ge=1, description="queries run at once by one process; the rest wait")
+    query_queue_wait_s: float = Field(2.0, ge=0, description="longest wait for a query slot before 429 busy")
+    query_temp_dir: Path | None = Field(
+        None, description="where queries spill to disk (default: $XDG_CACHE_HOME/tracelake/query-spill)")
+    query_temp_max_size: str = Field("4GB", description="spill of all concurrent queries together (a size, e.g. 4GB)")
+    query_max_result_bytes: int = Field(256 * 1024 * 1024, ge=1,
+                                        description="ceiling on any one query's answer, bytes (about its JSON size)")
+    sql_max_bytes: int = Field(32 * 1024 * 1024, ge=1,
+                               description="bytes returned by ad-hoc SQL before the result is truncated")
     run_max_duration_h: float = Field(
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")
@@ -100,6 +110,19 @@ class Settings(BaseSettings):
         ["tracelake.run_id", "gen_ai.conversation.id"],
         description="attributes that give the run_id (default: the trace id)")
     otlp_tenant_keys: list[str] = Field(["tracelake.tenant"], description="attributes that give the tenant")
+
+    @field_validator("duckdb_memory_limit", "query_temp_max_size")
+    @classmethod
+    def _a_size(cls, value: str) -> str:
+        from tracelake.queries.engine import parse_size  # ValueError: "not a size such as 2GB or 512MiB"
+
+        parse_size(value)
+        return value
+
+    @field_validator("query_temp_dir", mode="before")
+    @classmethod
+    def _empty_dir_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("api_keys_file", "api_spool_dir", mode="before")
     @classmethod

@@ -81,7 +81,9 @@ def metric(
 
 @router.post("/v1/sql", response_model=SqlAnswer, summary="Read-only ad-hoc SQL over the tenant's views",
              openapi_extra=body_schema(SqlRequest),
-             responses={422: {"description": "the statement was refused (not one read-only SELECT over the views)"}})
+             responses={422: {"description": "the statement was refused (not one read-only SELECT over the views)"},
+                        413: {"description": "the statement exceeded its memory budget"},
+                        429: {"description": "every query slot is busy; retry after Retry-After seconds"}})
 async def sql(request: Request, key: ReadKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     body = await json_body(request, SqlRequest, SQL_BODY_LIMIT)
@@ -92,5 +94,6 @@ def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
     settings = ctx.settings
     with query_errors(user_sql=True):  # SqlRefused: 422
         result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
-                             timeout_s=settings.sql_timeout_s, limits=limits(settings))
+                             max_bytes=settings.sql_max_bytes, timeout_s=settings.sql_timeout_s,
+                             limits=limits(settings))
     return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated})

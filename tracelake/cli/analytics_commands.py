@@ -109,9 +109,12 @@ def sql(statement: str, lake: str | None, limit: int | None, timeout: float | No
     max_rows = limit or config.sql_max_rows
     timeout_s = min(timeout, config.sql_timeout_s) if timeout else config.sql_timeout_s
     result = execute_sql(config.lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
-                         window=window, limits=_limits(config))
+                         window=window, limits=_limits(config), max_bytes=config.sql_max_bytes)
     emit(result.dicts(), fmt)
-    if result.truncated:
+    if result.truncated and len(result.rows) < max_rows:
+        click.echo(f"tracelake: note: result truncated to {len(result.rows)} rows, about {config.sql_max_bytes} "
+                   "bytes (TRACELAKE_SQL_MAX_BYTES to change, or aggregate in SQL)", err=True)
+    elif result.truncated:
         click.echo(f"tracelake: note: result truncated to {max_rows} rows (--limit N to change, "
                    "or aggregate in SQL)", err=True)
 
