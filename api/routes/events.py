@@ -9,7 +9,8 @@ Answers:
 - every event refused: ``422 invalid`` (``403 forbidden`` when every refusal
   is the tenant rule, ``413 too_large`` when every one is over the event
   size limit), with the same ``errors`` list inside the error object;
-- ``400`` an empty or malformed body, ``413`` a body over the body limit or
+- ``400`` an empty or malformed body, a Content-Type other than JSON or
+  NDJSON (a form or text type only with a key header: ``curl -d``), ``413`` a body over the body limit or
   more events than ``api_max_events``, ``429 busy`` when Kafka is not taking
   events and the spool is full.
 """
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from tracelake.api.auth import IngestKey
-from tracelake.api.body import read_body
+from tracelake.api.body import read_body, require_json
 from tracelake.api.context import AppContext
 from tracelake.api.ingest import Outcome, process, split_body
 from tracelake.api.responses import JsonResponse
@@ -31,6 +32,7 @@ from tracelake.errors import Busy, Forbidden, Refused, TooLarge, TracelakeError
 
 router = APIRouter(tags=["ingest"])
 THREADPOOL_ITEMS = 200
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl")
 
 
 class ItemError(BaseModel):
@@ -92,6 +94,7 @@ def refuse_all(outcome: Outcome) -> TracelakeError:
 async def post_events(request: Request, key: IngestKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     settings = ctx.settings
+    require_json(request, also=NDJSON_TYPES)  # no cross-site simple request (http-api.md)
     body = await read_body(request, settings.api_max_body_bytes)
     items = split_body(body, settings.max_event_bytes)  # BadBody: a 400
     if len(items) > settings.api_max_events:

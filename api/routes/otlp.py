@@ -14,29 +14,42 @@ by the body limit after decompression too).
 The mapping itself is the transform :mod:`tracelake.transforms.otlp`; this
 route reads the body, calls it and hands the events to the same ingest path
 as ``POST /v1/events``.
+
+Limits, cheapest first, so a hostile body costs little and never holds the
+event loop: the Content-Type before the body is read; the body size
+(``api_max_body_bytes``) on ``Content-Length`` and again while streaming, and
+after gunzip; then, off the loop, the span count (``api_max_events``:
+each span is at least one event) right after the parse and before any span is
+decoded, then the event count after the mapping. Decoding, mapping and
+validation all run off the loop (a worker thread, or a worker process for
+bodies of 1 MiB and more: :mod:`tracelake.api.otlp_work`): on the loop,
+65 000 spans held ``/healthz`` for seconds.
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tracelake.api.auth import IngestKey
 from tracelake.api.body import read_body
 from tracelake.api.context import AppContext
-from tracelake.api.ingest import process_events
+from tracelake.api.otlp_work import OtlpLimits, OtlpResult, ingest_otlp
 from tracelake.api.responses import dumps
-from tracelake.api.routes.events import refuse_all, submit
-from tracelake.errors import TooLarge, UserError
+from tracelake.api.routes.events import THREADPOOL_ITEMS, refuse_all, submit
+from tracelake.errors import UserError
 from tracelake.settings import Settings
-from tracelake.transforms.otlp import OtlpMapping, decode_json, decode_protobuf, to_events
+from tracelake.transforms.otlp import OtlpMapping
 
 router = APIRouter(tags=["ingest"])
 
 PROTOBUF = "application/x-protobuf"
+# Bodies this large are decoded in a worker process (api/otlp_work.py); an exporter's default batch
+# (512 spans, a few hundred KB) stays in a thread, where a parse holds the GIL for a few ms only.
+PROCESS_BYTES = 1024 * 1024
 
 
 def mapping_from(settings: Settings) -> OtlpMapping:
@@ -46,17 +59,6 @@ def mapping_from(settings: Settings) -> OtlpMapping:
         run_keys=tuple(settings.otlp_run_keys),
         tenant_keys=tuple(settings.otlp_tenant_keys),
     )
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise UserError(f"Content-Encoding gzip but the body is not gzip: {exc}") from None
-    if len(out) > limit:
-        raise TooLarge(f"body over the size limit of {limit} bytes once decompressed")
-    return out
 
 
 def _is_protobuf(content_type: str) -> bool:
@@ -100,21 +102,25 @@ _BODY_DOC: dict[str, Any] = {
 async def post_traces(request: Request, key: IngestKey) -> Response:
     ctx: AppContext = request.app.state.ctx
     settings = ctx.settings
+    protobuf = _is_protobuf(request.headers.get("content-type", ""))  # before reading a body we would refuse
     body = await read_body(request, settings.api_max_body_bytes)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(body, settings.api_max_body_bytes)
-    protobuf = _is_protobuf(request.headers.get("content-type", ""))
-    # A body that is not an OTLP request raises OtlpError: a UserError, answered 400.
-    spans = decode_protobuf(body) if protobuf else decode_json(body)
-    pairs = to_events(spans, mapping_from(settings))
-    if len(pairs) > settings.api_max_events:
-        raise TooLarge(f"{len(pairs)} events in one request; the limit is {settings.api_max_events}")
-    outcome = process_events([event for _, event in pairs], key, settings.max_event_bytes)
-    if pairs and not outcome.records:
+    gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
+    limits = OtlpLimits(settings.api_max_body_bytes, settings.api_max_events, settings.max_event_bytes)
+    args = (body, gzipped, protobuf, key, mapping_from(settings), limits)
+    # Everything CPU-bound, from gunzip to validation, off the loop: a thread for an exporter's usual batch,
+    # a worker process for a large body, whose parse would hold the GIL (and so the loop) for too long.
+    if len(body) >= PROCESS_BYTES:
+        result: OtlpResult = await request.app.state.otlp_workers.run(ingest_otlp, *args)
+    else:
+        result = await run_in_threadpool(ingest_otlp, *args)
+    outcome = result.outcome
+    if result.events and not outcome.records:
         for refusal in outcome.refused:
             ctx.metrics.refused.labels("otlp", refusal.code).inc()
         raise refuse_all(outcome)
-    submit(ctx, outcome, "otlp")
-    rejected_spans = len({pairs[r.index][0] for r in outcome.refused})
+    if len(outcome.records) > THREADPOOL_ITEMS:  # queueing thousands of records takes tens of ms
+        await run_in_threadpool(submit, ctx, outcome, "otlp")
+    else:
+        submit(ctx, outcome, "otlp")
     message = outcome.refused[0].reason if outcome.refused else ""
-    return _answer(protobuf, rejected_spans, message)
+    return _answer(protobuf, result.rejected_spans, message)

@@ -70,7 +70,8 @@ def test_api_without_keys_binds_loopback_and_says_so_first(tmp_path: Path) -> No
         assert ready, log.read_text()
         first = log.read_text().splitlines()[0]
         assert "LOCAL MODE" in first and "127.0.0.1 only" in first
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/events", content=b"[]", timeout=5)  # no key needed
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/events", content=b"[]", timeout=5,
+                       headers={"Content-Type": "application/json"})  # no key needed
         assert r.status_code == 400 and r.json()["error"]["message"].startswith("the body is an empty array")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -47,5 +47,6 @@ def test_keys_file_is_reloaded_when_it_changes(serve, settings, keys, memory_pro
 def test_local_mode_serves_without_a_key(serve, settings, memory_producer, event) -> None:
     server = serve(settings, producer=memory_producer)
     with server.client() as c:
-        r = c.post("/v1/events", content=orjson.dumps([event("e1", tenant="globex")]))
+        r = c.post("/v1/events", content=orjson.dumps([event("e1", tenant="globex")]),
+                   headers={"Content-Type": "application/json"})
         assert r.status_code == 202

@@ -30,7 +30,7 @@ def test_latency_is_labelled_by_route_template(serve, settings, memory_producer,
     with server.client() as c:
         for run in ("a", "b"):
             c.get(f"/v1/runs/{run}")
-        c.post("/v1/events", content=orjson.dumps([event("e1")]))
+        c.post("/v1/events", content=orjson.dumps([event("e1")]), headers={"Content-Type": "application/json"})
         text = c.get("/metrics").text
     count = 'tracelake_api_request_duration_seconds_count{method="GET",route="/v1/runs/{run_id}",status="404"}'
     assert f"{count} 2.0" in text

@@ -43,7 +43,9 @@ Modules: :mod:`.decode_protobuf` and :mod:`.decode_json` (bodies → spans),
 mappers), :mod:`.mapping` (fields every event shares, and the dispatch).
 
 Failure modes: a body that is not an OTLP request raises :class:`OtlpError`
-(a :class:`~tracelake.errors.UserError`: one line, 400 in the API); a span
+(a :class:`~tracelake.errors.UserError`: one line, 400 in the API); given
+``max_spans``, a request with more spans raises :class:`TooManySpans` (413)
+after the cheap parse and before spans are decoded; a span
 that maps to an invalid event is left for the contract validator to refuse,
 with its reason.
 """
@@ -52,7 +54,7 @@ from tracelake.transforms.otlp.attributes import iso_from_ns
 from tracelake.transforms.otlp.decode_json import decode_json
 from tracelake.transforms.otlp.decode_protobuf import decode_protobuf
 from tracelake.transforms.otlp.mapping import span_events, to_events
-from tracelake.transforms.otlp.spans import OtlpError, OtlpMapping, OtlpSpan
+from tracelake.transforms.otlp.spans import OtlpError, OtlpMapping, OtlpSpan, TooManySpans
 
-__all__ = ["OtlpError", "OtlpMapping", "OtlpSpan", "decode_json", "decode_protobuf", "iso_from_ns", "span_events",
-           "to_events"]
+__all__ = ["OtlpError", "OtlpMapping", "OtlpSpan", "TooManySpans", "decode_json", "decode_protobuf", "iso_from_ns",
+           "span_events", "to_events"]

@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracelake.errors import UserError
+from tracelake.errors import TooLarge, UserError
 
 STATUS_ERROR = 2  # OTLP's Status.code for an error (0 unset, 1 ok)
 
 
 class OtlpError(UserError):
     """The body is not a valid OTLP trace export request (400 in the API, one line)."""
+
+
+class TooManySpans(TooLarge):
+    """A request carries more spans than allowed (413 in the API); raised before any span is decoded."""
+
+
+def check_span_count(count: int, max_spans: int | None) -> None:
+    """Raise :class:`TooManySpans` when ``count`` is over ``max_spans`` (None: no limit)."""
+    if max_spans is not None and count > max_spans:
+        raise TooManySpans(f"{count} spans in one request; the limit is {max_spans}")
 
 
 @dataclass(frozen=True)

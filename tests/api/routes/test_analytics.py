@@ -48,9 +48,13 @@ def test_sql_answers_errors_truncation_and_timeout(serve, settings, write_lake, 
         assert r.json() == {"columns": ["event_type", "ts"], "truncated": True, "rows": [
             {"event_type": "run_started", "ts": "2026-11-24T10:00:00Z"},
             {"event_type": "llm_call", "ts": "2026-11-24T10:00:00.100000Z"}]}
-        r = c.post("/v1/sql", content=b'{"sql": "SELECT 1 AS one"}',  # what `curl -d` sends
-                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        # What `curl -d` sends: with a key header (a browser must preflight it) fine; without, a cross-site
+        # page could send the same, so local mode refuses it (tests/api/test_local_mode.py).
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = c.post("/v1/sql", content=b'{"sql": "SELECT 1 AS one"}', headers={**form, "X-API-Key": "any"})
         assert r.status_code == 200 and r.json()["rows"] == [{"one": 1}]
+        r = c.post("/v1/sql", content=b'{"sql": "SELECT 1 AS one"}', headers=form)
+        assert r.status_code == 400 and "Content-Type" in r.json()["error"]["message"]
         r = c.post("/v1/sql", json={"sql": "SELECT no_such_column FROM events"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
         r = c.post("/v1/sql", json={"sql": "DELETE FROM events"})

@@ -49,11 +49,13 @@ def test_size_limits(serve, settings, memory_producer, event) -> None:
     settings.api_max_events = 3
     server = serve(settings, producer=memory_producer)
     with server.client() as c:
-        r = c.post("/v1/events", content=b"[" + b" " * 5000 + b"]")
+        r = c.post("/v1/events", content=b"[" + b" " * 5000 + b"]", headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
-        r = c.post("/v1/events", content=orjson.dumps([event("big", attributes={"x": "y" * 2000})]))
+        r = c.post("/v1/events", content=orjson.dumps([event("big", attributes={"x": "y" * 2000})]),
+                   headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and r.json()["error"]["errors"][0]["reason"].startswith("too_large")
-        r = c.post("/v1/events", content=orjson.dumps([event(f"e{i}") for i in range(4)]))
+        r = c.post("/v1/events", content=orjson.dumps([event(f"e{i}") for i in range(4)]),
+                   headers={"Content-Type": "application/json"})
         assert r.status_code == 413 and "limit is 3" in r.json()["error"]["message"]
 
         def chunks():
@@ -61,7 +63,8 @@ def test_size_limits(serve, settings, memory_producer, event) -> None:
             yield b" " * 5000
             yield b"]"
 
-        r = c.post("/v1/events", content=chunks())  # chunked, no Content-Length
+        r = c.post("/v1/events", content=chunks(),
+                   headers={"Content-Type": "application/json"})  # chunked, no Content-Length
         assert r.status_code == 413
 
 
@@ -73,7 +76,8 @@ def test_busy_when_kafka_is_down_and_the_spool_is_full(serve, settings, event, w
     statuses: list[int] = []
     with server.client() as c:
         def post_once() -> bool:
-            r = c.post("/v1/events", content=orjson.dumps([event(f"e{len(statuses)}", attributes={"p": "x" * 300})]))
+            r = c.post("/v1/events", content=orjson.dumps([event(f"e{len(statuses)}", attributes={"p": "x" * 300})]),
+                       headers={"Content-Type": "application/json"})
             statuses.append(r.status_code)
             if r.status_code == 429:
                 assert r.json()["error"]["code"] == "busy" and r.headers["retry-after"]

@@ -33,7 +33,8 @@ def test_ready_and_not_ready(serve, settings, memory_producer, tmp_path: Path) -
 def test_large_batches_are_validated_off_the_event_loop(serve, settings, memory_producer, event) -> None:
     server = serve(settings, producer=memory_producer)
     with server.client() as c:
-        r = c.post("/v1/events", content=orjson.dumps([event(f"e{i}") for i in range(500)] + [{"x": 1}]))
+        r = c.post("/v1/events", content=orjson.dumps([event(f"e{i}") for i in range(500)] + [{"x": 1}]),
+                   headers={"Content-Type": "application/json"})
         assert r.status_code == 207 and r.json()["accepted"] == 500 and r.json()["errors"][0]["index"] == 500
 
 
