@@ -96,7 +96,7 @@ MAX_STRING_CHARS = 1_000_000
 """Largest string ``repeat``/``lpad``/``rpad``/a format width may build (literal sizes only)."""
 KILL_GRACE_S = 1.0
 """How long past its time limit a worker may run before it is killed (the interrupt comes first)."""
-WORKER_NICE = 5
+WORKER_NICE = 10
 """CPU niceness of a worker: the server process that waits for it keeps its share of the CPU."""
 
 _LIST_BUILDERS = {"range", "generate_series", "list_resize", "array_resize"}
