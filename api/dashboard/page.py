@@ -197,3 +197,21 @@ def timeline_html(data: dict[str, Any]) -> str:
             f"stored, nested by span; bars: when each ran within the run)</h2>{_tree_html(data['tree'], item)}"
             "</section></main>")
     return _doc(f"run {run['run_id']}", f"{run.get('workflow')} {run.get('workflow_version')}", body)
+
+
+def signin_html(next_path: str, problem: str | None = None) -> str:
+    """The sign-in form: the key is pasted here and POSTed to ``/dashboard/signin`` (never put in a link).
+
+    ``next_path`` (already checked to be a dashboard path) is where the browser goes after; ``problem`` a
+    line shown above the form.
+    """
+    note = f"<p class=ev-error>{escape(problem)}</p>" if problem else ""
+    body = (f"<main><section><h2>Sign in</h2>{note}"
+            "<form method=post action=/dashboard/signin>"
+            "<p><label>API key (role read or admin)<br>"
+            "<input type=password name=key autocomplete=off required size=60 autofocus></label></p>"
+            f"<input type=hidden name=next value='{escape(next_path, quote=True)}'>"
+            "<p><button type=submit>Sign in</button></p></form>"
+            "<p>The key is exchanged for a session cookie that expires; it is never stored in the browser.</p>"
+            "</section></main>")
+    return _doc("tracelake", "sign in", body)

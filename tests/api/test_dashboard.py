@@ -124,34 +124,39 @@ def test_a_run_opens_its_timeline(page: tuple[str, Any]) -> None:
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
-def test_keys_scope_the_pages_and_the_key_becomes_a_cookie(serve, settings, keys, write_lake, agent_run) -> None:
+def test_keys_scope_the_pages_and_the_sign_in_becomes_a_session(serve, settings, keys, write_lake,
+                                                                agent_run) -> None:
     events = []
     for i in range(3):
         events += agent_run(f"acme-{i}", "acme", minute=i)
         events += agent_run(f"globex-{i}", "globex", outcome="failure", minute=10 + i)
     write_lake(settings.lake, events)
     settings.api_keys_file = keys["path"]
+    settings.api_cookie_secure = False  # plain http in this test: the client keeps the cookie as a browser would
     server = serve(settings)
+    same_origin = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}  # what the sign-in form's POST carries
     with server.client() as c:
         r = c.get("/dashboard")
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-        assert c.get("/dashboard", params={"key": "tlk_bogus"}).status_code == 401
-        r = c.get("/dashboard", params={"key": keys["acme-read"]})
+        assert c.post("/dashboard/signin", data={"key": "tlk_bogus"}, headers=same_origin).status_code == 401
+        assert c.get("/dashboard", params={"key": keys["acme-read"]}).status_code == 400  # no sign-in by link
+        r = c.post("/dashboard/signin", data={"key": keys["acme-read"]}, headers=same_origin)
         assert r.status_code == 303 and r.headers["location"] == "/dashboard"
         cookie = r.headers["set-cookie"]
-        assert f"tracelake_key={keys['acme-read']}" in cookie
+        assert keys["acme-read"] not in cookie and cookie.startswith("tracelake_session=")
         assert all(flag in cookie.lower() for flag in ("httponly", "samesite=strict", "path=/dashboard"))
         html = c.get("/dashboard").text  # the client keeps the cookie, as a browser does
         assert "acme-1" in html and "globex" not in html and keys["acme-read"] not in html
         r = c.get("/dashboard/runs/globex-1")
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
         assert c.get("/dashboard/runs/acme-1").status_code == 200
-        r = c.get("/dashboard/runs/acme-1", params={"key": keys["acme-read"], "x": "1"})
+        r = c.post("/dashboard/signin", data={"key": keys["acme-read"], "next": "/dashboard/runs/acme-1?x=1"},
+                   headers=same_origin)
         assert r.status_code == 303 and r.headers["location"] == "/dashboard/runs/acme-1?x=1"
         assert c.get("/v1/runs").status_code == 401  # the cookie is the dashboard's only: /v1 wants a header
-        r = c.get("/dashboard", params={"key": keys["acme-ingest"]})
+        r = c.post("/dashboard/signin", data={"key": keys["acme-ingest"]}, headers=same_origin)
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
-    with httpx.Client(base_url=server.url, cookies={"tracelake_key": "tlk_revoked"}) as c:
+    with httpx.Client(base_url=server.url, cookies={"tracelake_session": "v1.acme-read.99999999999.forged"}) as c:
         r = c.get("/dashboard")
         assert r.status_code == 401 and "Max-Age=0" in r.headers["set-cookie"]  # a stale cookie is cleared
     with server.client(keys["all-read"]) as c:

@@ -29,9 +29,16 @@ def test_charts_render_with_data_and_a_run_timeline_opens(settings, keys, redact
             problems: list[str] = []  # console errors (a CSP violation is one), failed requests
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
-            answer = page.goto(f"{server.url}/dashboard?key={keys['acme-read']}", timeout=60_000)
-            assert answer is not None and answer.status == 200
-            assert page.url == f"{server.url}/dashboard"  # the key became a cookie: out of the address bar
+            answer = page.goto(f"{server.url}/dashboard", timeout=60_000)  # no session yet: the sign-in form
+            assert answer is not None and answer.status == 200 and page.url == f"{server.url}/dashboard/signin"
+            page.fill("input[name=key]", keys["acme-read"])
+            with page.expect_navigation(timeout=60_000):
+                page.click("button[type=submit]")  # a same-origin form POST: the key becomes a session cookie
+            assert page.url == f"{server.url}/dashboard", page.content()[:300]  # the key never was in the URL
+            cookies = page.context.cookies()
+            assert [c["name"] for c in cookies] == ["tracelake_session"] and cookies[0]["httpOnly"]
+            assert cookies[0]["secure"]  # Secure by default; Chromium keeps it on http://127.0.0.1 (loopback)
+            assert keys["acme-read"] not in cookies[0]["value"]
             assert "acme" in page.locator("header").inner_text()
 
             points = page.locator("#success svg circle.point")
