@@ -6,7 +6,9 @@ Contract:
   cover is durable (see :mod:`tracelake.ingest.strategies.base`).
 - On partition revocation the whole chain is joined (flushed, written,
   committed) *before* the partitions are given up, so the next owner starts
-  exactly where this one stopped.
+  exactly where this one stopped. With Kafka that happens on a worker thread
+  while :meth:`Consumer.run` is blocked in ``poll`` (never concurrently with
+  it; see :mod:`tracelake.ingest.backends.kafka`).
 - :meth:`Consumer.run` returns after ``stop`` is set: it finishes the batch,
   writes, commits and closes the backend. An exception from a step (an I/O
   failure, a bug) propagates without committing; the uncommitted messages are

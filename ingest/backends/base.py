@@ -3,9 +3,16 @@
 Contract: :meth:`poll` returns at most ``max_records`` messages in partition
 order and may call the ``on_revoke`` callback given to :meth:`subscribe`
 *before* it returns, when the group takes partitions away; the callback must
-flush and commit what it holds for them. :meth:`commit` stores, per
-partition, the next offset to read; it raises :class:`CommitFailed` when the
-group has moved on (the messages will be re-delivered to the new owner).
+flush and commit what it holds for them, and the partitions are handed over
+only after it returns (so the next owner starts after the last commit). The
+callback may run on another thread than the one that called :meth:`poll`, but
+never concurrently with it: that thread stays blocked in :meth:`poll` until
+the callback has returned. An exception from the callback propagates out of
+:meth:`poll` (nothing more is committed). :meth:`commit` stores, per
+partition, the next offset to read; it may be called from inside the callback;
+it raises :class:`CommitFailed` when the group has moved on (the messages will
+be re-delivered to the new owner). :meth:`close` leaves the group without
+calling ``on_revoke`` (the caller has already flushed, or must not commit).
 """
 
 from __future__ import annotations

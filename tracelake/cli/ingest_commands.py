@@ -78,9 +78,14 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
         setup_logging()
         try:
             dlq = KafkaDeadLetterSink(config.kafka_bootstrap, config.dlq_topic)
-            backend = KafkaBackend(config.kafka_bootstrap, config.topic, config.group)
+            backend = KafkaBackend(config.kafka_bootstrap, config.topic, config.group,
+                                   session_timeout_ms=config.kafka_session_timeout_ms,
+                                   heartbeat_interval_ms=config.kafka_heartbeat_interval_ms,
+                                   max_poll_interval_ms=config.kafka_max_poll_interval_ms)
         except KafkaError as exc:
             raise Unavailable(f"cannot reach Kafka at {config.kafka_bootstrap}: {exc}") from None
+        except ValueError as exc:  # group timings that do not fit together
+            raise UserError(str(exc)) from None
         parts = _parts(config, dlq=dlq)
         if stop.is_set():
             backend.close()

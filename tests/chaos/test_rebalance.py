@@ -1,0 +1,203 @@
+"""Consumer-group faults with real `tracelake consume` processes on the real broker (issue 12, item 1).
+
+- Members joining and leaving mid-stream: nobody exits non-zero, every
+  produced event is in the lake exactly once *at file level* (the Parquet
+  files read directly, not through the de-duplicating view).
+- A member killed with SIGKILL: a running member takes its partitions over
+  within a bound derived from the session timeout.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from tests.helpers import wait_until
+from tracelake.localkafka import LocalKafka
+from tracelake.sdk import Client
+from tracelake.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
+
+PARTITIONS = 4
+
+
+def make_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+
+
+class Member:
+    """One `tracelake consume` process; its stderr (logs) goes to ``log``."""
+
+    def __init__(self, bootstrap: str, topic: str, lake: Path, group: str, log: Path) -> None:
+        self.log_path = log
+        env = {**os.environ, "TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq",
+               "TRACELAKE_BATCH_MAX_EVENTS": "100", "TRACELAKE_BATCH_MAX_AGE_S": "0.3"}
+        self._log = open(log, "ab")  # noqa: SIM115 - closed when the process ends
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tracelake.cli.main", "consume", "--bootstrap", bootstrap, "--lake", str(lake),
+             "--group", group], env=env, stdout=self._log, stderr=self._log)
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def assignments(self) -> list[list[str]]:
+        """Every assignment this member logged, oldest first (``[]`` when it got none)."""
+        return [re.findall(r"'([^']+)'", m)
+                for m in re.findall(r"tracelake.ingest: assigned partitions: (\[.*\])$", self.text(), re.M)]
+
+    def owns_some(self) -> bool:
+        found = self.assignments()
+        return bool(found and found[-1])
+
+    def sigterm(self, timeout: float = 90.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.wait(30)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        self._log.close()
+
+
+def file_counts(lake: Path) -> collections.Counter[str]:
+    """event_id → number of rows across every Parquet file of the events table."""
+    counts: collections.Counter[str] = collections.Counter()
+    for path in sorted((lake / "events").rglob("*.parquet")):
+        counts.update(pq.read_table(path, columns=["event_id"]).column("event_id").to_pylist())
+    return counts
+
+
+class Producer(threading.Thread):
+    """Emits events with the SDK at a steady pace until stopped; remembers every event id."""
+
+    def __init__(self, bootstrap: str, topic: str, spool: Path, per_tick: int = 20, tick_s: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.client = Client(bootstrap=bootstrap, topic=topic, spool_dir=str(spool), workflow="chaos",
+                             workflow_version="1")
+        self.ids: set[str] = set()
+        self.per_tick, self.tick_s = per_tick, tick_s
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.halt.wait(self.tick_s):
+            for _ in range(self.per_tick):
+                n += 1
+                self.ids.add(self.client.emit({"event_type": "custom", "name": "step", "run_id": f"run-{n % 97}",
+                                               "attributes": {"n": n}}))
+
+    def finish(self) -> set[str]:
+        self.halt.set()
+        self.join(30)
+        assert self.client.flush(60), self.client.stats()
+        self.client.close()
+        return set(self.ids)
+
+
+def test_members_join_and_leave_mid_stream_without_exit_loss_or_file_duplicates(
+        kafka_broker: LocalKafka, tmp_path: Path, topic: str) -> None:
+    make_topic(kafka_broker.bootstrap, topic)
+    lake, group = tmp_path / "lake", f"g-{topic}"
+    members: list[Member] = []
+    producer = Producer(kafka_broker.bootstrap, topic, tmp_path / "spool")
+    try:
+        a = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "a.log")
+        members.append(a)
+        producer.start()
+        assert wait_until(lambda: len(file_counts(lake)) >= 300, 180), "A never stored anything"
+
+        # B joins mid-stream: A gives up half of its partitions (flush + commit in the revoke callback).
+        b = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "b.log")
+        members.append(b)
+        assert wait_until(b.owns_some, 180), f"B never got partitions:\n{b.text()[-3000:]}"
+        assert a.proc.poll() is None, f"A exited during the rebalance:\n{a.text()[-3000:]}"
+        seen = len(file_counts(lake))
+        assert wait_until(lambda: len(file_counts(lake)) >= seen + 300, 120), "no progress after B joined"
+
+        # A leaves (SIGTERM: flush, commit, leave the group); C joins mid-stream.
+        assert a.sigterm() == 0, a.text()[-3000:]
+        c = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "c.log")
+        members.append(c)
+        assert wait_until(c.owns_some, 180), f"C never got partitions:\n{c.text()[-3000:]}"
+        seen = len(file_counts(lake))
+        assert wait_until(lambda: len(file_counts(lake)) >= seen + 300, 120), "no progress after C joined"
+
+        produced = producer.finish()
+        assert wait_until(lambda: set(file_counts(lake)) >= produced, 180), \
+            f"missing {len(produced - set(file_counts(lake)))} events"
+        for member in (b, c):
+            assert member.proc.poll() is None, member.text()[-3000:]
+            assert member.sigterm() == 0, member.text()[-3000:]
+        for member in members:
+            assert "Traceback" not in member.text(), member.text()[-3000:]
+            assert "rebalance callback throws" not in member.text()
+        assert "partitions revoked" in b.text()  # B did give partitions up to C (a real handover)
+
+        counts = file_counts(lake)
+        assert set(counts) == produced  # no loss, nothing foreign
+        duplicated = {k: v for k, v in counts.items() if v > 1}
+        assert not duplicated, f"{len(duplicated)} event ids on disk more than once"
+    finally:
+        producer.halt.set()
+        for member in members:
+            member.ensure_dead()
+
+
+def test_kill_9_member_partitions_taken_over_within_session_timeout(
+        kafka_broker: LocalKafka, tmp_path: Path, topic: str) -> None:
+    session_s = Settings().kafka_session_timeout_ms / 1000
+    heartbeat_s = Settings().kafka_heartbeat_interval_ms / 1000
+    make_topic(kafka_broker.bootstrap, topic)
+    lake, group = tmp_path / "lake", f"g-{topic}"
+    a = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "a.log")
+    b = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "b.log")
+    try:
+        assert wait_until(lambda: a.owns_some() and b.owns_some(), 180), (a.text()[-2000:], b.text()[-2000:])
+        before = len(b.assignments())
+        a.kill9()
+        killed_at = time.monotonic()
+        # Takeover = B's next assignment holding every partition (A's included).
+        bound = session_s + 2 * heartbeat_s + 5.0  # expiry + noticing the rebalance + the join round trip
+        took_over = wait_until(lambda: len(b.assignments()) > before and len(b.assignments()[-1]) == PARTITIONS,
+                               bound + 30)
+        takeover_s = time.monotonic() - killed_at
+        print(f"takeover after kill -9: {takeover_s:.1f}s (session timeout {session_s:.0f}s)")
+        assert took_over, b.text()[-3000:]
+        assert takeover_s <= bound, f"takeover took {takeover_s:.1f}s, bound {bound:.1f}s"
+        # And the survivor really consumes A's partitions.
+        with Client(bootstrap=kafka_broker.bootstrap, topic=topic, spool_dir=str(tmp_path / "spool"),
+                    workflow="chaos", workflow_version="1") as client:
+            ids = {client.emit({"event_type": "custom", "name": "x", "run_id": f"run-{i}"}) for i in range(200)}
+            assert client.flush(60)
+        assert wait_until(lambda: set(file_counts(lake)) >= ids, 120)
+        assert b.sigterm() == 0, b.text()[-3000:]
+    finally:
+        a.ensure_dead()
+        b.ensure_dead()
