@@ -24,6 +24,7 @@ import orjson
 
 from tracelake.api.keys import ApiKey
 from tracelake.contract import Rejection, TraceEvent, decode, validate_object
+from tracelake.contract.validate import check_depth
 from tracelake.errors import UserError
 
 
@@ -70,17 +71,7 @@ def split_body(body: bytes, max_event_bytes: int) -> list[bytes | dict[str, Any]
             raise BadBody("the body must be a JSON array or NDJSON of events")
         if not items:
             raise BadBody("the body is an empty array: send at least one event")
-        out: list[bytes | dict[str, Any] | Rejection] = []
-        for item in items:
-            if not isinstance(item, dict):
-                out.append(Rejection("not_object", f"event must be a JSON object, got {type(item).__name__}"))
-                continue
-            size = len(orjson.dumps(item))
-            if size > max_event_bytes:
-                out.append(Rejection("too_large", f"too_large: event is {size} bytes, the limit is {max_event_bytes}"))
-                continue
-            out.append(item)
-        return out
+        return split_objects(items, max_event_bytes)
     return [line.rstrip(b"\r") for line in stripped.split(b"\n") if line.strip()]
 
 
@@ -118,9 +109,21 @@ def process_events(events: list[dict[str, Any]], key: ApiKey, max_event_bytes: i
     return process(split_objects(events, max_event_bytes), key, max_event_bytes)
 
 
-def split_objects(events: list[dict[str, Any]], max_event_bytes: int) -> list[bytes | dict[str, Any] | Rejection]:
+def split_objects(events: list[Any], max_event_bytes: int) -> list[bytes | dict[str, Any] | Rejection]:
+    """Parsed items → the objects to admit, or each one's rejection (not an object, too large).
+
+    An object nested past the contract's depth limit is passed on unmeasured:
+    orjson's encoder raises past 254 levels, and the gate (the contract's
+    validator) refuses it with its reason and event id anyway.
+    """
     out: list[bytes | dict[str, Any] | Rejection] = []
     for event in events:
+        if not isinstance(event, dict):
+            out.append(Rejection("not_object", f"event must be a JSON object, got {type(event).__name__}"))
+            continue
+        if check_depth(event) is not None:
+            out.append(event)
+            continue
         size = len(orjson.dumps(event))
         if size > max_event_bytes:
             out.append(Rejection("too_large", f"too_large: event is {size} bytes, the limit is {max_event_bytes}"))
