@@ -10,7 +10,10 @@ Contract:
   while :meth:`Consumer.run` is blocked in ``poll`` (never concurrently with
   it; see :mod:`tracelake.ingest.backends.kafka`).
 - :meth:`Consumer.run` returns after ``stop`` is set: it finishes the batch,
-  writes, commits and closes the backend. An exception from a step (an I/O
+  writes, commits and closes the backend. A step that raises
+  :class:`~tracelake.transforms.processor.Interrupted` (the redactor, when
+  stop has been set for a few seconds mid-batch) ends the run at once
+  without committing that batch; it is re-delivered. An exception from a step (an I/O
   failure, a bug) propagates without committing; the uncommitted messages are
   re-delivered to whoever consumes next.
 - A commit refused by the group (a rebalance raced it) is logged and counted:
@@ -29,6 +32,7 @@ from tracelake.ingest import metrics
 from tracelake.ingest.backends.base import CommitFailed, ConsumerBackend
 from tracelake.ingest.message import Message, Partition, RawMessage
 from tracelake.ingest.strategies.base import MessageRejected, ProcessingStep
+from tracelake.transforms.processor import Interrupted
 
 log = logging.getLogger("tracelake.ingest")
 
@@ -97,6 +101,10 @@ class Consumer:
                 self.chain.poll()
             self._drain_pending()
             self.chain.join()
+        except Interrupted:
+            # A step gave up mid-batch because stop was set (redaction honours it within a
+            # second or so): nothing of that batch is committed; it is re-delivered.
+            log.info("stopped mid-batch; the uncommitted messages will be re-delivered")
         finally:
             self.chain.close()
             self.backend.close()

@@ -21,7 +21,8 @@ def make_redactor(settings: Settings) -> Redactor:
     from tracelake.transforms.redact import RedactionConfig, Redactor
 
     key = settings.pseudonym_key.encode() if settings.pseudonym_key else None
-    return Redactor(RedactionConfig(model=settings.spacy_model, pseudonym_key=key))
+    return Redactor(RedactionConfig(model=settings.spacy_model, pseudonym_key=key,
+                                    max_ner_tokens=settings.redaction_max_ner_tokens))
 
 
 def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,

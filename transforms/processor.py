@@ -10,6 +10,9 @@ an event that has not been through it, so nothing reaches the lake unredacted.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +26,10 @@ from tracelake.transforms.schema import JSON_COLUMNS
 
 Row = dict[str, Any]
 
+# A rejected message is redacted and stored over its first 64 KiB only: enough to
+# see what was wrong, and what bounds the cost of a huge message (redact_batch.py).
+DEAD_LETTER_PAYLOAD_MAX_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
@@ -35,21 +42,56 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A refused message; ``payload`` is raw (never stored), ``redacted_payload`` is what is."""
+    """A refused message; ``payload`` is raw (never stored), ``redacted_payload`` is what is.
+
+    ``payload_cut``: ``redacted_payload`` covers only the start of ``payload`` (it was longer
+    than :data:`DEAD_LETTER_PAYLOAD_MAX_BYTES`)."""
 
     code: str
     reason: str
     payload: bytes
     meta: MessageMeta
     redacted_payload: str | None = None
+    payload_cut: bool = False
 
 
 class NotRedacted(RuntimeError):
     """An event reached the row builder without passing redaction (a wiring bug)."""
 
 
+class Interrupted(BaseException):  # a stop request (like KeyboardInterrupt), not an error
+    """Work abandoned because the process was asked to stop (SIGTERM mid-batch).
+
+    A ``BaseException`` on purpose: the fail-closed ``except Exception``
+    handlers of the redaction step must not turn a stop into a dead letter.
+    Whoever catches it must not commit the batch in hand: its messages are
+    re-delivered to the next consumer, so nothing is lost.
+    """
+
+
+def interrupt_when(stop: threading.Event, grace_s: float) -> Callable[[], bool]:
+    """A check that says "abandon the work" once ``stop`` has been set for ``grace_s`` seconds.
+
+    The grace lets the final flush of a small batch finish normally after a
+    signal; only work that would keep the process alive past it is abandoned.
+    """
+    seen: list[float] = []
+
+    def should_stop() -> bool:
+        if not stop.is_set():
+            return False
+        if not seen:
+            seen.append(time.monotonic())
+        return time.monotonic() - seen[0] >= grace_s
+
+    return should_stop
+
+
 def decode_validate(payload: bytes, meta: MessageMeta, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Accepted | Rejected:
-    """Size, JSON, contract. Never raises for bad input."""
+    """Size, JSON, contract. Never raises for bad input.
+
+    The size is checked first, on the bytes, before anything parses them: a message over
+    ``max_bytes`` costs one ``len()`` here (``too_large``)."""
     result = validate_event(payload, max_bytes=max_bytes)
     if isinstance(result, Rejection):
         return Rejected(code=result.code, reason=result.reason, payload=payload, meta=meta)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tracelake.transforms.processor import Accepted, Rejected
+from tracelake.transforms.processor import DEAD_LETTER_PAYLOAD_MAX_BYTES, Accepted, Rejected
 
 UNREDACTABLE = "<UNREDACTABLE>"
 
@@ -29,15 +29,26 @@ class BatchRedactor(Protocol):
     def redact_text(self, text: str) -> tuple[str, dict[str, int]]: ...
 
 
-def _redacted_payload(redactor: BatchRedactor, payload: bytes) -> str:
+def truncation_marker(size: int) -> str:
+    """What ends a dead-letter payload that was cut: the size of the whole message, in bytes."""
+    return f"<TRUNCATED: {size} bytes>"
+
+
+def _redacted_payload(redactor: BatchRedactor, payload: bytes, max_bytes: int) -> tuple[str, bool]:
+    """(the redacted text of at most the first ``max_bytes`` of ``payload``, whether it was cut)."""
+    cut = len(payload) > max_bytes
+    # A multi-byte character split by the cut decodes to U+FFFD; nothing else is lost.
+    text = payload[:max_bytes].decode("utf-8", errors="replace")
     try:
-        return redactor.redact_text(payload.decode("utf-8", errors="replace"))[0]
+        redacted = redactor.redact_text(text)[0]
     except Exception:  # noqa: BLE001 - fail closed: keep the reason, drop the raw text
-        return UNREDACTABLE
+        redacted = UNREDACTABLE
+    return (redacted + "…" + truncation_marker(len(payload)) if cut else redacted), cut
 
 
-def redact_batch(redactor: BatchRedactor, items: list[Accepted | Rejected]) -> list[Accepted | Rejected]:
-    """Same length and order as ``items``."""
+def redact_batch(redactor: BatchRedactor, items: list[Accepted | Rejected],
+                 max_payload_bytes: int = DEAD_LETTER_PAYLOAD_MAX_BYTES) -> list[Accepted | Rejected]:
+    """Same length and order as ``items``; never raises for bad data (see the module docstring)."""
     accepted = [item for item in items if isinstance(item, Accepted)]
     try:
         results = redactor.redact_events([item.event for item in accepted])
@@ -50,18 +61,22 @@ def redact_batch(redactor: BatchRedactor, items: list[Accepted | Rejected]) -> l
             by_id[id(item)] = replace(item, event=event, redactions=dict(counts))
         else:
             reason = getattr(result, "reason", None) or f"{type(result).__name__}: {result}"
+            code = getattr(result, "code", None) or "redaction_failed"
             payload = orjson.dumps(item.event)
+            redacted, cut = _redacted_payload(redactor, payload, max_payload_bytes)
             by_id[id(item)] = Rejected(
-                code="redaction_failed",
-                reason=f"redaction: {reason}",
+                code=code,
+                reason=reason if code == "too_costly" else f"redaction: {reason}",
                 payload=payload,
                 meta=item.meta,
-                redacted_payload=_redacted_payload(redactor, payload),
+                redacted_payload=redacted,
+                payload_cut=cut,
             )
     out: list[Accepted | Rejected] = []
     for original in items:
         if isinstance(original, Rejected):
-            out.append(replace(original, redacted_payload=_redacted_payload(redactor, original.payload)))
+            redacted, cut = _redacted_payload(redactor, original.payload, max_payload_bytes)
+            out.append(replace(original, redacted_payload=redacted, payload_cut=cut))
         else:
             out.append(by_id[id(original)])
     return out

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from tracelake.ingest import metrics
 from tracelake.ingest.message import Message
-from tracelake.ingest.sinks import DeadLetterSink
+from tracelake.ingest.sinks import DLQ_FORWARD_FAILURES, DeadLetterSink
 from tracelake.ingest.strategies.base import ProcessingStep
 from tracelake.ingest.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
@@ -106,8 +106,12 @@ class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
             if self.dlq is not None:
                 for refused in rejected:
                     self.dlq.send(refused)
-                self.dlq.flush()
-                self.counters.inc(metrics.DLQ_PRODUCED, len(rejected))
+                # Never raises: a copy the topic cannot take costs only itself (the rows above are
+                # the durable record), so one poison message cannot crash-loop the consumer.
+                lost = self.dlq.flush()
+                self.counters.inc(metrics.DLQ_PRODUCED, len(rejected) - lost)
+                if lost:
+                    self.counters.inc(DLQ_FORWARD_FAILURES, lost)
         self.counters.inc(metrics.EVENTS_STORED, len(rows))
         self.counters.inc(metrics.EVENTS_REJECTED, len(rejected))
         for item in accepted:

@@ -77,7 +77,8 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
 
         setup_logging()
         try:
-            dlq = KafkaDeadLetterSink(config.kafka_bootstrap, config.dlq_topic)
+            dlq = KafkaDeadLetterSink(config.kafka_bootstrap, config.dlq_topic,
+                                      max_message_bytes=config.dlq_max_message_bytes)
             backend = KafkaBackend(config.kafka_bootstrap, config.topic, config.group,
                                    session_timeout_ms=config.kafka_session_timeout_ms,
                                    heartbeat_interval_ms=config.kafka_heartbeat_interval_ms,
@@ -87,6 +88,11 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
         except ValueError as exc:  # group timings that do not fit together
             raise UserError(str(exc)) from None
         parts = _parts(config, dlq=dlq)
+        from tracelake.transforms.processor import interrupt_when
+        from tracelake.transforms.redact import Redactor
+
+        if isinstance(parts.redactor, Redactor):  # SIGTERM mid-batch: abandon it after the grace, exit 0
+            parts.redactor.should_stop = interrupt_when(stop, config.stop_grace_s)
         if stop.is_set():
             backend.close()
             dlq.close()

@@ -51,3 +51,17 @@ class RedactionConfig:
     # NER reads long texts in segments of at most this many characters.
     ner_segment_chars: int = 10_000
     min_score: float = 0.35
+    # Hostile input (redaction.md, "Hostile input"). spaCy's tokenizer is
+    # quadratic in the length of a whitespace-free run, so NER never sees one
+    # longer than ``ner_max_run_chars``: inside a longer run punctuation becomes
+    # a space (compact JSON still shows its words) and a letter/digit run longer
+    # than that is blanked (a hash or a base64 blob is never a name). A run of
+    # more than ``ner_max_symbol_run`` punctuation characters is blanked too.
+    # Blanking keeps every offset, and the pattern recognizers always read the
+    # original text.
+    ner_max_run_chars: int = 64
+    ner_max_symbol_run: int = 8
+    # The most NER tokens one event (or one free text) may need; past it the
+    # event is refused with reason ``too_costly`` before spaCy runs. NER costs
+    # about 0.1-0.2 ms per token on one core, so this bounds an event to seconds.
+    max_ner_tokens: int = 50_000

@@ -24,9 +24,10 @@ so the caller can reject exactly the events that hold it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
@@ -39,6 +40,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from tracelake.errors import Unavailable
+from tracelake.transforms.processor import Interrupted
 from tracelake.transforms.redact.config import (
     CREDIT_CARD,
     EMAIL_ADDRESS,
@@ -65,7 +67,6 @@ from tracelake.transforms.redact.patterns import (
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc
 
 # spaCy label -> placeholder type; every other label (DATE, TIME, ORG, NORP,
 # CARDINAL, MONEY, PRODUCT, ...) is dropped.
@@ -132,20 +133,21 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
         nlp.max_length = 10**8  # we segment long texts ourselves
         self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio declares it None until load()
 
-    def artifacts(self, doc: Doc) -> NlpArtifacts:
-        from spacy.tokens import Span
-
+    def artifacts(self, text: str, found: Sequence[_Ent]) -> NlpArtifacts:
+        """Presidio's view of the NER findings of ``text`` (offsets into ``text``), labels mapped."""
         ents, scores = [], []
-        for ent in doc.ents:
+        for ent in found:
             label = NER_LABELS.get(ent.label_)
             score = NER_SCORE
-            if label is None and ent.label_ in _MISNAMED and name_shaped(ent.text):
+            if label is None and ent.label_ in _MISNAMED and name_shaped(text[ent.start_char:ent.end_char]):
                 label, score = PERSON, NER_MISNAMED_SCORE
             if label is not None:
-                ents.append(Span(doc, ent.start, ent.end, label=label))
+                ents.append(_Ent(ent.start_char, ent.end_char, label))
                 scores.append(score)
-        return NlpArtifacts(entities=ents, tokens=doc, tokens_indices=[], lemmas=[], nlp_engine=self,
-                            language="en", scores=scores)
+        # SpacyRecognizer reads only start_char, end_char and label_ of an entity; no
+        # recognizer of ours reads tokens (no context enhancement), so no Doc is built.
+        return NlpArtifacts(entities=cast(Any, ents), tokens=cast(Any, None), tokens_indices=[], lemmas=[],
+                            nlp_engine=self, language="en", scores=scores)
 
 
 def _gates(maybe_name: bool) -> list[tuple[str, Callable[[str], bool]]]:
@@ -172,7 +174,9 @@ def may_hold_name(text: str) -> bool:
 
 
 def _segments(text: str, size: int) -> list[tuple[int, str]]:
-    """``text`` cut at whitespace into pieces of at most ``size`` characters, with their offsets."""
+    """``text`` cut at whitespace into pieces of at most ``size`` characters, with their offsets.
+
+    Linear: each cut looks back at most ``size`` characters from where the piece would end."""
     out: list[tuple[int, str]] = []
     start = 0
     while start < len(text):
@@ -183,6 +187,80 @@ def _segments(text: str, size: int) -> list[tuple[int, str]]:
         out.append((start, text[start:end]))
         start = end
     return out
+
+
+# Inside a long run these become spaces: word separators of compact JSON, query strings,
+# sentences without spaces. Letters, digits and ``_ - + / =`` stay, so a base64/base64url
+# blob, a hash or a path stays one run and is blanked whole, never read by NER in pieces
+# (NER guesses "names" in random letters and would cut placeholders into the blob).
+_SEPARATOR = re.compile(r"[^\w\-+/=]")
+_TOKENISH = re.compile(r"[^\W_]+|[^\w\s]|_")  # at least as many pieces as spaCy's tokens
+
+
+class _Blank:
+    """Same-length blanking of what NER must not read; compiled once per limit pair."""
+
+    def __init__(self, max_run: int, max_symbols: int) -> None:
+        self.hostile = re.compile(rf"(?P<run>\S{{{max_run + 1},}})|[^\w\s]{{{max_symbols + 1},}}")
+        self.long_word = re.compile(rf"[\w\-+/=]{{{max_run + 1},}}")
+
+    def _one(self, match: re.Match[str]) -> str:
+        if match.group("run") is None:  # a run of punctuation only
+            return " " * len(match.group())
+        # Separators -> spaces, so the words of compact JSON (``{"first":"Maria"}``)
+        # still reach NER; then a word longer than the limit (hash, base64) -> spaces.
+        # A pure punctuation run ends up all spaces .
+        spaced = _SEPARATOR.sub(" ", match.group())
+        return self.long_word.sub(lambda m: " " * len(m.group()), spaced)
+
+    def __call__(self, text: str) -> str:
+        return self.hostile.sub(self._one, text)
+
+
+def ner_view(text: str, max_run: int = 64, max_symbols: int = 8) -> str:
+    """What NER reads of ``text``: the same length and offsets, with no whitespace-free run longer than
+    ``max_run`` characters and no run of more than ``max_symbols`` punctuation characters.
+
+    Inside a longer run, punctuation other than ``_ - + / =`` becomes spaces, then any run of letters,
+    digits and those five longer than ``max_run`` (a base64 blob, a hash, a long path) becomes spaces;
+    a punctuation run becomes spaces. One regular-expression pass, linear in
+    ``len(text)`` (each position is tried against at most ``max_run + 1`` characters)."""
+    return _blanker(max_run, max_symbols)(text)
+
+
+_BLANKERS: dict[tuple[int, int], _Blank] = {}
+
+
+def _blanker(max_run: int, max_symbols: int) -> _Blank:
+    key = (max_run, max_symbols)
+    if key not in _BLANKERS:
+        _BLANKERS[key] = _Blank(max_run, max_symbols)
+    return _BLANKERS[key]
+
+
+@dataclass(frozen=True, slots=True)
+class NerPlan:
+    """What NER will read of one text: ``pieces`` (offset, segment of the NER view) and their cost.
+
+    Only segments that can hold a name are kept (:func:`may_hold_name`); ``tokens`` counts
+    letter/digit runs and punctuation marks in them, at least spaCy's own token count."""
+
+    pieces: tuple[tuple[int, str], ...]
+    tokens: int
+
+    @property
+    def chars(self) -> int:
+        """Characters spaCy is given for this text (the bounded-work tests assert on this)."""
+        return sum(len(segment) for _, segment in self.pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ent:
+    """An NER entity in the original text's offsets (what Presidio's SpacyRecognizer reads of a Span)."""
+
+    start_char: int
+    end_char: int
+    label_: str
 
 
 class Engine:
@@ -201,6 +279,8 @@ class Engine:
             SpacyRecognizer(supported_entities=[PERSON, LOCATION], ner_strength=NER_SCORE),
         ):
             registry.add_recognizer(recognizer)
+        # Set by the consumer: called between units of work; True = abandon (raise Interrupted).
+        self.should_stop: Callable[[], bool] | None = None
         self.analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"],
             context_aware_enhancer=_NoContext(), default_score_threshold=config.min_score,
@@ -211,63 +291,78 @@ class Engine:
         loaded: Any = self.nlp_engine.nlp  # Presidio types it None; a dict once load() ran
         return loaded["en"]
 
-    def _docs(self, texts: Sequence[str]) -> list[Doc]:
-        """One spaCy Doc per text: NER entities where a name can be, tokens only elsewhere."""
-        nlp, size = self.nlp, self.config.ner_segment_chars
-        docs: list[Any] = [None] * len(texts)  # every slot holds a Doc by the end
-        pieces: list[tuple[int, int, str]] = []  # (text index, offset, segment)
-        for i, text in enumerate(texts):
-            if not may_hold_name(text):
-                docs[i] = nlp.make_doc(text)
-            elif len(text) <= size:
-                pieces.append((i, 0, text))
-            else:
-                pieces.extend((i, offset, segment) for offset, segment in _segments(text, size))
-        ents: dict[int, list[tuple[int, int, str]]] = {}
-        piece_docs = nlp.pipe((p[2] for p in pieces), batch_size=self.config.ner_batch_size)
-        for (i, offset, segment), piece_doc in zip(pieces, piece_docs, strict=True):
-            if offset == 0 and len(segment) == len(texts[i]):
-                docs[i] = piece_doc
-            else:
-                ents.setdefault(i, []).extend(
-                    (offset + e.start_char, offset + e.end_char, e.label_) for e in piece_doc.ents
-                )
-        for i, spans in ents.items():
-            doc = nlp.make_doc(texts[i])
-            doc.ents = [s for s in (doc.char_span(a, b, label=lab, alignment_mode="expand") for a, b, lab in spans)
-                        if s is not None]
-            docs[i] = doc
-        return docs
+    def plan(self, text: str) -> NerPlan:
+        """What NER would read of ``text`` and what it would cost; linear in ``len(text)``, no spaCy."""
+        config = self.config
+        if not may_hold_name(text):
+            return NerPlan((), 0)
+        view = _blanker(config.ner_max_run_chars, config.ner_max_symbol_run)(text)
+        pieces = tuple((offset, segment) for offset, segment in _segments(view, config.ner_segment_chars)
+                       if may_hold_name(segment))
+        return NerPlan(pieces, sum(len(_TOKENISH.findall(segment)) for _, segment in pieces))
 
-    def _analyze(self, text: str, doc: Doc) -> list[RecognizerResult]:
-        gates = _GATES_NAME if doc.ents else _GATES_NO_NAME
+    def _entities(self, plans: Sequence[NerPlan]) -> list[list[_Ent]]:
+        """NER entities per planned text, in original offsets: every piece of every text in one
+        ``nlp.pipe`` pass. Checks :attr:`should_stop` after each piece (at most ``ner_segment_chars``
+        characters, about a second of work) and raises :class:`Interrupted` when it says so."""
+        found: list[list[_Ent]] = [[] for _ in plans]
+        pieces = [(i, offset, segment) for i, plan in enumerate(plans) for offset, segment in plan.pieces]
+        docs = self.nlp.pipe((p[2] for p in pieces), batch_size=self.config.ner_batch_size)
+        for (i, offset, _segment), doc in zip(pieces, docs, strict=True):
+            found[i].extend(_Ent(offset + e.start_char, offset + e.end_char, e.label_) for e in doc.ents)
+            self._check_stop()
+        return found
+
+    def _check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise Interrupted("redaction abandoned: the process is stopping")
+
+    def _analyze(self, text: str, found: list[_Ent]) -> list[RecognizerResult]:
+        gates = _GATES_NAME if found else _GATES_NO_NAME
         entities = [entity for entity, gate in gates if gate(text)]
         if not entities:
             return []
         return self.analyzer.analyze(
-            text, language="en", entities=entities, nlp_artifacts=self.nlp_engine.artifacts(doc),
+            text, language="en", entities=entities, nlp_artifacts=self.nlp_engine.artifacts(text, found),
             score_threshold=self.config.min_score,
         )
 
-    def find(self, texts: Sequence[str]) -> list[list[RecognizerResult] | Exception]:
-        """Findings per text, same order. A text that fails is an ``Exception`` in its slot."""
-        docs: list[Doc | Exception]
-        try:
-            docs = list(self._docs(texts))
-        except Exception:  # noqa: BLE001 - isolate the text that breaks the batch
-            docs = []
-            for text in texts:
-                try:
-                    docs.append(self._docs([text])[0])
-                except Exception as exc:  # noqa: BLE001
-                    docs.append(exc)
-        out: list[list[RecognizerResult] | Exception] = []
-        for text, doc in zip(texts, docs, strict=True):
-            if isinstance(doc, Exception):
-                out.append(doc)
-                continue
+    def find(self, texts: Sequence[str], plans: Mapping[str, NerPlan] | None = None
+             ) -> list[list[RecognizerResult] | Exception]:
+        """Findings per text, same order. A text that fails is an ``Exception`` in its slot.
+
+        ``plans`` may hold :meth:`plan` results already computed by the caller. The work per text
+        is linear in its length: NER reads the bounded pieces of its plan, the pattern recognizers
+        the original text. Callers bound the total with :attr:`RedactionConfig.max_ner_tokens`.
+        Raises :class:`Interrupted` (never returns it) when :attr:`should_stop` says so.
+        """
+        known = plans or {}
+        planned: list[NerPlan | Exception] = []
+        for text in texts:
             try:
-                out.append(self._analyze(text, doc))
+                planned.append(known.get(text) or self.plan(text))
+            except Exception as exc:  # noqa: BLE001 - fail closed for this text only
+                planned.append(exc)
+        ok = [i for i, p in enumerate(planned) if isinstance(p, NerPlan)]
+        ents: dict[int, list[_Ent] | Exception] = {}
+        try:
+            for i, found in zip(ok, self._entities([cast(NerPlan, planned[i]) for i in ok]), strict=True):
+                ents[i] = found
+        except Exception:  # noqa: BLE001 - isolate the text that breaks the batch
+            for i in ok:
+                try:
+                    ents[i] = self._entities([cast(NerPlan, planned[i])])[0]
+                except Exception as exc:  # noqa: BLE001
+                    ents[i] = exc
+        out: list[list[RecognizerResult] | Exception] = []
+        for i, text in enumerate(texts):
+            found_or_exc = ents.get(i, planned[i])
+            if isinstance(found_or_exc, Exception):
+                out.append(found_or_exc)
+                continue
+            self._check_stop()
+            try:
+                out.append(self._analyze(text, cast(list[_Ent], found_or_exc)))
             except Exception as exc:  # noqa: BLE001 - fail closed for this text only
                 out.append(exc)
         return out

@@ -15,11 +15,20 @@ repeat across a fleet's runs, so most texts of a realistic stream are cache hits
 Fail closed: an event holding a text that could not be analysed comes back as
 :class:`RedactionError` (the caller rejects it; it is never stored raw).
 :meth:`Redactor.redact_text` raises :class:`RedactionFailed` instead.
+
+Bounded work (``redaction.md``, "Hostile input"): before anything is
+analysed, an event whose texts would need more than
+``RedactionConfig.max_ner_tokens`` tokens of name analysis is refused whole
+with code ``too_costly`` (the same bound applies to one free text), so no
+single event can hold the consumer for more than seconds. The count is
+deterministic (it does not depend on the cache or the clock): a re-delivered
+event gets the same verdict.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +36,7 @@ import orjson
 
 from tracelake.contract import JSON_TEXT_FIELDS, TEXT_FIELDS
 from tracelake.transforms.redact.config import RedactionConfig
-from tracelake.transforms.redact.engine import NER_RECOGNIZER, Engine
+from tracelake.transforms.redact.engine import NER_RECOGNIZER, Engine, NerPlan
 from tracelake.transforms.redact.keys import sensitive_type
 from tracelake.transforms.redact.spans import Finding, merge, placeholder, plausible, render
 
@@ -36,13 +45,22 @@ Counts = dict[str, int]
 
 @dataclass(frozen=True, slots=True)
 class RedactionError:
-    """An event that could not be redacted, and why (no raw text in ``reason``)."""
+    """An event that could not be redacted, and why (no raw text in ``reason``).
+
+    ``code`` is ``redaction_failed``, or ``too_costly`` when the event would need more
+    analysis than :attr:`RedactionConfig.max_ner_tokens` allows (``reason`` then starts
+    with ``too_costly:``)."""
 
     reason: str
+    code: str = "redaction_failed"
 
 
 class RedactionFailed(RuntimeError):
     """A single text could not be redacted."""
+
+
+class TooCostly(RuntimeError):
+    """A text that would need more name analysis than the configured bound (``max_ner_tokens``)."""
 
 
 @dataclass(slots=True)
@@ -73,8 +91,30 @@ class Redactor:
 
     # -- texts ------------------------------------------------------------------------------
 
-    def redact_texts(self, texts: list[str]) -> list[tuple[str, Counts] | Exception]:
-        """Each text redacted, same order; a text that failed is an ``Exception`` in its slot."""
+    @property
+    def should_stop(self) -> Callable[[], bool] | None:
+        """Checked between units of work (about a second each); once it returns True, redaction
+        raises :class:`~tracelake.transforms.processor.Interrupted` (the consumer sets it from its
+        stop signal, see :func:`~tracelake.transforms.processor.interrupt_when`)."""
+        return self.engine.should_stop
+
+    @should_stop.setter
+    def should_stop(self, check: Callable[[], bool] | None) -> None:
+        self.engine.should_stop = check
+
+    def _plan(self, text: str, plans: dict[str, NerPlan]) -> NerPlan:
+        plan = plans.get(text)
+        if plan is None:
+            plan = plans[text] = self.engine.plan(text)
+        return plan
+
+    def redact_texts(self, texts: list[str], plans: dict[str, NerPlan] | None = None
+                     ) -> list[tuple[str, Counts] | Exception]:
+        """Each text redacted, same order; a text that failed is an ``Exception`` in its slot
+        (:class:`TooCostly` for one that alone needs more than ``max_ner_tokens`` tokens of NER).
+        ``plans``: :meth:`Engine.plan` results the caller already has (reused, and added to)."""
+        plans = {} if plans is None else plans
+        limit_tokens = self.config.max_ner_tokens
         out: list[tuple[str, Counts] | Exception | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
         cache, limit = self._cache, self.config.cache_max_text
@@ -88,12 +128,15 @@ class Redactor:
                 cache.move_to_end(text)
                 self.stats.cache_hits += 1
                 out[i] = hit
+            elif len(text) > limit_tokens and (tokens := self._plan(text, plans).tokens) > limit_tokens:
+                # A token is at least one character, so only a longer text can be over.
+                out[i] = TooCostly(f"too_costly: {tokens} tokens of name analysis, the limit is {limit_tokens}")
             else:
                 todo.setdefault(text, []).append(i)
         if todo:
             distinct = list(todo)
             self.stats.analysed += len(distinct)
-            for text, found in zip(distinct, self.engine.find(distinct), strict=True):
+            for text, found in zip(distinct, self.engine.find(distinct, plans), strict=True):
                 if isinstance(found, Exception):
                     result: tuple[str, Counts] | Exception = found
                 else:
@@ -118,17 +161,38 @@ class Redactor:
     # -- events -----------------------------------------------------------------------------
 
     def redact_events(self, events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Counts] | RedactionError]:
-        """Each event redacted with its ``redactions`` counts, same order; never raises for bad data."""
+        """Each event redacted with its ``redactions`` counts, same order; never raises for bad data.
+
+        An event whose texts together need more than ``max_ner_tokens`` tokens of name analysis
+        comes back as a ``too_costly`` :class:`RedactionError` and none of its texts is analysed.
+        Raises only :class:`~tracelake.transforms.processor.Interrupted` (see :attr:`should_stop`)."""
         texts: list[str] = []
         index: dict[str, int] = {}
         skeletons: list[tuple[dict[str, Any], Counts] | RedactionError] = []
+        uses: list[set[int]] = []
         for event in events:
             counts: Counts = {}
+            used: set[int] = set()
             try:
-                skeletons.append((self._skeleton(event, texts, index, counts), counts))
+                skeletons.append((self._skeleton(event, texts, index, counts, used), counts))
             except Exception as exc:  # noqa: BLE001 - a shape we cannot walk: reject, do not store
                 skeletons.append(RedactionError(f"cannot walk event: {type(exc).__name__}"))
-        results = self.redact_texts(texts)
+            uses.append(used)
+        plans: dict[str, NerPlan] = {}
+        needed: set[int] = set()
+        for n, (item, used) in enumerate(zip(skeletons, uses, strict=True)):
+            if isinstance(item, RedactionError):
+                continue
+            costly = self._too_costly([texts[i] for i in used], plans)
+            if costly is not None:
+                skeletons[n] = RedactionError(costly, code="too_costly")
+            else:
+                needed.update(used)
+        order = sorted(needed)
+        analysed = self.redact_texts([texts[i] for i in order], plans)
+        results: list[tuple[str, Counts] | Exception | None] = [None] * len(texts)
+        for i, result in zip(order, analysed, strict=True):
+            results[i] = result
         out: list[tuple[dict[str, Any], Counts] | RedactionError] = []
         for item in skeletons:
             if isinstance(item, RedactionError):
@@ -147,13 +211,24 @@ class Redactor:
             out.append((event, counts))
         return out
 
-    def _skeleton(self, event: dict[str, Any], texts: list[str], index: dict[str, int], counts: Counts
-                  ) -> dict[str, Any]:
+    def _too_costly(self, texts: list[str], plans: dict[str, NerPlan]) -> str | None:
+        """The ``too_costly`` reason when these (distinct) texts need more NER tokens than allowed."""
+        limit = self.config.max_ner_tokens
+        if sum(len(text) for text in texts) <= limit:  # a token is at least one character
+            return None
+        tokens = sum(self._plan(text, plans).tokens for text in texts)
+        if tokens <= limit:
+            return None
+        return f"too_costly: the event needs {tokens} tokens of name analysis, the limit is {limit}"
+
+    def _skeleton(self, event: dict[str, Any], texts: list[str], index: dict[str, int], counts: Counts,
+                  used: set[int]) -> dict[str, Any]:
         def slot(text: str, where: str) -> _Slot:
             i = index.get(text)
             if i is None:
                 i = index[text] = len(texts)
                 texts.append(text)
+            used.add(i)
             return _Slot(i, where)
 
         def walk(value: Any, where: str) -> Any:
