@@ -14,7 +14,11 @@ model is loaded once, before the timer, in the parent. Cases:
 - ``base64_60k``: the same with a 60 000-character base64 blob followed by an e-mail address and a name;
 - ``mixed_punct_1m``: 1 000 000 random punctuation and letters without spaces, not JSON;
 - ``mixed_punct_field_900k``: the same shape (900 000 characters) inside a valid event;
-- ``oversized_5m``: a 5 MiB message (over ``max_event_bytes``).
+- ``oversized_5m``: a 5 MiB message (over ``max_event_bytes``);
+- ``near_cap_event``: the most NER work an accepted event may need: ``A a `` repeated to
+  49 000 tokens, just under the default ``max_ner_tokens`` (50 000);
+- ``regex_only_900k``: 900 000 characters of lower-case words, digits, ``@`` and ``=`` (every
+  pattern recognizer's gate open, no NER): the pattern recognizers' worst case.
 
 It also prints the spaCy tokenizer's own cost on a run of brackets (2 000,
 4 000, 8 000 characters) to show the quadratic shape the engine avoids.
@@ -65,6 +69,9 @@ def cases() -> dict[str, bytes]:
         "mixed_punct_1m": mixed.encode(),
         "mixed_punct_field_900k": _event(mixed[:900_000]),
         "oversized_5m": b"x" * (5 * 1024 * 1024),
+        "near_cap_event": _event("A a " * 24_500),
+        "regex_only_900k": _event(" ".join(rng.choice(["a@b", "x=1", "555", "12-3", "tok", "v.2", "ip", "sk-"])
+                                           for _ in range(200_000))[:900_000]),
     }
 
 

@@ -148,14 +148,14 @@ class KafkaDeadLetterSink(DeadLetterSink):
         pending.outcome.get(timeout=max(timeout_s, 0.001))
 
     def _deliver(self, pending: _Pending, deadline: float) -> bool:
-        from kafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+        from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 
         size_retries = transient_retries = 0
         limit = self.max_message_bytes
         while True:
             try:
                 self._wait(pending, min(self.timeout_s, deadline - time.monotonic()))
-            except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
                 if size_retries >= SIZE_RETRIES:
                     log.error("DLQ copy of %s given up on: still too large after %d cuts (%s)",
                               _where(pending.item), size_retries, exc)
