@@ -100,3 +100,16 @@ def test_estimate_cost_edges() -> None:
     assert estimate_cost(PRICES, "gpt-small", None, None, None) == 0
     # more cached than input (a buggy emitter) never yields a negative charge
     assert estimate_cost(PRICES, "gpt-small", 10, 50, 0) == 10 * 0.05 / 1_000_000
+
+
+def test_size_is_checked_before_anything_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5 MB message costs one len(): the JSON parser never sees it."""
+    import tracelake.contract.validate as validate
+
+    def no_parse(_payload: bytes) -> None:
+        raise AssertionError("parsed an oversized payload")
+
+    monkeypatch.setattr(validate.orjson, "loads", no_parse)
+    meta = MessageMeta(source="kafka", received_at=datetime(2026, 11, 24, tzinfo=UTC), topic="t", partition=0, offset=1)
+    result = decode_validate(b"{" * (5 * 1024 * 1024), meta)
+    assert isinstance(result, Rejected) and result.code == "too_large"
