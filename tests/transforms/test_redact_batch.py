@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tracelake.transforms.metadata import MessageMeta
 import pytest
 
+from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.processor import Accepted, Interrupted, Rejected
 from tracelake.transforms.redact_batch import UNREDACTABLE, redact_batch
 

@@ -238,6 +238,24 @@ def _blanker(max_run: int, max_symbols: int) -> _Blank:
     return _BLANKERS[key]
 
 
+# ``nlp.pipe`` works a whole batch before it yields; a group this size is about a
+# second of NER on one core, the granularity at which a stop request is honoured.
+NER_GROUP_CHARS = 40_000
+
+
+def _groups(pieces: list[tuple[int, int, str]], max_items: int, max_chars: int
+            ) -> list[list[tuple[int, int, str]]]:
+    groups: list[list[tuple[int, int, str]]] = []
+    size = 0
+    for piece in pieces:
+        if not groups or len(groups[-1]) >= max_items or size + len(piece[2]) > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(piece)
+        size += len(piece[2])
+    return groups
+
+
 @dataclass(frozen=True, slots=True)
 class NerPlan:
     """What NER will read of one text: ``pieces`` (offset, segment of the NER view) and their cost.
@@ -302,14 +320,16 @@ class Engine:
         return NerPlan(pieces, sum(len(_TOKENISH.findall(segment)) for _, segment in pieces))
 
     def _entities(self, plans: Sequence[NerPlan]) -> list[list[_Ent]]:
-        """NER entities per planned text, in original offsets: every piece of every text in one
-        ``nlp.pipe`` pass. Checks :attr:`should_stop` after each piece (at most ``ner_segment_chars``
-        characters, about a second of work) and raises :class:`Interrupted` when it says so."""
+        """NER entities per planned text, in original offsets: the pieces of every text through
+        ``nlp.pipe`` in groups of at most ``ner_batch_size`` pieces and :data:`NER_GROUP_CHARS`
+        characters. Checks :attr:`should_stop` after each group (about a second of work) and raises
+        :class:`Interrupted` when it says so."""
         found: list[list[_Ent]] = [[] for _ in plans]
         pieces = [(i, offset, segment) for i, plan in enumerate(plans) for offset, segment in plan.pieces]
-        docs = self.nlp.pipe((p[2] for p in pieces), batch_size=self.config.ner_batch_size)
-        for (i, offset, _segment), doc in zip(pieces, docs, strict=True):
-            found[i].extend(_Ent(offset + e.start_char, offset + e.end_char, e.label_) for e in doc.ents)
+        for group in _groups(pieces, self.config.ner_batch_size, NER_GROUP_CHARS):
+            docs = self.nlp.pipe((p[2] for p in group), batch_size=len(group))
+            for (i, offset, _segment), doc in zip(group, docs, strict=True):
+                found[i].extend(_Ent(offset + e.start_char, offset + e.end_char, e.label_) for e in doc.ents)
             self._check_stop()
         return found
 
