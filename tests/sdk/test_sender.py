@@ -124,3 +124,39 @@ def test_many_agent_threads_lose_nothing(tmp_path: Path) -> None:
         per_run.setdefault(r.key, []).append(r.value)
     for n in range(8):  # each agent's own order is kept
         assert per_run[f"r{n}".encode()] == [rec(n * 1000 + i, run=f"r{n}").value for i in range(500)]
+
+
+class HangingTransport(MemoryTransport):
+    """A broker that accepts the connection and never answers: ``send`` blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def send(self, records: object) -> int:  # type: ignore[override]
+        self.release.wait(30)
+        return super().send(records)  # type: ignore[arg-type]
+
+
+def test_accepted_events_reach_the_spool_while_the_transport_hangs(tmp_path: Path) -> None:
+    """Write-ahead: a blocked connection attempt never holds accepted events in memory only."""
+    from tests.helpers import wait_until
+
+    transport = HangingTransport()
+    sender = Sender(transport, options(tmp_path))
+    try:
+        for i in range(100):
+            sender.submit(rec(i))
+
+        def on_disk() -> int:
+            return sum(len(p.read_bytes().splitlines()) for p in (tmp_path / "spool").glob("*/seg-*.jsonl"))
+
+        assert wait_until(lambda: on_disk() == 100, 2.0), on_disk()
+        assert sender.stats().queue_depth == 0
+    finally:
+        transport.release.set()
+    assert sender.flush(10)
+    sender.close()
+    assert [r.value for r in transport.delivered] == [rec(i).value for i in range(100)]
