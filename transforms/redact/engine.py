@@ -4,8 +4,11 @@ Same recognizers idea as stock Presidio, arranged for throughput:
 
 - spaCy runs the ``ner`` component only (its own tok2vec; the tagger, parser
   and lemmatizer feed nothing we use), through ``nlp.pipe`` in batches, and only
-  on texts where a name can be (an upper-case or non-ASCII letter). Long texts
-  are read in segments so no text is ever too long for the model.
+  on texts where a name can be (an upper-case or non-ASCII letter). NER reads a
+  bounded view of each text (:func:`ner_view`: same offsets, no whitespace-free
+  run over 64 characters, on which spaCy's tokenizer is quadratic), cut into
+  segments; the pattern recognizers read the original text (redaction.md,
+  "Hostile input"). :meth:`Engine.plan` says what NER would read and cost.
 - Each entity type is asked for only when a cheap gate says its recognizers
   can match (no ``@``: no e-mail; fewer than seven close digits: no phone).
 - Stock labels that hurt analytics are not asked for at all: ``DATE_TIME``
