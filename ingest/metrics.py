@@ -15,6 +15,8 @@ FILES_WRITTEN = "tracelake_ingest_files_written_total"
 OFFSETS_COMMITTED = "tracelake_ingest_offset_commits_total"
 DLQ_PRODUCED = "tracelake_ingest_dlq_produced_total"
 DUPLICATES_SKIPPED = "tracelake_ingest_duplicates_skipped_total"
+WRITE_FAILURES = "tracelake_ingest_write_failures_total"  # label: errno name (EACCES, ENOSPC, EIO, …); one per try
+WRITE_FAULTS = "tracelake_ingest_write_faults_total"  # fault episodes: writes failing until one succeeds again
 
 
 class Counters:

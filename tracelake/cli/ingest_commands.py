@@ -100,7 +100,14 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
             return
         click.echo(f"consuming {config.topic} as group {config.group} into {config.lake} "
                    f"(Ctrl-C or SIGTERM: flush, commit, exit)", err=True)
-        Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
+        from tracelake.ingest.write_retry import guard_writes
+
+        # Disk faults (read-only, full, EIO) are waited out holding the batch uncommitted (docs/ingest.md, Faults).
+        health = guard_writes(parts, config.lake, stop, group=config.group)
+        try:
+            Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
+        finally:
+            health.close()
     click.echo("consumer stopped: everything written and committed", err=True)
 
 
