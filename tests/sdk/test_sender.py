@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tracelake.sdk.sender import Sender, SenderOptions
@@ -135,9 +136,9 @@ class HangingTransport(MemoryTransport):
 
         self.release = threading.Event()
 
-    def send(self, records: object) -> int:  # type: ignore[override]
+    def send(self, records: Sequence[Record]) -> int:
         self.release.wait(30)
-        return super().send(records)  # type: ignore[arg-type]
+        return super().send(records)
 
 
 def test_accepted_events_reach_the_spool_while_the_transport_hangs(tmp_path: Path) -> None:
