@@ -90,3 +90,12 @@ def test_the_checks_catch_an_outside_reference(tmp_path: Path) -> None:
     assert OUTSIDE[0].search(bad) and OUTSIDE[1].search(bad) and OUTSIDE[2].search(bad)
     assert MD_LINK.findall("[x](../../elsewhere.md) [y](https://example.org)") == ["../../elsewhere.md"]
     assert PARENTS.search("Path(__file__).resolve()" + ".parents[4]")
+
+
+def test_every_setting_is_documented_in_the_cli_contract() -> None:
+    from tracelake.settings import Settings
+
+    page = (ROOT / "docs" / "contract" / "cli.md").read_text()
+    names = [f"TRACELAKE_{name.upper()}" for name in Settings.model_fields]
+    missing = [name for name in names if f"`{name}`" not in page]
+    assert not missing, f"docs/contract/cli.md does not list: {', '.join(missing)}"
