@@ -49,9 +49,10 @@ def produce(bootstrap: str, topic: str, start: int, count: int, bad_every: int =
 
 
 class ConsumerProcess:
-    def __init__(self, bootstrap: str, topic: str, lake: Path, group: str, log: Path) -> None:
+    def __init__(self, bootstrap: str, topic: str, lake: Path, group: str, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq",
-               "TRACELAKE_BATCH_MAX_EVENTS": "150", "TRACELAKE_BATCH_MAX_AGE_S": "0.3"}
+               "TRACELAKE_BATCH_MAX_EVENTS": "150", "TRACELAKE_BATCH_MAX_AGE_S": "0.3", **(extra_env or {})}
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tracelake.cli.main", "consume", "--bootstrap", bootstrap, "--lake", str(lake),
