@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from typing import Any
 import duckdb
 
 from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
+from tracelake.ingest.lakefiles import BadFile
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import create_views, sql_string
 
@@ -270,7 +271,8 @@ class LakeConnection:
         self._running = False
         try:
             self._con.execute("SET TimeZone = 'UTC'")
-            create_views(self._con, self.root, tenant=tenant, window=window)
+            # Unreadable files are left out of the views, never read; the caller reports them.
+            self.skipped: list[BadFile] = create_views(self._con, self.root, tenant=tenant, window=window)
             self._lock_down()
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
@@ -279,6 +281,11 @@ class LakeConnection:
         except BaseException:
             self.close()
             raise
+
+    def _refresh_views(self) -> None:
+        """Rebuild the views from the lake as it is now (best effort: the retry reports what still fails)."""
+        with suppress(duckdb.Error):
+            self.skipped = create_views(self._con, self.root, tenant=self.tenant, window=self.window)
 
     def _lock_down(self) -> None:
         # allowed_directories must be set while external access is still on; the lake's views keep
@@ -316,9 +323,11 @@ class LakeConnection:
                 with query_slot(self.limits):
                     return self._run(sql, params, name, limit, max_rows, max_bytes)
             except duckdb.IOException as exc:
-                # A compaction may delete a file between the view's glob and its read: retry once.
+                # A compaction may delete a file between the view's glob and its read: retry once, with the
+                # views rebuilt (a partition holding a bad file is read by its file list, not a glob).
                 if attempt == 1:
                     raise QueryError(f"query {name!r} could not read the lake: {_one_line(exc)}") from None
+                self._refresh_views()
         raise AssertionError("unreachable")
 
     def _run(self, sql: str, params: Params, name: str, limit: float, max_rows: int | None,

@@ -14,6 +14,12 @@ Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
 - Partition pruning: given a time window, the views read only the
   ``event_date=`` partitions that can hold rows of that window; the file list
   is built here from the directory names, so DuckDB never opens the others.
+- Unreadable files (zero-byte, truncated, not Parquet) are left out, never
+  read: one bad file does not blind the lake. Each file's first and last
+  bytes are checked once per process (:mod:`tracelake.ingest.lakefiles`,
+  cached by path, size and mtime); the files left out are reported
+  (:func:`collect_skipped`, :func:`skipped_files`,
+  ``LakeConnection.skipped``) so every surface can say which ones.
 - Tenant scope: given a tenant, every view is defined over that tenant's rows
   only (the filter sits inside the view, below the de-duplication), so SQL run
   on the connection cannot see another tenant's rows through any view.
@@ -29,6 +35,9 @@ goes through :mod:`tracelake.queries.engine` like every other query.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +45,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
+from tracelake.ingest.lakefiles import BadFile, partition_files
 from tracelake.queries.tables import ALERTS_SCHEMA, ALERTS_TABLE
 from tracelake.queries.timewin import Window, partition_days
 from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
@@ -174,19 +184,77 @@ def partitions(root: Path, table: str) -> dict[date, Path]:
         return out
     for child in directory.iterdir():
         match = _PARTITION.match(child.name)
-        if match and child.is_dir() and any(child.glob("*.parquet")):
+        if match and child.is_dir() and any(p.name[0] != "." for p in child.glob("*.parquet")):
             out[date.fromisoformat(match.group(1))] = child
     return out
 
 
-def source_sql(root: Path, table: str, window: Window | None = None) -> str | None:
-    """``read_parquet([...])`` over the partitions of ``window`` (all when None); None when there are none."""
+def readable_sources(root: Path, table: str, window: Window | None = None) -> tuple[list[str], list[BadFile]]:
+    """What the view of ``table`` reads over the partitions of ``window`` (all when None), and what it skips.
+
+    A partition whose files all pass the footer check (:mod:`tracelake.ingest.lakefiles`) is read
+    by its glob (so a query that races a compaction still finds the new file on retry); one that holds
+    an unreadable file is read by the list of its readable files; the others are returned as skipped.
+    """
     available = partitions(root, table)
     days = partition_days(window, list(available)) if window else sorted(available)
-    if not days:
+    sources: list[str] = []
+    skipped: list[BadFile] = []
+    for day in days:
+        good, bad = partition_files(available[day])
+        skipped.extend(bad)
+        if not bad:
+            if good:
+                sources.append(str(available[day] / "*.parquet"))
+        else:
+            sources.extend(str(path) for path in good)
+    return sources, skipped
+
+
+def source_sql(root: Path, table: str, window: Window | None = None) -> str | None:
+    """``read_parquet([...])`` over the readable files of ``window``'s partitions (all when None); None when there
+    are none. Unreadable files are left out and reported to the :func:`collect_skipped` block that is open."""
+    sources, skipped = readable_sources(root, table, window)
+    _note(skipped)
+    if not sources:
         return None
-    globs = ", ".join(sql_string(str(available[day] / "*.parquet")) for day in days)
-    return f"read_parquet([{globs}], hive_partitioning = true, union_by_name = true)"
+    files = ", ".join(sql_string(source) for source in sources)
+    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+
+
+_collector: ContextVar[list[BadFile] | None] = ContextVar("tracelake_skipped_files", default=None)
+
+
+def _note(skipped: list[BadFile]) -> None:
+    found = _collector.get()
+    if found is not None:
+        known = {b.path for b in found}
+        found.extend(b for b in skipped if b.path not in known)
+
+
+@contextmanager
+def collect_skipped() -> Iterator[list[BadFile]]:
+    """The unreadable files every view built inside the block left out (in this thread / task).
+
+    For callers that do not hold the connection (``compute_metric`` opens its own); a query run in a
+    worker process (``execute_sql``) reports nothing here: use :func:`skipped_files` for it.
+    """
+    found: list[BadFile] = []
+    token = _collector.set(found)
+    try:
+        yield found
+    finally:
+        _collector.reset(token)
+
+
+def skipped_files(root: str | Path, window: Window | None = None) -> list[BadFile]:
+    """The files the views built with ``window`` would leave out (``events`` pruned to the window,
+    ``dead_letters`` and ``alerts`` whole), in the order :func:`view_statements` meets them."""
+    base = Path(root)
+    out: list[BadFile] = []
+    for table, table_window in ((EVENTS_TABLE, window), (DEAD_LETTERS_TABLE, None), (ALERTS_TABLE, None)):
+        out.extend(readable_sources(base, table, table_window)[1])
+    return out
 
 
 def empty_source_sql(schema: pa.Schema) -> str:
@@ -225,10 +293,15 @@ def view_statements(root: Path, *, tenant: str | None = None, window: Window | N
 
 
 def create_views(con: duckdb.DuckDBPyConnection, lake_root: str | Path, *, tenant: str | None = None,
-                 window: Window | None = None) -> None:
-    """Create (or replace) every view on ``con``; see :func:`view_statements`."""
-    for statement in view_statements(Path(lake_root), tenant=tenant, window=window):
+                 window: Window | None = None) -> list[BadFile]:
+    """Create (or replace) every view on ``con``; see :func:`view_statements`. Returns the unreadable files
+    the views leave out (also reported to an open :func:`collect_skipped` block)."""
+    with collect_skipped() as skipped:
+        statements = view_statements(Path(lake_root), tenant=tenant, window=window)
+    _note(skipped)
+    for statement in statements:
         con.execute(statement)
+    return skipped
 
 
 def connect(lake_root: str | Path) -> LakeConnection:

@@ -32,13 +32,19 @@ from tracelake.api.responses import JsonResponse
 from tracelake.errors import NotFound
 from tracelake.queries.metrics import PUBLIC_METRICS, MetricArgumentError, compute_metric, get_spec, parse_group_by
 from tracelake.queries.sandbox import execute_sql
+from tracelake.queries.views import collect_skipped, skipped_files
 
 router = APIRouter(tags=["analytics"])
 SQL_BODY_LIMIT = 256 * 1024
 
 
+WARNINGS_DESCRIPTION = ("unreadable lake files the answer left out, one line each "
+                        "('skipped unreadable file <path> (<why>)'); empty when every file was read")
+
+
 class Rows(BaseModel):
     rows: list[dict[str, Any]]
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 class SqlRequest(BaseModel):
@@ -49,6 +55,7 @@ class SqlAnswer(BaseModel):
     columns: list[str]
     rows: list[dict[str, Any]]
     truncated: bool
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 @router.get("/v1/metrics/{name}", response_model=Rows, summary="One metric of metrics.md",
@@ -71,12 +78,12 @@ def metric(
     filters = parse_where(where)
     check_where_tenant(key, filters)
     settings = ctx.settings
-    with query_errors():  # MetricArgumentError (a bad column or window): 400
+    with query_errors(), collect_skipped() as skipped:  # MetricArgumentError (a bad column or window): 400
         rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by),
                               since=parse_instant("since", since), until=parse_instant("until", until),
                               where=filters, tenant=tenant_of(key), limits=limits(settings),
                               run_horizon=run_horizon(settings))
-    return JsonResponse({"rows": rows})
+    return JsonResponse({"rows": rows, "warnings": [bad.warning() for bad in skipped]})
 
 
 @router.post("/v1/sql", response_model=SqlAnswer, summary="Read-only ad-hoc SQL over the tenant's views",
@@ -96,4 +103,7 @@ def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
         result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
                              max_bytes=settings.sql_max_bytes, timeout_s=settings.sql_timeout_s,
                              limits=limits(settings))
-    return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated})
+    # The statement ran in a worker process; the same file check here names what its views left out.
+    warnings = [bad.warning() for bad in skipped_files(settings.lake)]
+    return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated,
+                         "warnings": warnings})

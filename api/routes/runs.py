@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tracelake.api.auth import ReadKey
 from tracelake.api.context import AppContext
 from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where
 from tracelake.api.responses import JsonResponse
+from tracelake.api.routes.analytics import WARNINGS_DESCRIPTION
 from tracelake.errors import NotFound
 from tracelake.queries import runs as run_queries
 from tracelake.queries.runs import OUTCOMES, Search, build_search, decode_cursor, fetch_page
@@ -26,6 +27,7 @@ router = APIRouter(tags=["runs"])
 class RunsPage(BaseModel):
     rows: list[dict[str, Any]]
     next_cursor: str | None
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 class TreeNode(BaseModel):
@@ -65,7 +67,8 @@ def search_runs(
     query = build_search(search)  # a bad parameter (SearchError: 400) before the lake is opened
     with open_for(ctx.settings, key) as con:
         rows, next_cursor = fetch_page(con, query, search.limit)
-    return JsonResponse({"rows": rows, "next_cursor": next_cursor})
+        warnings = [bad.warning() for bad in con.skipped]
+    return JsonResponse({"rows": rows, "next_cursor": next_cursor, "warnings": warnings})
 
 
 @router.get("/v1/runs/{run_id}", response_model=Timeline, summary="One run's redacted timeline, nested by span",

@@ -4,6 +4,10 @@
 - ``/readyz``: ``200`` when the lake is readable (an absent lake whose parent
   exists counts: it is an empty lake) and, when a broker is configured, a TCP
   connection to it opens; else ``503 unavailable`` with the failed checks.
+  A ready answer says ``"status": "degraded"`` (still ``200``: queries are
+  answered) when the lake holds unreadable Parquet files the answers leave
+  out (``checks.files``) or a consumer reports it is waiting out a disk
+  fault (``checks.ingest``, from its health file in ``<lake>/_ingest/``).
 - ``/metrics``: Prometheus text format (see :mod:`tracelake.api.telemetry`).
 """
 
@@ -56,7 +60,31 @@ def readyz(request: Request) -> JsonResponse:
     if not ok:
         raise Unavailable("not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
                           extra={"checks": checks})
-    return JsonResponse({"status": "ready", "checks": checks})
+    degraded = _degraded(Path(ctx.settings.lake), checks)
+    return JsonResponse({"status": "degraded" if degraded else "ready", "checks": checks})
+
+
+def _degraded(lake: Path, checks: dict[str, str]) -> bool:
+    """Add the ``files`` and ``ingest`` checks; True when either found something (the API still serves)."""
+    from tracelake.ingest.write_retry import read_health
+    from tracelake.queries.views import skipped_files
+
+    bad = skipped_files(lake)  # the footer check, cached by (path, size, mtime): cheap on every probe
+    if bad:
+        names = ", ".join(str(b.path) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        checks["files"] = (f"{len(bad)} unreadable Parquet file{'s' if len(bad) > 1 else ''} left out of every "
+                           f"answer: {names} (run 'tracelake lake check' to quarantine them)")
+    else:
+        checks["files"] = "every Parquet file readable"
+    waiting = read_health(lake)
+    if waiting:
+        first = waiting[0]
+        checks["ingest"] = (f"{len(waiting)} consumer{'s' if len(waiting) > 1 else ''} waiting for the lake to "
+                            f"accept writes (since {first.get('since')}: {first.get('error')}); "
+                            "batches are held uncommitted and retried")
+    else:
+        checks["ingest"] = "no consumer reports a write fault"
+    return bool(bad or waiting)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -82,6 +82,7 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["consume", "--bootstrap", "127.0.0.1:1"], "TRACELAKE_BATCH_MAX_EVENTS", "0"),
     (["redact"], "TRACELAKE_MAX_EVENT_BYTES", "1.5"),
     (["compact"], "TRACELAKE_DUCKDB_THREADS", "x"),
+    (["lake", "check"], "TRACELAKE_QUERY_TIMEOUT_S", "x"),
     (["metrics", "success_rate"], "TRACELAKE_QUERY_TIMEOUT_S", "abc"),
     (["sql", "select 1"], "TRACELAKE_SQL_TIMEOUT_S", "abc"),
     (["alerts", "run"], "TRACELAKE_ALERTS_WEBHOOK_RETRIES", "-1"),

@@ -25,8 +25,10 @@ def test_source_lists_only_the_window_partitions(golden_lake: Path) -> None:
 def test_pruned_partitions_are_never_opened(golden_lake: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     shutil.copytree(golden_lake, lake)
-    # A corrupt file in a partition outside the window: reading it would fail the query.
-    (lake / "events" / "event_date=2026-11-25" / "garbage.parquet").write_bytes(b"not parquet at all")
+    # A file corrupt inside (its first and last bytes look like Parquet, so the footer check passes it) in a
+    # partition outside the window: reading it would fail the query.
+    (lake / "events" / "event_date=2026-11-25" / "garbage.parquet").write_bytes(
+        b"PAR1" + b"x" * 100 + (50).to_bytes(4, "little") + b"PAR1")
     rows = compute_metric(lake, "tool_call_validity", since=DAY.since, until=DAY.until)
     assert [r["tool_calls"] for r in rows] == [1, 3]
     # success_rate (a run metric) reads the day before too, never the day after.

@@ -72,12 +72,23 @@ def metrics(name: str, lake: str | None, group_by: str | None, since: str | None
             where: tuple[str, ...], tenant: str | None, fmt: str | None) -> None:
     """One metric of metrics.md (success_rate, cost_per_success, …)."""
     from tracelake.queries.metrics import compute_metric, parse_group_by, parse_where
+    from tracelake.queries.views import collect_skipped
 
     config = settings(lake=lake)
-    rows = compute_metric(config.lake, name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
-                          until=_time(until, "--until"), where=parse_where(where), tenant=tenant,
-                          limits=_limits(config), run_horizon=_horizon(config))
+    with collect_skipped() as skipped:
+        rows = compute_metric(config.lake, name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
+                              until=_time(until, "--until"), where=parse_where(where), tenant=tenant,
+                              limits=_limits(config), run_horizon=_horizon(config))
     emit(rows, fmt)
+    _warn_skipped(skipped)
+
+
+def _warn_skipped(skipped: list[Any]) -> None:
+    """One stderr line per unreadable file the answer left out (the answer itself is complete otherwise)."""
+    for bad in skipped:
+        click.echo(f"tracelake: warning: {bad.warning()}", err=True)
+    if skipped:
+        click.echo("tracelake: note: 'tracelake lake check' moves unreadable files to the quarantine", err=True)
 
 
 # -- sql -------------------------------------------------------------------------
@@ -111,6 +122,9 @@ def sql(statement: str, lake: str | None, limit: int | None, timeout: float | No
     result = execute_sql(config.lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
                          window=window, limits=_limits(config), max_bytes=config.sql_max_bytes)
     emit(result.dicts(), fmt)
+    from tracelake.queries.views import skipped_files
+
+    _warn_skipped(skipped_files(config.lake, window))  # the query ran in a worker: the same check, here
     if result.truncated and len(result.rows) < max_rows:
         click.echo(f"tracelake: note: result truncated to {len(result.rows)} rows, about {config.sql_max_bytes} "
                    "bytes (TRACELAKE_SQL_MAX_BYTES to change, or aggregate in SQL)", err=True)

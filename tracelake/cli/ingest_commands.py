@@ -1,4 +1,4 @@
-"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact``, ``compact`` (cli.md).
+"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake check`` (cli.md).
 
 Each is registered on the ``tracelake`` group by :mod:`tracelake.cli.main`.
 Heavy imports (the pipeline, the redaction model, Kafka) happen inside the
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from tracelake.cli.options import bootstrap_option, command, format_option, lake_option, settings
+from tracelake.cli.options import bootstrap_option, command, format_option, group, lake_option, settings
 from tracelake.cli.output import emit
 from tracelake.errors import TracelakeError, Unavailable, UserError
 from tracelake.lifecycle import setup_logging, stop_on_signals
@@ -160,8 +160,56 @@ def redact_stream(batch: int = 500) -> None:
               help="Compact date partitions at least this many days old (UTC).")
 @format_option
 def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
-    """Merge the small files of closed partitions atomically (safe while consume runs)."""
+    """Merge the small files of closed partitions atomically (safe while consume runs).
+
+    Unreadable files are moved to <lake>/_quarantine/ (a warning each on stderr) instead of stopping it.
+    """
     from tracelake.ingest.compact import compact_lake
 
-    results = compact_lake(settings(lake=lake).lake, older_than_days=older_than)
+    try:
+        results = compact_lake(settings(lake=lake).lake, older_than_days=older_than, on_quarantine=_warn_quarantined)
+    except OSError as exc:
+        raise Unavailable(f"cannot compact the lake: {exc}") from None
     emit([r.__dict__ for r in results], fmt)
+
+
+def _warn_quarantined(bad: Any, moved: Path) -> None:
+    click.echo(f"tracelake: warning: quarantined unreadable file {bad.path} ({bad.error}) as {moved}", err=True)
+
+
+@group()
+def lake() -> None:
+    """Lake maintenance: find and quarantine unreadable files."""
+
+
+@lake.command("check")
+@lake_option
+@click.option("--deep", is_flag=True, help="Also decode every row group (finds corruption inside a file; slower).")
+@click.option("--dry-run", is_flag=True, help="Report unreadable files without moving them.")
+@format_option
+def lake_check(lake: str | None, deep: bool, dry_run: bool, fmt: str | None) -> None:
+    """Find unreadable Parquet files and move them to <lake>/_quarantine/ (logged in quarantine.jsonl).
+
+    Exit 0 when every file is readable, 1 when some were found (quarantined unless --dry-run).
+    """
+    from tracelake.ingest.lakefiles import quarantine, scan_lake
+
+    root = Path(settings(lake=lake).lake)
+    if not root.is_dir():
+        raise UserError(f"no lake at {root}")
+    found = []
+    for bad in scan_lake(root, deep=deep):
+        moved = None
+        if not dry_run:
+            try:
+                moved = str(quarantine(root, bad))
+            except FileNotFoundError:
+                continue  # gone meanwhile (a compaction): nothing to quarantine
+            except OSError as exc:
+                raise Unavailable(f"cannot quarantine {bad.path}: {exc}") from None
+        found.append({"file": str(bad.path), "size": bad.size, "error": bad.error, "moved_to": moved})
+    emit(found, fmt)
+    what = "found" if dry_run else "quarantined"
+    click.echo(f"tracelake: {len(found)} unreadable file{'' if len(found) == 1 else 's'} {what}", err=True)
+    if found:
+        sys.exit(1)

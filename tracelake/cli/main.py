@@ -3,7 +3,7 @@
 The group is defined here; each subcommand is defined once, with its click
 decorators, in the module of its stage and registered below:
 
-- :mod:`tracelake.cli.ingest_commands`: ``ingest-file``, ``consume``, ``redact``, ``compact``;
+- :mod:`tracelake.cli.ingest_commands`: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake check``;
 - :mod:`tracelake.cli.analytics_commands`: ``metrics``, ``sql``, ``alerts run|schedule|compare``;
 - :mod:`tracelake.cli.api_commands`: ``api``, ``keys create|list``;
 - :mod:`tracelake.cli.tool_commands`: ``demo``, ``kafka install|start``, ``schema``, ``validate``.
@@ -36,6 +36,7 @@ def cli() -> None:
 # In the order of `tracelake --help`'s sections: ingest, analyse, serve, the main job and tools.
 for _command in (
     ingest_commands.ingest_file, ingest_commands.consume, ingest_commands.redact, ingest_commands.compact,
+    ingest_commands.lake,
     analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts,
     api_commands.api, api_commands.keys,
     tool_commands.demo, tool_commands.kafka, tool_commands.schema, tool_commands.validate,

