@@ -1,11 +1,19 @@
-"""Redact trace events: every text field at every depth, before anything is written.
+"""Redact trace events: every string of every field at every depth, keys too, before anything is written.
 
-Contract (``redaction.md``): the free-text fields of ``events.md``
-(``TEXT_FIELDS`` and ``error.message``) and every string at any depth inside
-``tool_args``, ``tool_result`` and ``attributes`` are analysed; a value under
-a secret or personal key (``password``, ``email``, ...) is replaced whole;
-identifiers, enums, numbers and booleans are kept. Typed placeholders replace
-exactly the matched span.
+Contract (``redaction.md``, "What is walked"): the walk follows the contract model
+(:mod:`~tracelake.transforms.redact.walk`), so every string of every field, nested
+models (``error``, ``references[]``) and object keys included, is analysed, except
+the identifier fields of :data:`~tracelake.transforms.redact.walk.IDENTIFIER_FIELDS`
+and well-typed closed-vocabulary and timestamp values. A value under a secret or
+personal key (``password``, ``email``, ...) is replaced whole. Typed placeholders
+replace exactly the matched span. A key that holds personal data becomes its
+placeholder; when two keys of one object come out the same, the later ones get
+``#2``, ``#3``, ... in the order they were sent (deterministic, nothing dropped).
+
+Detection reads a normalised copy of each text
+(:mod:`~tracelake.transforms.redact.normalize`: NFKC, invisible characters
+removed, exotic spaces as spaces); the spans found are mapped back and replaced in
+the original, which keeps its form everywhere else.
 
 A batch is redacted in three moves: collect the distinct texts of every event,
 analyse the ones not in the LRU cache in one :meth:`Engine.find` call (one
@@ -28,17 +36,18 @@ event gets the same verdict.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from tracelake.contract import JSON_TEXT_FIELDS, TEXT_FIELDS
 from tracelake.transforms.redact.config import RedactionConfig
 from tracelake.transforms.redact.engine import NER_RECOGNIZER, Engine, NerPlan
 from tracelake.transforms.redact.keys import sensitive_type
+from tracelake.transforms.redact.normalize import Normalized, normalize
 from tracelake.transforms.redact.spans import Finding, merge, placeholder, plausible, render
+from tracelake.transforms.redact.walk import EVENT_SHAPE, TEXT, Kind, Shape, is_timestamp
 
 Counts = dict[str, int]
 
@@ -80,6 +89,14 @@ class _Slot:
     where: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Object:
+    """A JSON object in the skeleton: (key, value) pairs in order; a key is a ``str`` kept as is
+    or a :class:`_Slot` to be redacted."""
+
+    items: list[tuple[str | _Slot, Any]]
+
+
 class Redactor:
     """One per process; not thread-safe (the spaCy pipeline and the cache are not)."""
 
@@ -103,6 +120,7 @@ class Redactor:
         self.engine.should_stop = check
 
     def _plan(self, text: str, plans: dict[str, NerPlan]) -> NerPlan:
+        """The NER plan of a detection text (plans are keyed by what the engine reads)."""
         plan = plans.get(text)
         if plan is None:
             plan = plans[text] = self.engine.plan(text)
@@ -112,11 +130,13 @@ class Redactor:
                      ) -> list[tuple[str, Counts] | Exception]:
         """Each text redacted, same order; a text that failed is an ``Exception`` in its slot
         (:class:`TooCostly` for one that alone needs more than ``max_ner_tokens`` tokens of NER).
-        ``plans``: :meth:`Engine.plan` results the caller already has (reused, and added to)."""
+        ``plans``: :meth:`Engine.plan` results the caller already has, keyed by detection text
+        (:func:`normalize`), reused and added to."""
         plans = {} if plans is None else plans
         limit_tokens = self.config.max_ner_tokens
         out: list[tuple[str, Counts] | Exception | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
+        norms: dict[str, Normalized] = {}
         cache, limit = self._cache, self.config.cache_max_text
         for i, text in enumerate(texts):
             self.stats.texts += 1
@@ -128,20 +148,32 @@ class Redactor:
                 cache.move_to_end(text)
                 self.stats.cache_hits += 1
                 out[i] = hit
-            elif len(text) > limit_tokens and (tokens := self._plan(text, plans).tokens) > limit_tokens:
+                continue
+            if text in todo:
+                todo[text].append(i)
+                continue
+            # The cost is what NER reads: the detection copy (NFKC may lengthen a text).
+            norm = norms[text] = normalize(text)
+            detect = norm.text
+            if len(detect) > limit_tokens and (tokens := self._plan(detect, plans).tokens) > limit_tokens:
                 # A token is at least one character, so only a longer text can be over.
                 out[i] = TooCostly(f"too_costly: {tokens} tokens of name analysis, the limit is {limit_tokens}")
             else:
-                todo.setdefault(text, []).append(i)
+                todo[text] = [i]
         if todo:
             distinct = list(todo)
             self.stats.analysed += len(distinct)
-            for text, found in zip(distinct, self.engine.find(distinct, plans), strict=True):
+            # Two spellings of one text (a zero-width space apart) are analysed once.
+            detect_texts = list(dict.fromkeys(norms[text].text for text in distinct))
+            found_by = dict(zip(detect_texts, self.engine.find(detect_texts, plans), strict=True))
+            for text in distinct:
+                norm = norms[text]
+                found = found_by[norm.text]
                 if isinstance(found, Exception):
                     result: tuple[str, Counts] | Exception = found
                 else:
                     findings = (Finding(r.entity_type, r.start, r.end, r.score, _by_ner(r)) for r in found)
-                    spans = merge(f for f in findings if plausible(text, f))
+                    spans = merge(_to_original(norm, f) for f in findings if plausible(norm.text, f))
                     result = render(text, spans, self.config.pseudonym_key)
                     if len(text) <= limit:
                         cache[text] = result
@@ -183,7 +215,7 @@ class Redactor:
         for n, (item, used) in enumerate(zip(skeletons, uses, strict=True)):
             if isinstance(item, RedactionError):
                 continue
-            costly = self._too_costly([texts[i] for i in used], plans)
+            costly = self._too_costly([normalize(texts[i]).text for i in used], plans)
             if costly is not None:
                 skeletons[n] = RedactionError(costly, code="too_costly")
             else:
@@ -212,7 +244,7 @@ class Redactor:
         return out
 
     def _too_costly(self, texts: list[str], plans: dict[str, NerPlan]) -> str | None:
-        """The ``too_costly`` reason when these (distinct) texts need more NER tokens than allowed."""
+        """The ``too_costly`` reason when these detection texts need more NER tokens than allowed."""
         limit = self.config.max_ner_tokens
         if sum(len(text) for text in texts) <= limit:  # a token is at least one character
             return None
@@ -222,7 +254,13 @@ class Redactor:
         return f"too_costly: the event needs {tokens} tokens of name analysis, the limit is {limit}"
 
     def _skeleton(self, event: dict[str, Any], texts: list[str], index: dict[str, int], counts: Counts,
-                  used: set[int]) -> dict[str, Any]:
+                  used: set[int]) -> Any:
+        """The event with every string to analyse replaced by a :class:`_Slot` (see :mod:`.walk`).
+        Raises ``TypeError`` for an event that is not a JSON object (the caller rejects it)."""
+        if not isinstance(event, dict):
+            raise TypeError("an event must be a JSON object")
+        key = self.config.pseudonym_key
+
         def slot(text: str, where: str) -> _Slot:
             i = index.get(text)
             if i is None:
@@ -231,39 +269,50 @@ class Redactor:
             used.add(i)
             return _Slot(i, where)
 
-        def walk(value: Any, where: str) -> Any:
+        def text_object(value: dict[Any, Any], where: str, declared: Mapping[str, Shape]) -> _Object:
+            items: list[tuple[str | _Slot, Any]] = []
+            for name, v in value.items():
+                shape = declared.get(name) if isinstance(name, str) else None
+                if shape is not None:  # a field of the model: its name stays, its value by its shape
+                    items.append((name, walk(v, shape, f"{where}{name}")))
+                    continue
+                label = name if isinstance(name, str) else str(name)
+                path = f"{where}{label}"
+                entity = sensitive_type(label)
+                if entity is not None and v is not None and not isinstance(v, bool):
+                    raw = v if isinstance(v, str) else orjson.dumps(v).decode()
+                    new: Any = placeholder(entity, raw, key)
+                    counts[entity] = counts.get(entity, 0) + 1
+                else:
+                    new = walk(v, TEXT, path)
+                items.append((slot(label, f"{path} (key)"), new))
+            return _Object(items)
+
+        def walk(value: Any, shape: Shape, where: str) -> Any:
+            kind = shape.kind
             if isinstance(value, str):
+                if (kind is Kind.IDENTIFIER or (kind is Kind.VOCABULARY and value in shape.vocabulary)
+                        or (kind is Kind.TIMESTAMP and is_timestamp(value))):
+                    return value
                 return slot(value, where)
             if isinstance(value, list):
-                return [walk(v, f"{where}[{n}]") for n, v in enumerate(value)]
+                item = shape.item if kind is Kind.LIST and shape.item is not None else TEXT
+                return [walk(v, item, f"{where}[{n}]") for n, v in enumerate(value)]
             if isinstance(value, dict):
-                out = {}
-                for key, v in value.items():
-                    entity = sensitive_type(key) if isinstance(key, str) else None
-                    if entity is not None and v is not None and not isinstance(v, bool):
-                        raw = v if isinstance(v, str) else orjson.dumps(v).decode()
-                        out[key] = placeholder(entity, raw, self.config.pseudonym_key)
-                        counts[entity] = counts.get(entity, 0) + 1
-                    else:
-                        out[key] = walk(v, f"{where}.{key}")
-                return out
-            return value
+                declared = shape.fields if kind is Kind.OBJECT else {}
+                return text_object(value, f"{where}." if where else "", declared)
+            return value  # numbers, booleans, null (and a datetime under a timestamp field)
 
-        out = dict(event)
-        for name in TEXT_FIELDS:
-            if isinstance(out.get(name), str):
-                out[name] = slot(out[name], name)
-        error = out.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            out["error"] = {**error, "message": slot(error["message"], "error.message")}
-        for name in JSON_TEXT_FIELDS:
-            if name in out:
-                out[name] = walk(out[name], name)
-        return out
+        return walk(event, EVENT_SHAPE, "")
 
 
 def _by_ner(result: Any) -> bool:
     return (result.recognition_metadata or {}).get("recognizer_name") == NER_RECOGNIZER
+
+
+def _to_original(norm: Normalized, finding: Finding) -> Finding:
+    start, end = norm.original(finding.start, finding.end)
+    return Finding(finding.entity, start, end, finding.score, finding.ner)
 
 
 def _fill(value: Any, results: list[Any], counts: Counts, failures: list[str]) -> Any:
@@ -278,7 +327,23 @@ def _fill(value: Any, results: list[Any], counts: Counts, failures: list[str]) -
         return text
     if isinstance(value, list):
         return [_fill(v, results, counts, failures) for v in value]
+    if isinstance(value, _Object):
+        out: dict[str, Any] = {}
+        for key, v in value.items:
+            name = _fill(key, results, counts, failures)
+            out[unique_key(out, name if isinstance(name, str) else "")] = _fill(v, results, counts, failures)
+        return out
     if isinstance(value, dict):
         return {k: _fill(v, results, counts, failures) for k, v in value.items()}
     return value
 
+
+def unique_key(taken: Mapping[str, Any], key: str) -> str:
+    """``key``, or ``key#2``, ``key#3``, ... (the first not in ``taken``): two keys that redact to the
+    same placeholder both stay, named in the order they were sent."""
+    if key not in taken:
+        return key
+    n = 2
+    while f"{key}#{n}" in taken:
+        n += 1
+    return f"{key}#{n}"

@@ -16,6 +16,7 @@ from tracelake.transforms.redact.config import (
     PHONE_NUMBER,
     US_SSN,
 )
+from tracelake.transforms.redact.normalize import detection_text
 
 _RANK = {entity: rank for rank, entity in enumerate(ENTITY_TYPES)}
 _DIGITS_ONLY = {CREDIT_CARD, PHONE_NUMBER, US_SSN, IBAN_CODE}
@@ -62,7 +63,9 @@ def merge(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def pseudonym(entity: str, value: str, key: bytes) -> str:
-    """8 hex digits of HMAC-SHA256(key, type + value), value normalised so formatting does not matter."""
+    """8 hex digits of HMAC-SHA256(key, type + value), value normalised so formatting does not matter
+    (the detection copy first: a zero-width space or a full-width digit does not make a new pseudonym)."""
+    value = detection_text(value)
     if entity in _DIGITS_ONLY:
         norm = _NOT_ALNUM.sub("", value).upper()
     elif entity == EMAIL_ADDRESS:
