@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tracelake.queries.engine import QueryError, open_lake
@@ -58,3 +60,60 @@ def test_runs_view_columns_and_values(golden_lake: Path) -> None:
     assert r3["started_at"] is None and r3["run_ms"] is None and r3["fell_back"] and not r3["escalated"]
     assert r6["finished_at"] is None and r6["outcome"] is None and r6["total_cost_usd"] == 0.05
     assert r8["team"] == "it-ops" and r8["outcome"] == "failure" and r8["tool_calls"] == 2
+
+
+def _corrupt_some(lake: Path) -> tuple[Path, Path, Path]:
+    """A zero-byte and a truncated file in the events' 2026-11-24 partition, a zero-byte dead-letter file."""
+    part = lake / "events" / "event_date=2026-11-24"
+    some = sorted(part.glob("*.parquet"))[0]
+    truncated = part / "truncated.parquet"
+    truncated.write_bytes(some.read_bytes()[: some.stat().st_size // 2])
+    zero = part / "zero.parquet"
+    zero.write_bytes(b"")
+    dead = next((lake / "dead_letters").glob("event_date=*")) / "zero.parquet"
+    dead.write_bytes(b"")
+    return zero, truncated, dead
+
+
+def test_unreadable_files_are_left_out_and_named(golden_lake: Path, tmp_path: Path) -> None:
+    from tracelake.queries.views import collect_skipped, skipped_files
+
+    lake = tmp_path / "lake"
+    shutil.copytree(golden_lake, lake)
+    with open_lake(lake) as con:
+        expected = con.execute("SELECT count(*) FROM events").fetchone()
+        dead = con.execute("SELECT count(*) FROM dead_letters").fetchone()
+        assert con.skipped == []
+    zero, truncated, dead_zero = _corrupt_some(lake)
+    with collect_skipped() as skipped, open_lake(lake) as con:
+        # Every view still answers, from the readable files, with the same rows.
+        assert con.execute("SELECT count(*) FROM events").fetchone() == expected
+        assert con.execute("SELECT count(*) FROM dead_letters").fetchone() == dead
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] > 0
+        assert sorted(b.path.name for b in con.skipped) == ["truncated.parquet", "zero.parquet", "zero.parquet"]
+    assert {b.path for b in skipped} == {zero, truncated, dead_zero}
+    assert {b.path for b in skipped_files(lake)} == {zero, truncated, dead_zero}
+    # Pruned to another day, the events' bad files are not read and not reported; dead letters always are.
+    other = Window(parse_time("2026-11-23"), parse_time("2026-11-24"))
+    assert [b.path for b in skipped_files(lake, other)] == [dead_zero]
+    assert "skipped unreadable file" in skipped[0].warning() and str(skipped[0].path) in skipped[0].warning()
+    assert compute_metric(lake, "success_rate")  # a metric answers too
+
+
+def test_a_partition_with_a_bad_file_is_read_by_list_and_refreshed_after_a_compaction(
+        golden_lake: Path, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(golden_lake, lake)
+    part = lake / "events" / "event_date=2026-11-24"
+    (part / "zero.parquet").write_bytes(b"")
+    source = source_sql(lake, "events")
+    assert source is not None and str(part / "*.parquet") not in source and str(part / "zero.parquet") not in source
+    assert str(lake / "events" / "event_date=2026-11-23" / "*.parquet") in source  # clean partitions: a glob
+    with open_lake(lake) as con:
+        before = con.execute("SELECT count(*) FROM events").fetchone()
+        # A compaction replaces the partition's files after the views were built: the retry rebuilds them.
+        files = sorted(p for p in part.glob("*.parquet") if p.name != "zero.parquet")
+        pq.write_table(pa.concat_tables([pq.read_table(f) for f in files]), part / "compacted-x.parquet")
+        for f in files:
+            f.unlink()
+        assert con.execute("SELECT count(*) FROM events").fetchone() == before
