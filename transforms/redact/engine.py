@@ -56,10 +56,12 @@ from tracelake.transforms.redact.config import (
     US_SSN,
     RedactionConfig,
 )
+from tracelake.transforms.redact.names import find_names, name_lists
 from tracelake.transforms.redact.offline import use_bundled_suffix_list
 from tracelake.transforms.redact.patterns import (
     NAME_WORD,
     ORG_WORDS,
+    CardRecognizer,
     FastPhoneRecognizer,
     OfflineEmailRecognizer,
     PersonCueRecognizer,
@@ -92,6 +94,9 @@ def name_shaped(text: str) -> bool:
 _NOT_NEEDED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer"]
 
 _MAYBE_NAME = re.compile(r"[A-Z]|[^\x00-\x7f]")
+_CODE = re.compile(r"^[A-Z]{2,4}$")
+NAME_RECOGNIZER = "TracelakeNameRecognizer"
+NAME_SCORE = 0.6
 _CARD_SHAPE = re.compile(r"\d(?:[ \-]?\d){11}")
 _IBAN_SHAPE = re.compile(r"[A-Za-z]{2}\d{2}")
 _IP_SHAPE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:")
@@ -144,6 +149,8 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
             score = NER_SCORE
             if label is None and ent.label_ in _MISNAMED and name_shaped(text[ent.start_char:ent.end_char]):
                 label, score = PERSON, NER_MISNAMED_SCORE
+            if label == PERSON and _CODE.match(text[ent.start_char:ent.end_char]):
+                label = None  # "78524550 JPY": a currency or other upper-case code, never a name
             if label is not None:
                 ents.append(_Ent(ent.start_char, ent.end_char, label))
                 scores.append(score)
@@ -284,6 +291,11 @@ class _Ent:
     label_: str
 
 
+def _name_result(start: int, end: int) -> RecognizerResult:
+    return RecognizerResult(PERSON, start, end, NAME_SCORE, recognition_metadata={
+        RecognizerResult.RECOGNIZER_NAME_KEY: NAME_RECOGNIZER, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: NAME_RECOGNIZER})
+
+
 class Engine:
     """Analyse texts; thread-compatible, not thread-safe (one per consumer process)."""
 
@@ -296,10 +308,11 @@ class Engine:
         for recognizer in (
             SecretRecognizer(), PersonCueRecognizer(), StrictUsSsnRecognizer(), OfflineEmailRecognizer(),
             StreetAddressRecognizer(),
-            FastPhoneRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
+            FastPhoneRecognizer(), CardRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
             SpacyRecognizer(supported_entities=[PERSON, LOCATION], ner_strength=NER_SCORE),
         ):
             registry.add_recognizer(recognizer)
+        self.names = name_lists()
         # Set by the consumer: called between units of work; True = abandon (raise Interrupted).
         self.should_stop: Callable[[], bool] | None = None
         self.analyzer = AnalyzerEngine(
@@ -343,12 +356,17 @@ class Engine:
     def _analyze(self, text: str, found: list[_Ent]) -> list[RecognizerResult]:
         gates = _GATES_NAME if found else _GATES_NO_NAME
         entities = [entity for entity, gate in gates if gate(text)]
-        if not entities:
-            return []
-        return self.analyzer.analyze(
-            text, language="en", entities=entities, nlp_artifacts=self.nlp_engine.artifacts(text, found),
-            score_threshold=self.config.min_score,
-        )
+        results: list[RecognizerResult] = []
+        if entities:
+            results = self.analyzer.analyze(
+                text, language="en", entities=entities, nlp_artifacts=self.nlp_engine.artifacts(text, found),
+                score_threshold=self.config.min_score,
+            )
+        if may_hold_name(text):
+            # names.py: whole names around what was found, listed names, cued names (redaction.md, "Names")
+            people = [(r.start, r.end) for r in results if r.entity_type == PERSON]
+            results += [_name_result(start, end) for start, end in find_names(text, people, self.names)]
+        return results
 
     def find(self, texts: Sequence[str], plans: Mapping[str, NerPlan] | None = None
              ) -> list[list[RecognizerResult] | Exception]:

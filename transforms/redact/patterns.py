@@ -235,16 +235,85 @@ def _luhn_valid(text: str) -> bool:
     return total % 10 == 0
 
 
-class FastPhoneRecognizer(_Recognizer):
-    """Phone numbers, national or international, via python-phonenumbers (as Presidio's stock one).
+# --- phones by shape, numbers kept by shape (redaction.md, "Phones and kept numbers") -------------
+# Words right before a number that say it is a phone: the number is one whatever its range.
+_PHONE_CUE_BEFORE = re.compile(
+    r"(?i:\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|ph|sms|whatsapp|callback|hotline"
+    r"|call(?:\s(?:me|us|him|her|them))?(?:\s(?:on|at|back\son|back\sat))?|reach\s(?:me|us)\s(?:on|at)"
+    r"|text\s(?:me|us)(?:\s(?:on|at))?|number)\b[\"'\s:=#.\-]{0,6}|\b(?:phone|tel|mobile|cell|fax)[\"']?\s{0,2}:\s{0,2}[\"']?)\Z"
+)
+_PHONE_CUE_AFTER = re.compile(
+    r"\s{0,2}(?:\(?(?i:mobile|cell|fax|phone|tel|office|home|work)\b|as\s(?:your|my|the|a)\s(?:\w+\s)?(?:number|phone))")
+# Words or tokens right before a number that say it is an identifier: order/ticket/invoice numbers, ISBNs...
+_KEEP_CUE_BEFORE = re.compile(
+    r"(?i:\b(?:order|orders|invoice|inv|ticket|case|incident|tracking|shipment|parcel|isbn|isbn-1[03]|ean|upc|gtin"
+    r"|sku|item|article|part|ref|reference|po|build|version|release|rev|id|no|nr|num|batch|lot|serial|account"
+    r"|acct|policy|claim|request|req|job|run|pid|port|line|row|page|ms|bytes|epoch|ts|timestamp)\b[\"'\s:=#.\-]{0,4}"
+    r"|#\s?)\Z"
+)
+# A number glued to the token before it is part of that token: ORD-2026-026536, INV/2022/3845,
+# T14:05:04.348831, v2.5.1, SKU-4411-BLK.
+_GLUED = re.compile(r"[A-Za-z0-9][\-/_#.:]?\Z")
+_YEAR_PREFIX = re.compile(r"^(?:19|20)\d\d[\-/._]\d")
+_DATE_PREFIX = re.compile(r"^\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)\d\d\b|^(?:19|20)\d\d[\-/.]\d{1,2}[\-/.]\d{1,2}\b")
+# ISBN-10/13 and similar check-digit identifiers end in a one-digit group: 1-4355-6372-7, 978-1-109-24834-0.
+_CHECK_DIGIT_GROUP = re.compile(r"\d[\- ]\d$")
+# Phone groupings: international (+ or 00 and a country code), a trunk 0 or a bracketed area code with
+# separators, North-American 3-3-4 (optionally after 1), or pairs (94 97 70 22, 06 12 34 56 78).
+_PHONE_SHAPE_BY_GROUPS = re.compile(
+    r"^(?:\+|＋|00[1-9])[\s\-./()]{0,3}\d"
+    r"|^\(\d{1,5}\)\s?\d"
+    r"|^0\d{1,5}(?:[\s\-./]|\)\s?)\d{2,4}(?:[\s\-./]\d{2,4}){0,3}$"
+    r"|^(?:1[\s\-.])?\d{3}([\-. ])\d{3}\1\d{4}$"
+    r"|^\d\d([ .])\d\d\2\d\d\2\d\d(?:\2\d\d)?$"
+)
+_BARE_DIGITS = re.compile(r"^\d+$")
 
-    Stock runs ``PhoneNumberMatcher`` over the whole text once per region, so
-    every digit run (amounts, order numbers, timestamps) is parsed eight
-    times. Here the matcher's own candidate pattern cuts the text once;
-    candidates with fewer than seven or more than twenty digits, and dates,
-    are dropped unparsed; each remaining candidate is tried region by region
-    until one accepts it, and the verdict is cached (order numbers and
-    switchboard numbers repeat). More regions than stock, same leniency.
+
+def phone_verdict(text: str, start: int, end: int) -> bool | None:
+    """Whether ``text[start:end]`` (a phone-number candidate) is a phone by its shape and the words
+    around it: True = a phone whatever its range, False = an identifier to keep, None = ask
+    python-phonenumbers whether its range is valid. Never raises; linear in a bounded window."""
+    candidate = text[start:end]
+    before = text[max(0, start - 40):start]
+    international = candidate.startswith(("+", "＋")) or (
+        candidate.startswith("00") and not _BARE_DIGITS.match(candidate))
+    if international:
+        digits = sum(ch.isdigit() for ch in candidate)
+        return 8 <= digits <= 17 if not _GLUED.search(before) else None
+    if _GLUED.search(before) and not before.lower().endswith(("tel:", "phone:", "fax:", "mobile:")):
+        return False  # a part of a longer token (ORD-2026-026536, 14:05:04.348831)
+    if _YEAR_PREFIX.match(candidate) or _DATE_PREFIX.match(candidate) or _CHECK_DIGIT_GROUP.search(candidate):
+        return False
+    if _PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 12)):
+        return True
+    if _KEEP_CUE_BEFORE.search(before):
+        return False
+    if _BARE_DIGITS.match(candidate):
+        # An undelimited run: a phone only when a region's plan says so, and never past 10 digits
+        # without a ``+`` (EAN-13, tracking numbers, epoch milliseconds).
+        return False if len(candidate) > 10 else None
+    if _PHONE_SHAPE_BY_GROUPS.match(candidate):
+        return True
+    return None
+
+
+_TRIM_LEAD = re.compile(r"^[^\d+＋(]+")
+_TRIM_TAIL = re.compile(r"[^\d]+$")
+
+
+class FastPhoneRecognizer(_Recognizer):
+    """Phone numbers by shape first, then by python-phonenumbers' range validation.
+
+    :func:`phone_verdict` decides from the shape and the words around a candidate: a number written
+    as a phone (``+`` or ``00`` and a country code, a trunk ``0`` or bracketed area code with
+    separators, 3-3-4, pairs, a ``phone:``/``call me on`` cue) is one whether or not its range is
+    assigned (``+1-796-257-2474``); an identifier (glued to a letter prefix, a year prefix, a date,
+    a check-digit group, an ``order``/``ticket``/``invoice`` cue, an undelimited run over ten digits)
+    never is. The rest is asked of python-phonenumbers as Presidio's stock recognizer does, but the
+    matcher's own candidate pattern cuts the text once, candidates with fewer than seven or more
+    than twenty digits, and dates, are dropped unparsed, each remaining candidate is tried region
+    by region until one accepts it, and the verdict is cached.
     """
 
     SCORE = 0.6
@@ -280,12 +349,64 @@ class FastPhoneRecognizer(_Recognizer):
                 ) -> list[RecognizerResult]:
         results = []
         for match in _PHONE_CANDIDATE.finditer(text):
-            candidate = match.group()
+            raw = match.group()
+            lead = _TRIM_LEAD.match(raw)
+            start = match.start() + (lead.end() if lead else 0)
+            tail = _TRIM_TAIL.search(raw)
+            end = match.start() + (tail.start() if tail else len(raw))
+            if end <= start:
+                continue
+            candidate = text[start:end]
+            if candidate.startswith("(") and ")" not in candidate:
+                start, candidate = start + 1, candidate[1:]
             digits = sum(ch.isdigit() for ch in candidate)
-            if digits < 7 or digits > 20 or _DATE_LIKE.match(candidate.strip()) or _SSN.fullmatch(candidate.strip()):
+            if digits < 7 or digits > 20 or _DATE_LIKE.match(candidate) or _SSN.fullmatch(candidate):
                 continue
-            if digits >= 13 and _luhn_valid(candidate):  # a payment card: the card recognizer names it
+            if digits >= 12 and not candidate.startswith("+") and card_at(text, start, end):
+                continue  # a payment card: the card recognizer names it
+            verdict = phone_verdict(text, start, end)
+            if verdict is False:
                 continue
-            for start, end in self._numbers_in(candidate):
-                results.append(self._result(PHONE_NUMBER, match.start() + start, match.start() + end, self.SCORE))
+            if verdict:
+                results.append(self._result(PHONE_NUMBER, start, end, self.SCORE))
+                continue
+            for s, e in self._numbers_in(raw):
+                results.append(self._result(PHONE_NUMBER, match.start() + s, match.start() + e, self.SCORE))
         return results
+
+
+# --- payment cards ---------------------------------------------------------------------------------
+# Issuer prefixes of the brands Faker and the card networks issue: Visa 4, Mastercard 51-55 and
+# 2221-2720, Amex 34/37, Diners 30/36/38/39, JCB 35 and 2131/1800, Discover/UnionPay/Maestro 5/6.
+_CARD_PREFIX = re.compile(r"^(?:4|5|6|3[0456789]|2131|1800|22[2-9]|2[3-6]\d|27[0-2])")
+_NOT_DIGIT = re.compile(r"\D")
+_CARD = re.compile(r"(?<![\w\-.])\d{4}([ \-]?)\d{2,4}(?:\1\d{1,4}){1,4}(?![\w\-]|\.\d)|(?<![\w\-.])\d{12,19}(?![\w\-]|\.\d)")
+_CARD_CUE = re.compile(r"(?i:card|\bcc\b|visa|master|maestro|amex|discover|jcb|diners|debit|credit|\bpan\b)")
+
+
+def card_at(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` reads as a payment card number (see :class:`CardRecognizer`)."""
+    digits = _NOT_DIGIT.sub("", text[start:end])
+    if not 12 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits) or not _luhn_valid(digits):
+        return False
+    return 14 <= len(digits) <= 16 or _CARD_CUE.search(text, max(0, start - 60), start) is not None
+
+
+class CardRecognizer(_Recognizer):
+    """Payment card numbers: 12 to 19 digits, compact or in groups, Luhn-valid, with an issuer prefix.
+
+    Stock Presidio's pattern knows neither Mastercard's 2-series nor 19-digit Visa/Maestro. A number of
+    14 to 16 digits is a card on its own; 12, 13 and 17-19 digits (also EAN-13 and tracking-number
+    lengths) only with a card word (``card``, ``cc``, ``visa``, ...) in the 60 characters before it."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["CREDIT_CARD"], name="TracelakeCardRecognizer", supported_language="en")
+
+    @staticmethod
+    def gate(text: str) -> bool:
+        return _CARD.search(text) is not None
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        return [self._result("CREDIT_CARD", m.start(), m.end(), 1.0) for m in _CARD.finditer(text)
+                if card_at(text, m.start(), m.end())]
