@@ -11,8 +11,11 @@ footer must fit between them. That catches zero-byte files, truncated files
 (the footer is written last) and non-Parquet files. The verdict is cached
 per process by ``(path, size, mtime_ns)``, so a file is opened once and then
 only ``stat``-ed; a rewritten file is checked again. Measured on a lake of
-3,000 files (one tmpfs-backed CPU core): about 0.06 s cold (opening each
-file), about 0.012 s warm (``scandir`` + cache). Corruption *inside* a file
+3,000 files in 30 partitions (ext4, page cache warm, 2 shared cores): the
+whole lake's file list in about 50 ms cold (opening each file once), 15 ms
+warm (``scandir`` + ``stat`` + cache), against 3 ms for the directory
+listing alone; ``lake check --deep`` decodes the same files in about 0.9 s.
+Corruption *inside* a file
 whose footer is intact is found by ``tracelake lake check --deep`` (reads
 every row group) or when a query or ``compact`` reads it.
 
@@ -88,10 +91,10 @@ _cache_lock = threading.Lock()
 _cache: dict[str, tuple[int, int, str | None]] = {}
 
 
-def check_file(path: Path, size: int, mtime_ns: int) -> str | None:
+def check_file(path: str | os.PathLike[str], size: int, mtime_ns: int) -> str | None:
     """:func:`footer_problem`, cached by ``(path, size, mtime_ns)``. An unreadable file (permissions, EIO)
     is a problem too; raises ``FileNotFoundError`` when the file vanished (a compaction raced the listing)."""
-    key = str(path)
+    key = os.fspath(path)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] == size and hit[1] == mtime_ns:
@@ -115,7 +118,14 @@ def partition_files(directory: Path) -> tuple[list[Path], list[BadFile]]:
     Hidden temporary files (``.name.tmp``) are not Parquet files and are not listed. A missing
     directory gives two empty lists; a file that vanishes meanwhile is left out of both.
     """
-    good: list[Path] = []
+    good, bad = split_partition(directory)
+    return [Path(path) for path in good], bad
+
+
+def split_partition(directory: str | os.PathLike[str]) -> tuple[list[str], list[BadFile]]:
+    """:func:`partition_files` with the readable files as strings: the views' hot path (a ``Path`` per file
+    costs more than the ``stat`` and the cache lookup together)."""
+    good: list[str] = []
     bad: list[BadFile] = []
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -128,11 +138,11 @@ def partition_files(directory: Path) -> tuple[list[Path], list[BadFile]]:
             if not entry.is_file():
                 continue
             st = entry.stat()
-            problem = check_file(Path(entry.path), st.st_size, st.st_mtime_ns)
+            problem = check_file(entry.path, st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
             continue
         if problem is None:
-            good.append(Path(entry.path))
+            good.append(entry.path)
         else:
             bad.append(BadFile(Path(entry.path), st.st_size, problem))
     return good, bad

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
-from tracelake.ingest.lakefiles import BadFile, partition_files
+from tracelake.ingest.lakefiles import BadFile, split_partition
 from tracelake.queries.tables import ALERTS_SCHEMA, ALERTS_TABLE
 from tracelake.queries.timewin import Window, partition_days
 from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
@@ -201,13 +201,13 @@ def readable_sources(root: Path, table: str, window: Window | None = None) -> tu
     sources: list[str] = []
     skipped: list[BadFile] = []
     for day in days:
-        good, bad = partition_files(available[day])
+        good, bad = split_partition(available[day])
         skipped.extend(bad)
         if not bad:
             if good:
                 sources.append(str(available[day] / "*.parquet"))
         else:
-            sources.extend(str(path) for path in good)
+            sources.extend(good)
     return sources, skipped
 
 
