@@ -195,3 +195,18 @@ def test_a_lake_refusing_writes_is_waited_out_then_resumed_exactly_once(
         first.ensure_dead()
         if second is not None:
             second.ensure_dead()
+
+
+def test_ingest_file_reports_a_lake_refusing_writes_in_one_line(tmp_path: Path) -> None:
+    """``ingest-file`` is a one-shot command: it does not wait, it says what failed (exit 2, no traceback)."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "events").write_text("a file where the events directory belongs\n")
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"schema_version": "1", "event_id": "e1", "event_type": "custom", "name": "s", '
+                      '"ts": "2026-11-24T10:00:00Z", "run_id": "r", "workflow": "w", "workflow_version": "1"}\n')
+    proc = subprocess.run([sys.executable, "-m", "tracelake.cli.main", "ingest-file", str(source), "--lake",
+                           str(lake)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("tracelake: error: cannot write the lake at ")

@@ -52,7 +52,10 @@ def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> No
     from tracelake.ingest.file_ingest import ingest_stream
 
     click.echo(f"ingesting into {config.lake} …", err=True)
-    summary = ingest_stream(list(paths), _parts(config), Path(config.lake), stdin=sys.stdin.buffer)
+    try:
+        summary = ingest_stream(list(paths), _parts(config), Path(config.lake), stdin=sys.stdin.buffer)
+    except OSError as exc:  # the lake refused a write (read-only, full, I/O error): one line, nothing half-written
+        raise Unavailable(f"cannot write the lake at {config.lake}: {exc}") from None
     emit({"accepted": summary.accepted, "rejected": summary.rejected, "duplicates": summary.duplicates}, fmt)
 
 
