@@ -91,8 +91,8 @@ def test_quarantine_moves_the_file_keeps_its_path_and_logs_it(tmp_path: Path) ->
     assert sorted(p.name for p in target.iterdir()) == ["bad.parquet", "bad.parquet.1"]
     assert moved == target / "bad.parquet.1"
     entries = [orjson.loads(line) for line in (lake / QUARANTINE_DIR / QUARANTINE_LOG).read_bytes().splitlines()]
-    assert [e["moved_to"] for e in entries] == [
-        "_quarantine/events/event_date=2026-11-24/bad.parquet", "_quarantine/events/event_date=2026-11-24/bad.parquet.1"]
+    assert [e["moved_to"] for e in entries] == ["_quarantine/events/event_date=2026-11-24/bad.parquet",
+                                                "_quarantine/events/event_date=2026-11-24/bad.parquet.1"]
     assert entries[0]["file"] == "events/event_date=2026-11-24/bad.parquet"
     assert entries[0]["size"] == 8 and entries[0]["error"] == "not a Parquet file" and entries[0]["at"].endswith("Z")
     # Quarantined files are never listed again, by a scan or by the views' file lists.
