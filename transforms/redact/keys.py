@@ -24,6 +24,7 @@ from tracelake.transforms.redact.config import (
     SECRET,
     US_SSN,
 )
+from tracelake.transforms.redact.normalize import detection_text
 
 # (placeholder type, names); a name is the key's last one, two or three words
 # run together. Checked in order, first match wins, so ``email_address`` is an
@@ -55,8 +56,9 @@ def key_words(key: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def sensitive_type(key: str) -> str | None:
-    """The placeholder type for values under ``key``, or None when the key says nothing."""
-    words = key_words(key)
+    """The placeholder type for values under ``key``, or None when the key says nothing.
+    Reads the key's detection copy, so ``ｐａｓｓｗｏｒｄ`` or ``pass<ZWSP>word`` is a password key."""
+    words = key_words(detection_text(key))
     if not words:
         return None
     tails = ["".join(words[-n:]) for n in (1, 2, 3) if n <= len(words)]

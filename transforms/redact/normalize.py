@@ -23,9 +23,9 @@ ASCII text (the common case) is returned as is without any work, and so is any
 text that is already NFKC with nothing to remove: :func:`normalize` costs a
 C-speed scan unless something actually changes.
 
-The map: :class:`Normalized` records one edit per place where the length
-changed (a removed run, a cluster whose NFKC form has another length); between
-edits offsets shift by a constant. :meth:`Normalized.original` maps a span of
+The map: :class:`Normalized` records one edit per changed piece that is not one
+character for one (a removed run, an expanded character, a composed cluster);
+between edits offsets shift by a constant. :meth:`Normalized.original` maps a span of
 the detection copy to the smallest span of the original covering every
 original character that produced it, so a placeholder never leaves part of a
 changed character behind. Never raises for any ``str``.
@@ -55,7 +55,7 @@ INVISIBLE = frozenset(_chars(("Cf",)) + _EXTRA_INVISIBLE)
 # Every separator except the ASCII space itself.
 SPACES = frozenset(_chars(("Zs", "Zl", "Zp"))) - {" "}
 _SPECIAL = re.compile("[" + "".join(re.escape(c) for c in sorted(INVISIBLE | SPACES)) + "]")
-# A cluster: one character and the combining marks that follow it.
+# Only non-ASCII runs (plus the character before a leading combining mark) can change.
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 
@@ -77,10 +77,6 @@ class Normalized:
     text: str
     edits: tuple[Edit, ...] = ()
     _starts: tuple[int, ...] = field(default=(), repr=False)
-
-    @property
-    def changed(self) -> bool:
-        return self.text is not self.source and self.text != self.source
 
     def original(self, start: int, end: int) -> tuple[int, int]:
         """The span of ``source`` that produced ``text[start:end]``.
@@ -144,7 +140,9 @@ def normalize(text: str) -> Normalized:
             cluster = text[i:j]
             new = _replacement(cluster)
             if new != cluster:
-                if len(new) != len(cluster):
+                # One character for one keeps the offsets; anything else (a removal, an
+                # expansion, a cluster composed) is an edit, so a span never splits it.
+                if len(new) != 1 or len(cluster) != 1:
                     last = edits[-1] if edits else None
                     if not new and last is not None and last.norm_end == last.norm_start == norm_len \
                             and last.orig_end == i:
@@ -168,5 +166,6 @@ def normalize(text: str) -> Normalized:
 
 
 def detection_text(text: str) -> str:
-    """Only the detection copy (for pseudonyms: the same value written two ways, one pseudonym)."""
-    return normalize(text).text
+    """Only the detection copy (for pseudonyms: the same value written two ways, one pseudonym;
+    for the cost bound: NER reads this copy)."""
+    return text if text.isascii() else normalize(text).text

@@ -45,7 +45,7 @@ import orjson
 from tracelake.transforms.redact.config import RedactionConfig
 from tracelake.transforms.redact.engine import NER_RECOGNIZER, Engine, NerPlan
 from tracelake.transforms.redact.keys import sensitive_type
-from tracelake.transforms.redact.normalize import Normalized, normalize
+from tracelake.transforms.redact.normalize import Normalized, detection_text, normalize
 from tracelake.transforms.redact.spans import Finding, merge, placeholder, plausible, render
 from tracelake.transforms.redact.walk import EVENT_SHAPE, TEXT, Kind, Shape, is_timestamp
 
@@ -81,20 +81,34 @@ class RedactorStats:
     by_type: Counts = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 class _Slot:
-    """Where a text sat in the event skeleton; ``index`` into the batch's distinct texts."""
+    """Where a text sat in the event skeleton; ``index`` into the batch's distinct texts.
+    (A plain class: one is built per string walked, and a frozen dataclass is slower to build.)"""
 
-    index: int
-    where: str
+    __slots__ = ("index", "where")
+
+    def __init__(self, index: int, where: str) -> None:
+        self.index = index
+        self.where = where
 
 
-@dataclass(frozen=True, slots=True)
 class _Object:
     """A JSON object in the skeleton: (key, value) pairs in order; a key is a ``str`` kept as is
     or a :class:`_Slot` to be redacted."""
 
-    items: list[tuple[str | _Slot, Any]]
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[str | _Slot, Any]]) -> None:
+        self.items = items
+
+
+# Keys seen to come out of analysis unchanged are remembered (bounded) and kept without a
+# slot: a fleet's keys (``order_id``, ``role``, ``content``) repeat in every event.
+_PLAIN_KEYS_MAX = 10_000
+_SCALARS = frozenset({int, float, bool})
+_IDENTIFIER, _VOCABULARY, _TIMESTAMP, _LIST, _OBJECT = (Kind.IDENTIFIER, Kind.VOCABULARY, Kind.TIMESTAMP, Kind.LIST,
+                                                        Kind.OBJECT)
+_PLAIN_KEY_MAX_CHARS = 64
 
 
 class Redactor:
@@ -104,6 +118,7 @@ class Redactor:
         self.config = config or RedactionConfig()
         self.engine = engine or Engine(self.config)
         self._cache: OrderedDict[str, tuple[str, Counts]] = OrderedDict()
+        self._plain_keys: set[str] = set()
         self.stats = RedactorStats()
 
     # -- texts ------------------------------------------------------------------------------
@@ -202,11 +217,12 @@ class Redactor:
         index: dict[str, int] = {}
         skeletons: list[tuple[dict[str, Any], Counts] | RedactionError] = []
         uses: list[set[int]] = []
+        key_slots: set[int] = set()
         for event in events:
             counts: Counts = {}
             used: set[int] = set()
             try:
-                skeletons.append((self._skeleton(event, texts, index, counts, used), counts))
+                skeletons.append((self._skeleton(event, texts, index, counts, used, key_slots), counts))
             except Exception as exc:  # noqa: BLE001 - a shape we cannot walk: reject, do not store
                 skeletons.append(RedactionError(f"cannot walk event: {type(exc).__name__}"))
             uses.append(used)
@@ -215,7 +231,7 @@ class Redactor:
         for n, (item, used) in enumerate(zip(skeletons, uses, strict=True)):
             if isinstance(item, RedactionError):
                 continue
-            costly = self._too_costly([normalize(texts[i]).text for i in used], plans)
+            costly = self._too_costly([detection_text(texts[i]) for i in used], plans)
             if costly is not None:
                 skeletons[n] = RedactionError(costly, code="too_costly")
             else:
@@ -225,6 +241,7 @@ class Redactor:
         results: list[tuple[str, Counts] | Exception | None] = [None] * len(texts)
         for i, result in zip(order, analysed, strict=True):
             results[i] = result
+        self._learn_plain_keys(texts, results, key_slots)
         out: list[tuple[dict[str, Any], Counts] | RedactionError] = []
         for item in skeletons:
             if isinstance(item, RedactionError):
@@ -253,13 +270,24 @@ class Redactor:
             return None
         return f"too_costly: the event needs {tokens} tokens of name analysis, the limit is {limit}"
 
+    def _learn_plain_keys(self, texts: list[str], results: list[Any], key_slots: set[int]) -> None:
+        plain = self._plain_keys
+        for i in key_slots:
+            result = results[i]
+            text = texts[i]
+            if isinstance(result, tuple) and not result[1] and result[0] == text and len(text) <= _PLAIN_KEY_MAX_CHARS:
+                if len(plain) >= _PLAIN_KEYS_MAX:
+                    plain.clear()
+                plain.add(text)
+
     def _skeleton(self, event: dict[str, Any], texts: list[str], index: dict[str, int], counts: Counts,
-                  used: set[int]) -> Any:
+                  used: set[int], key_slots: set[int]) -> Any:
         """The event with every string to analyse replaced by a :class:`_Slot` (see :mod:`.walk`).
         Raises ``TypeError`` for an event that is not a JSON object (the caller rejects it)."""
         if not isinstance(event, dict):
             raise TypeError("an event must be a JSON object")
         key = self.config.pseudonym_key
+        plain_keys = self._plain_keys
 
         def slot(text: str, where: str) -> _Slot:
             i = index.get(text)
@@ -269,37 +297,54 @@ class Redactor:
             used.add(i)
             return _Slot(i, where)
 
+        def keep(value: str, shape: Shape) -> bool:
+            kind = shape.kind
+            return (kind is _IDENTIFIER or (kind is _VOCABULARY and value in shape.vocabulary)
+                    or (kind is _TIMESTAMP and is_timestamp(value)))
+
         def text_object(value: dict[Any, Any], where: str, declared: Mapping[str, Shape]) -> _Object:
             items: list[tuple[str | _Slot, Any]] = []
+            append = items.append
             for name, v in value.items():
-                shape = declared.get(name) if isinstance(name, str) else None
+                shape = declared.get(name) if declared and isinstance(name, str) else None
                 if shape is not None:  # a field of the model: its name stays, its value by its shape
-                    items.append((name, walk(v, shape, f"{where}{name}")))
+                    if isinstance(v, str):
+                        append((name, v if keep(v, shape) else slot(v, where + name)))
+                    elif v is None or type(v) in _SCALARS:
+                        append((name, v))
+                    else:
+                        append((name, walk(v, shape, where + name)))
                     continue
                 label = name if isinstance(name, str) else str(name)
-                path = f"{where}{label}"
+                path = where + label
                 entity = sensitive_type(label)
+                new: Any
                 if entity is not None and v is not None and not isinstance(v, bool):
                     raw = v if isinstance(v, str) else orjson.dumps(v).decode()
-                    new: Any = placeholder(entity, raw, key)
+                    new = placeholder(entity, raw, key)
                     counts[entity] = counts.get(entity, 0) + 1
+                elif isinstance(v, str):
+                    new = slot(v, path)
+                elif v is None or type(v) in _SCALARS:
+                    new = v
                 else:
                     new = walk(v, TEXT, path)
-                items.append((slot(label, f"{path} (key)"), new))
+                if label in plain_keys:
+                    append((label, new))
+                else:
+                    key_slot = slot(label, f"{path} (key)")
+                    key_slots.add(key_slot.index)
+                    append((key_slot, new))
             return _Object(items)
 
         def walk(value: Any, shape: Shape, where: str) -> Any:
-            kind = shape.kind
             if isinstance(value, str):
-                if (kind is Kind.IDENTIFIER or (kind is Kind.VOCABULARY and value in shape.vocabulary)
-                        or (kind is Kind.TIMESTAMP and is_timestamp(value))):
-                    return value
-                return slot(value, where)
+                return value if keep(value, shape) else slot(value, where)
             if isinstance(value, list):
-                item = shape.item if kind is Kind.LIST and shape.item is not None else TEXT
+                item = shape.item if shape.kind is _LIST and shape.item is not None else TEXT
                 return [walk(v, item, f"{where}[{n}]") for n, v in enumerate(value)]
             if isinstance(value, dict):
-                declared = shape.fields if kind is Kind.OBJECT else {}
+                declared = shape.fields if shape.kind is _OBJECT else {}
                 return text_object(value, f"{where}." if where else "", declared)
             return value  # numbers, booleans, null (and a datetime under a timestamp field)
 
@@ -316,7 +361,8 @@ def _to_original(norm: Normalized, finding: Finding) -> Finding:
 
 
 def _fill(value: Any, results: list[Any], counts: Counts, failures: list[str]) -> Any:
-    if isinstance(value, _Slot):
+    kind = type(value)
+    if kind is _Slot:
         result = results[value.index]
         if isinstance(result, Exception):
             failures.append(f"{value.where} ({type(result).__name__})")
@@ -325,17 +371,23 @@ def _fill(value: Any, results: list[Any], counts: Counts, failures: list[str]) -
         for entity, n in found.items():
             counts[entity] = counts.get(entity, 0) + n
         return text
-    if isinstance(value, list):
-        return [_fill(v, results, counts, failures) for v in value]
-    if isinstance(value, _Object):
+    if kind is _Object:
         out: dict[str, Any] = {}
         for key, v in value.items:
-            name = _fill(key, results, counts, failures)
-            out[unique_key(out, name if isinstance(name, str) else "")] = _fill(v, results, counts, failures)
+            if type(key) is not str:
+                key = _fill(key, results, counts, failures)
+                if not isinstance(key, str):  # its analysis failed: the event is refused anyway
+                    key = ""
+            if type(v) in _CONTAINERS:
+                v = _fill(v, results, counts, failures)
+            out[unique_key(out, key) if key in out else key] = v
         return out
-    if isinstance(value, dict):
-        return {k: _fill(v, results, counts, failures) for k, v in value.items()}
+    if kind is list:
+        return [_fill(v, results, counts, failures) for v in value]
     return value
+
+
+_CONTAINERS = frozenset({_Slot, _Object, list})
 
 
 def unique_key(taken: Mapping[str, Any], key: str) -> str:
