@@ -36,7 +36,6 @@ from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegist
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
     IbanRecognizer,
     IpRecognizer,
     SpacyRecognizer,
@@ -292,8 +291,9 @@ class _Ent:
 
 
 def _name_result(start: int, end: int) -> RecognizerResult:
-    return RecognizerResult(PERSON, start, end, NAME_SCORE, recognition_metadata={
-        RecognizerResult.RECOGNIZER_NAME_KEY: NAME_RECOGNIZER, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: NAME_RECOGNIZER})
+    meta = {RecognizerResult.RECOGNIZER_NAME_KEY: NAME_RECOGNIZER,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: NAME_RECOGNIZER}
+    return RecognizerResult(PERSON, start, end, NAME_SCORE, recognition_metadata=meta)
 
 
 class Engine:
@@ -308,7 +308,7 @@ class Engine:
         for recognizer in (
             SecretRecognizer(), PersonCueRecognizer(), StrictUsSsnRecognizer(), OfflineEmailRecognizer(),
             StreetAddressRecognizer(),
-            FastPhoneRecognizer(), CardRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
+            FastPhoneRecognizer(), CardRecognizer(), IbanRecognizer(), IpRecognizer(),
             SpacyRecognizer(supported_entities=[PERSON, LOCATION], ner_strength=NER_SCORE),
         ):
             registry.add_recognizer(recognizer)
@@ -363,9 +363,11 @@ class Engine:
                 score_threshold=self.config.min_score,
             )
         if may_hold_name(text):
-            # names.py: whole names around what was found, listed names, cued names (redaction.md, "Names")
+            # names.py: whole names around what was found, listed names, cued names (redaction.md, "Names").
+            # It reads the NER view (same offsets): no "name" is guessed inside a blob or a hash.
+            view = _blanker(self.config.ner_max_run_chars, self.config.ner_max_symbol_run)(text)
             people = [(r.start, r.end) for r in results if r.entity_type == PERSON]
-            results += [_name_result(start, end) for start, end in find_names(text, people, self.names)]
+            results += [_name_result(start, end) for start, end in find_names(view, people, self.names, text)]
         return results
 
     def find(self, texts: Sequence[str], plans: Mapping[str, NerPlan] | None = None

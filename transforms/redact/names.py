@@ -42,23 +42,215 @@ from functools import lru_cache
 HELD_OUT_LOCALES = frozenset({"fi_FI", "hu_HU", "zu_ZA", "yo_NG", "tw_GH", "id_ID"})
 
 _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ'’\-]{2,}$")
-_PARTICLES = frozenset("van der den de da das do dos du von zu di del della la le bin ben al el ter ten".split())
+_PARTICLES = frozenset(
+    [
+        "van",
+        "der",
+        "den",
+        "de",
+        "da",
+        "das",
+        "do",
+        "dos",
+        "du",
+        "von",
+        "zu",
+        "di",
+        "del",
+        "della",
+        "la",
+        "le",
+        "bin",
+        "ben",
+        "al",
+        "el",
+        "ter",
+        "ten",
+    ]
+)
 _UP, _LO = "A-ZÀ-ÖØ-ÞĀ-Ž", "a-zß-öø-ÿā-ž"
 # A capitalised word (O'Brien, Kelly-Fowler, Şener) or a particle, with its position.
-_WORD = re.compile(rf"[{_UP}][{_LO}]+(?:[-'’][{_UP}]?[{_LO}]+)*|[{_UP}]['’][{_UP}][{_LO}]+|\b(?:{'|'.join(_PARTICLES)})\b")
+_WORD = re.compile(
+    rf"[{_UP}][{_LO}]+(?:[-'’][{_UP}]?[{_LO}]+)*|[{_UP}]['’][{_UP}][{_LO}]+|\b(?:{'|'.join(_PARTICLES)})\b"
+)
 
-_TRACE_WORDS = """
-january february march april may june july august september october november december monday tuesday
-wednesday thursday friday saturday sunday today tomorrow yesterday status error warn warning info debug trace
-order orders refund refunds policy customer customers tool tools result results ticket invoice case user users
-agent system assistant summary total name names email phone card please thanks thank hello hi dear best regards
-meeting notes plan look confirm address close ship tracking found owner contact first last model update true
-false null none yes no ok okay bot manager account accounts bank service support team admin api http https json
-sir madam miss mister doctor street avenue road lane drive court place square park hall city state country
-north south east west new old great grand saint san santa fort port mount lake river hill valley beach bay
-christmas easter god king queen prince princess lord lady king's art gift grace hope joy faith will mark bill
-price rose may june august long young white black brown green grey gray gold silver stone wood field
-""".split()
+_TRACE_WORDS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "status",
+    "error",
+    "warn",
+    "warning",
+    "info",
+    "debug",
+    "trace",
+    "order",
+    "orders",
+    "refund",
+    "refunds",
+    "policy",
+    "customer",
+    "customers",
+    "tool",
+    "tools",
+    "result",
+    "results",
+    "ticket",
+    "invoice",
+    "case",
+    "user",
+    "users",
+    "agent",
+    "system",
+    "assistant",
+    "summary",
+    "total",
+    "name",
+    "names",
+    "email",
+    "phone",
+    "card",
+    "please",
+    "thanks",
+    "thank",
+    "hello",
+    "hi",
+    "dear",
+    "best",
+    "regards",
+    "meeting",
+    "notes",
+    "plan",
+    "look",
+    "confirm",
+    "address",
+    "close",
+    "ship",
+    "tracking",
+    "found",
+    "owner",
+    "contact",
+    "first",
+    "last",
+    "model",
+    "update",
+    "true",
+    "false",
+    "null",
+    "none",
+    "yes",
+    "no",
+    "ok",
+    "okay",
+    "bot",
+    "manager",
+    "account",
+    "accounts",
+    "bank",
+    "service",
+    "support",
+    "team",
+    "admin",
+    "api",
+    "http",
+    "https",
+    "json",
+    "sir",
+    "madam",
+    "miss",
+    "mister",
+    "doctor",
+    "street",
+    "avenue",
+    "road",
+    "lane",
+    "drive",
+    "court",
+    "place",
+    "square",
+    "park",
+    "hall",
+    "city",
+    "state",
+    "country",
+    "north",
+    "south",
+    "east",
+    "west",
+    "new",
+    "old",
+    "great",
+    "grand",
+    "saint",
+    "san",
+    "santa",
+    "fort",
+    "port",
+    "mount",
+    "lake",
+    "river",
+    "hill",
+    "valley",
+    "beach",
+    "bay",
+    "christmas",
+    "easter",
+    "god",
+    "king",
+    "queen",
+    "prince",
+    "princess",
+    "lord",
+    "lady",
+    "king's",
+    "art",
+    "gift",
+    "grace",
+    "hope",
+    "joy",
+    "faith",
+    "will",
+    "mark",
+    "bill",
+    "price",
+    "rose",
+    "may",
+    "june",
+    "august",
+    "long",
+    "young",
+    "white",
+    "black",
+    "brown",
+    "green",
+    "grey",
+    "gray",
+    "gold",
+    "silver",
+    "stone",
+    "wood",
+    "field",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +290,27 @@ def name_lists() -> NameLists:
         if module.name in HELD_OUT_LOCALES:
             continue
         provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
-        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
-                           ("first_names_nonbinary", first), ("last_names", last), ("last_names_male", last),
-                           ("last_names_female", last)):
+        for attr, into in (
+            ("first_names", first),
+            ("first_names_male", first),
+            ("first_names_female", first),
+            ("first_names_nonbinary", first),
+            ("last_names", last),
+            ("last_names_male", last),
+            ("last_names_female", last),
+        ):
             into.update(n.lower() for n in _strings(provider.__dict__.get(attr)) if _LATIN.match(n))
     common = {w.lower() for w in STOP_WORDS} | {w.lower() for w in lorem.Provider.word_list} | set(_TRACE_WORDS)
     return NameLists(frozenset(first), frozenset(last - {w for w in common if len(w) <= 3}), frozenset(common))
 
 
-# Words right before a single name that introduce a person.
+# Words right before a single capitalised word that make it a name even when no list knows it.
+_STRONG_CUE = re.compile(
+    r"\b(?:[Hh]i|[Hh]ello|[Hh]ey|[Tt]hanks|[Tt]hank you|[Dd]ear|it's|it is|I'm|I am|this is|[Nn]ame is|named"
+    r"|Mr|Mrs|Ms|Miss|Dr|Prof|[Ll]ook up|[Ll]ooked up|[Oo]wner|[Cc]ustomer|[Cc]aller|[Aa]pprover|[Aa]ssignee"
+    r"|[Rr]equester|[Aa]ttn|[Ss]igned by)\.?,?:?\s{1,3}\Z"
+)
+# Words right before a single listed name that introduce a person.
 _CUE_BEFORE = re.compile(
     r"(?:\b(?:[Hh]i|[Hh]ello|[Hh]ey|[Tt]hanks|[Tt]hank you|[Dd]ear|it's|it is|I'm|I am|this is|[Nn]ame is|named|called"
     r"|[Mm]r|[Mm]rs|[Mm]s|[Mm]iss|[Dd]r|[Pp]rof|[Ss]ir|[Mm]adam|[Ll]ook up|[Ll]ooked up|[Oo]wner|[Cc]ustomer|[Cc]lient"
@@ -138,10 +342,21 @@ def _adjacent(text: str, end: int, start: int) -> bool:
     return gap in (" ", "-", "  ")
 
 
-def find_names(text: str, found: list[tuple[int, int]], lists: NameLists | None = None) -> list[tuple[int, int]]:
+def word_cued(text: str, word: tuple[int, int, str], lists: NameLists) -> bool:
+    """A lone capitalised word no list knows, right after a strong cue (``Thanks Macharia``)."""
+    start, _end, value = word
+    return value.lower() not in lists.common and _STRONG_CUE.search(text, max(0, start - 24), start) is not None
+
+
+def find_names(
+    text: str, found: list[tuple[int, int]], lists: NameLists | None = None, original: str | None = None
+) -> list[tuple[int, int]]:
     """PERSON spans to add to ``found`` (the PERSON spans other recognizers already have in ``text``):
     extensions of found names over adjacent listed words, listed pairs, cued and listed single names,
-    name-key values and signature lines. Spans may overlap ``found``; the caller merges."""
+    name-key values and signature lines. Spans may overlap ``found``; the caller merges.
+
+    ``text`` is what words are read from (the engine passes the NER view, same offsets); name keys
+    and sign-offs are read from ``original`` (default ``text``), where JSON quotes are intact."""
     lists = lists or name_lists()
     words = _words(text)
     out: list[tuple[int, int]] = []
@@ -150,7 +365,10 @@ def find_names(text: str, found: list[tuple[int, int]], lists: NameLists | None 
     # Runs of adjacent capitalised words/particles.
     runs: list[list[tuple[int, int, str]]] = []
     for word in words:
-        if runs and _adjacent(text, runs[-1][-1][1], word[0]):
+        if word[2].lower() in lists.common and not lists.listed(word[2]):
+            runs.append([])  # "Thanks", "Dear", "Status": never part of a name, and they end a run
+            continue
+        if runs and runs[-1] and _adjacent(text, runs[-1][-1][1], word[0]):
             runs[-1].append(word)
         else:
             runs.append([word])
@@ -164,8 +382,11 @@ def find_names(text: str, found: list[tuple[int, int]], lists: NameLists | None 
             if not inside:
                 continue
             lo, hi = inside[0], inside[-1]
-            while lo > 0 and (lists.listed(run[lo - 1][2]) or run[lo - 1][2].lower() in _PARTICLES) and \
-                    run[lo - 1][2].lower() not in lists.common:
+            while (
+                lo > 0
+                and (lists.listed(run[lo - 1][2]) or run[lo - 1][2].lower() in _PARTICLES)
+                and run[lo - 1][2].lower() not in lists.common
+            ):
                 lo -= 1
             while hi + 1 < len(run) and (lists.listed(run[hi + 1][2]) or run[hi + 1][2].lower() in _PARTICLES):
                 hi += 1
@@ -173,6 +394,8 @@ def find_names(text: str, found: list[tuple[int, int]], lists: NameLists | None 
                 lo += 1
             if run[lo][0] < start or run[hi][1] > end:
                 out.append((min(start, run[lo][0]), max(end, run[hi][1])))
+        if len(run) == 1 and not lists.listed(run[0][2]) and word_cued(text, run[0], lists):
+            out.append((run[0][0], run[0][1]))
         # 2. listed pairs: every capitalised word of a 2-4 word stretch is listed, not all common
         listed = [lists.listed(w[2]) or w[2].lower() in _PARTICLES for w in run]
         i = 0
@@ -185,19 +408,21 @@ def find_names(text: str, found: list[tuple[int, int]], lists: NameLists | None 
                 j += 1
             while j > i and run[j][2].lower() in _PARTICLES:
                 j -= 1
-            stretch = run[i:j + 1]
+            stretch = run[i : j + 1]
             if len(stretch) >= 2 and not all(w[2].lower() in lists.common for w in stretch):
                 out.append((stretch[0][0], stretch[-1][1]))
             elif len(stretch) == 1 and len(run) == 1:
-                start, end, word = stretch[0]
+                start, end, lone = stretch[0]
                 # 3./4. a single listed word: cued, or a first name that is no common word
-                cued = _CUE_BEFORE.search(text, max(0, start - 24), start) is not None or \
-                    _CUE_AFTER.match(text, end) is not None
-                if lists.single(word) or (cued and word.lower() not in lists.common):
+                cued = (
+                    _CUE_BEFORE.search(text, max(0, start - 24), start) is not None
+                    or _CUE_AFTER.match(text, end) is not None
+                )
+                if lists.single(lone) or (cued and lone.lower() not in lists.common):
                     out.append((start, end))
             i = j + 1
     for pattern in (_NAME_KEY, _SIGN_OFF):
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(original if original is not None else text):
             value = match.group("v")
             if not all(w.lower() in lists.common for w in value.split()):
                 out.append(match.span("v"))

@@ -268,6 +268,9 @@ _PHONE_SHAPE_BY_GROUPS = re.compile(
     r"|^\d\d([ .])\d\d\2\d\d\2\d\d(?:\2\d\d)?$"
 )
 _BARE_DIGITS = re.compile(r"^\d+$")
+_EXTENSION = re.compile(r"\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6}$", re.IGNORECASE)
+# Part numbers and check-digit ids: hyphens only, three or more groups, a last group of one or two digits.
+_PART_NUMBER = re.compile(r"^[1-9]\d*(?:-\d+){1,}-\d{1,2}$")
 
 
 def phone_verdict(text: str, start: int, end: int) -> bool | None:
@@ -278,21 +281,23 @@ def phone_verdict(text: str, start: int, end: int) -> bool | None:
     before = text[max(0, start - 40):start]
     international = candidate.startswith(("+", "＋")) or (
         candidate.startswith("00") and not _BARE_DIGITS.match(candidate))
+    glued_after = end < len(text) and (text[end].isalnum() or text[end] == "_")
     if international:
-        digits = sum(ch.isdigit() for ch in candidate)
+        digits = sum(ch.isdigit() for ch in _EXTENSION.sub("", candidate))
         return 8 <= digits <= 17 if not _GLUED.search(before) else None
-    if _GLUED.search(before) and not before.lower().endswith(("tel:", "phone:", "fax:", "mobile:")):
+    if glued_after or (_GLUED.search(before) and not before.lower().endswith(("tel:", "phone:", "fax:", "mobile:"))):
         return False  # a part of a longer token (ORD-2026-026536, 14:05:04.348831)
-    if _YEAR_PREFIX.match(candidate) or _DATE_PREFIX.match(candidate) or _CHECK_DIGIT_GROUP.search(candidate):
+    if (_PART_NUMBER.match(candidate) or _YEAR_PREFIX.match(candidate) or _DATE_PREFIX.match(candidate)
+            or _CHECK_DIGIT_GROUP.search(candidate)):
         return False
-    if _PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 12)):
+    if _PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 40)):
         return True
     if _KEEP_CUE_BEFORE.search(before):
         return False
     if _BARE_DIGITS.match(candidate):
         # An undelimited run: a phone only when a region's plan says so, and never past 10 digits
         # without a ``+`` (EAN-13, tracking numbers, epoch milliseconds).
-        return False if len(candidate) > 10 else None
+        return False if len(candidate) > 10 and not (len(candidate) == 11 and candidate[0] == "0") else None
     if _PHONE_SHAPE_BY_GROUPS.match(candidate):
         return True
     return None
@@ -380,7 +385,8 @@ class FastPhoneRecognizer(_Recognizer):
 # 2221-2720, Amex 34/37, Diners 30/36/38/39, JCB 35 and 2131/1800, Discover/UnionPay/Maestro 5/6.
 _CARD_PREFIX = re.compile(r"^(?:4|5|6|3[0456789]|2131|1800|22[2-9]|2[3-6]\d|27[0-2])")
 _NOT_DIGIT = re.compile(r"\D")
-_CARD = re.compile(r"(?<![\w\-.])\d{4}([ \-]?)\d{2,4}(?:\1\d{1,4}){1,4}(?![\w\-]|\.\d)|(?<![\w\-.])\d{12,19}(?![\w\-]|\.\d)")
+_CARD = re.compile(r"(?<![\w\-.])\d{4}([ \-]?)\d{2,6}(?:\1\d{1,5}){1,4}(?![\w\-]|\.\d)"
+                   r"|(?<![\w\-.])\d{12,19}(?![\w\-]|\.\d)")
 _CARD_CUE = re.compile(r"(?i:card|\bcc\b|visa|master|maestro|amex|discover|jcb|diners|debit|credit|\bpan\b)")
 
 

@@ -39,17 +39,51 @@ from faker import Faker
 
 Split = Literal["tuning", "test"]
 
-TUNING_LOCALES = ("en_US", "de_DE", "es_ES", "it_IT", "nl_NL", "pl_PL", "tr_TR", "en_IN", "da_DK", "cs_CZ",
-                  "en_KE", "es_MX", "hr_HR")
+TUNING_LOCALES = (
+    "en_US",
+    "de_DE",
+    "es_ES",
+    "it_IT",
+    "nl_NL",
+    "pl_PL",
+    "tr_TR",
+    "en_IN",
+    "da_DK",
+    "cs_CZ",
+    "en_KE",
+    "es_MX",
+    "hr_HR",
+)
 # Names of these locales are not in the redactor's gazetteer (names.py excludes them).
 HELD_OUT_LOCALES = ("fi_FI", "hu_HU", "zu_ZA", "yo_NG", "tw_GH", "id_ID")
-TEST_LOCALES = ("en_GB", "fr_FR", "pt_BR", "sv_SE", "en_IE", "de_AT", "es_CO", "ro_RO", "sk_SK", "en_NZ",
-                "fr_BE", "en_PK", *HELD_OUT_LOCALES)
+TEST_LOCALES = (
+    "en_GB",
+    "fr_FR",
+    "pt_BR",
+    "sv_SE",
+    "en_IE",
+    "de_AT",
+    "es_CO",
+    "ro_RO",
+    "sk_SK",
+    "en_NZ",
+    "fr_BE",
+    "en_PK",
+    *HELD_OUT_LOCALES,
+)
 SEEDS = {"tuning": 1_000_003, "test": 2_000_029}
 
 PERSON, PHONE, EMAIL, CARD, IBAN, SSN, IP, LOCATION, SECRET = (
-    "PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "LOCATION",
-    "SECRET")
+    "PERSON",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "LOCATION",
+    "SECRET",
+)
 
 
 @dataclass
@@ -74,22 +108,21 @@ TRACE_TEMPLATES = [
     "| customer | phone | order | total |\n|---|---|---|---|\n| {PERSON} | {PHONE} | {order} | {amount} |",
     "You are a support agent. The customer is {PERSON} ({EMAIL}). Never share their IBAN {IBAN}. "
     "Reference invoice {invoice}.",
-    "Tool result: {{\"status\": \"found\", \"owner\": \"{FIRST} {LAST}\", \"isbn\": \"{isbn}\", \"ean\": \"{ean}\"}}",
+    'Tool result: {{"status": "found", "owner": "{FIRST} {LAST}", "isbn": "{isbn}", "ean": "{ean}"}}',
     "User: hi, it's {FIRST} again, my order {order} never arrived. Can you call me on {PHONE}?",
     "Assistant: I have escalated ticket {ticket} to {PERSON}; they will reply before {ts}.",
     "WARN auth: failed login for {EMAIL} from {IP} at {epoch} (attempt 3, build {build})",
     "Please ship {sku} to {PERSON}, {ADDRESS}. Tracking {tracking}, invoice {invoice}.",
     "Summary: {PERSON} asked to change the payout account to {IBAN}; request {uuid} flagged by rule R-{rule}.",
-    "Traceback (most recent call last):\n  File \"agent.py\", line {line}, in run\nValueError: no account for "
+    'Traceback (most recent call last):\n  File "agent.py", line {line}, in run\nValueError: no account for '
     "{EMAIL} (customer {PERSON}, order {order})",
     "system: verify identity. SSN on file {SSN}; caller {PERSON}; session {uuid}; amount {amount}",
     "| name | email | card |\n|------|-------|------|\n| {FIRST} {LAST} | {EMAIL} | {CARD} |\n| total | | {amount} |",
-    "tool_result: {{\"contact\": {{\"first\": \"{FIRST}\", \"last\": \"{LAST}\", \"tel\": \"{PHONE}\"}}, "
-    "\"invoice\": \"{invoice}\", \"at\": \"{ts}\"}}",
+    'tool_result: {{"contact": {{"first": "{FIRST}", "last": "{LAST}", "tel": "{PHONE}"}}, '
+    '"invoice": "{invoice}", "at": "{ts}"}}',
     "Thanks {FIRST}! I've noted {PHONE} as your callback number for case {ticket}.",
     "Dear {PERSON},\nyour refund of {amount} for {order} is on its way.\nBest regards,\n{SIGNER}",
-    "DEBUG http: POST /v2/orders/{order}/notes body={{'note': 'spoke with {PERSON}, prefers {PHONE}'}} "
-    "took {ms} ms",
+    "DEBUG http: POST /v2/orders/{order}/notes body={{'note': 'spoke with {PERSON}, prefers {PHONE}'}} took {ms} ms",
     "Agent plan: 1) look up {LAST} in the CRM 2) confirm address {ADDRESS} 3) close {ticket}",
     "escalation from {IP}: {PERSON} <{EMAIL}> disputes charge {amount} on card ending {last4}, order {order}",
     "The approver for {invoice} is {PERSON}; contact {EMAIL} or {PHONE} before {date}.",
@@ -98,21 +131,48 @@ TRACE_TEMPLATES = [
 ]
 
 _PRESIDIO_SLOTS = {
-    "person": PERSON, "name": PERSON, "name_male": PERSON, "name_female": PERSON,
-    "first_name": "FIRST", "first_name_male": "FIRST", "first_name_female": "FIRST",
-    "first_name_nonbinary": "FIRST", "last_name": "LAST", "last_name_male": "LAST", "last_name_female": "LAST",
-    "phone_number": PHONE, "email": EMAIL, "credit_card_number": CARD, "iban": IBAN, "ssn": SSN,
-    "ip_address": IP, "address": "ADDRESS", "city": "CITY", "country": "COUNTRY", "street_name": "STREET",
+    "person": PERSON,
+    "name": PERSON,
+    "name_male": PERSON,
+    "name_female": PERSON,
+    "first_name": "FIRST",
+    "first_name_male": "FIRST",
+    "first_name_female": "FIRST",
+    "first_name_nonbinary": "FIRST",
+    "last_name": "LAST",
+    "last_name_male": "LAST",
+    "last_name_female": "LAST",
+    "phone_number": PHONE,
+    "email": EMAIL,
+    "credit_card_number": CARD,
+    "iban": IBAN,
+    "ssn": SSN,
+    "ip_address": IP,
+    "address": "ADDRESS",
+    "city": "CITY",
+    "country": "COUNTRY",
+    "street_name": "STREET",
 }
 _FILLERS: dict[str, Callable[[Faker], str]] = {
-    "organization": lambda f: f.company(), "building_number": lambda f: f.building_number(),
-    "age": lambda f: str(f.random_int(18, 90)), "year": lambda f: f.year(),
-    "secondary_address": lambda f: f"Apt. {f.random_int(1, 999)}", "postcode": lambda f: f.postcode(),
-    "zipcode": lambda f: f.postcode(), "nationality": lambda f: "Italian", "job": lambda f: f.job(),
-    "url": lambda f: f.url(), "date_time": lambda f: f.date(), "date_of_birth": lambda f: f.date(),
-    "day_of_week": lambda f: f.day_of_week(), "state_abbr": lambda f: "CA",
-    "prefix": lambda f: "Mr.", "prefix_male": lambda f: "Mr.", "prefix_female": lambda f: "Ms.",
-    "nation_woman": lambda f: "Italian", "nation_plural": lambda f: "Italians",
+    "organization": lambda f: f.company(),
+    "building_number": lambda f: f.building_number(),
+    "age": lambda f: str(f.random_int(18, 90)),
+    "year": lambda f: f.year(),
+    "secondary_address": lambda f: f"Apt. {f.random_int(1, 999)}",
+    "postcode": lambda f: f.postcode(),
+    "zipcode": lambda f: f.postcode(),
+    "nationality": lambda f: "Italian",
+    "job": lambda f: f.job(),
+    "url": lambda f: f.url(),
+    "date_time": lambda f: f.date(),
+    "date_of_birth": lambda f: f.date(),
+    "day_of_week": lambda f: f.day_of_week(),
+    "state_abbr": lambda f: "CA",
+    "prefix": lambda f: "Mr.",
+    "prefix_male": lambda f: "Mr.",
+    "prefix_female": lambda f: "Ms.",
+    "nation_woman": lambda f: "Italian",
+    "nation_plural": lambda f: "Italians",
 }
 _ALIASES = {"PHONE": PHONE, "EMAIL": EMAIL, "CARD": CARD, "IBAN": IBAN, "SSN": SSN, "IP": IP}
 _SLOT = re.compile(r"\{\{(\w+)\}\}")
@@ -144,36 +204,73 @@ def _half(template: str) -> Split:
 
 def templates(split: Split) -> list[tuple[str, str]]:
     """(source, template) of ``split``; the two splits share no template."""
-    return ([("presidio", t) for t in presidio_templates() if _half(t) == split]
-            + [("trace", t) for t in TRACE_TEMPLATES if _half(t) == split])
+    return [("presidio", t) for t in presidio_templates() if _half(t) == split] + [
+        ("trace", t) for t in TRACE_TEMPLATES if _half(t) == split
+    ]
 
 
 # --- must-keep tokens -------------------------------------------------------------------------
 def _keepers(rng: random.Random, fake: Faker) -> dict[str, Callable[[], str]]:
     year = lambda: str(rng.randint(2019, 2027))  # noqa: E731
     return {
-        "order": lambda: rng.choice([f"ORD-{year()}-{rng.randint(0, 999999):06d}", f"order #{rng.randint(10000, 9999999)}",
-                                     f"PO-{year()}{rng.randint(100, 9999)}", f"SO{rng.randint(1000000, 99999999)}",
-                                     f"order {year()}-{rng.randint(100000, 999999)}"]),
-        "ticket": lambda: rng.choice([f"JIRA-{rng.randint(100, 99999)}", f"INC{rng.randint(1000000, 9999999)}",
-                                      f"#{rng.randint(100000, 9999999)}", f"CASE-{year()}-{rng.randint(1000, 99999)}"]),
-        "invoice": lambda: rng.choice([f"INV-{year()}-{rng.randint(1, 999999):06d}", f"INV/{year()}/{rng.randint(1, 9999):04d}",
-                                       f"{year()}-{rng.randint(1, 12):02d}-{rng.randint(10000, 99999)}"]),
-        "amount": lambda: rng.choice([fake.pricetag(), f"EUR {rng.randint(1000, 9999999):,}.{rng.randint(0, 99):02d}",
-                                      f"{rng.randint(1000000, 99999999)} JPY"]),
-        "uuid": lambda: fake.uuid4(), "sha": lambda: fake.sha1(),
+        "order": lambda: rng.choice(
+            [
+                f"ORD-{year()}-{rng.randint(0, 999999):06d}",
+                f"order #{rng.randint(10000, 9999999)}",
+                f"PO-{year()}{rng.randint(100, 9999)}",
+                f"SO{rng.randint(1000000, 99999999)}",
+                f"order {year()}-{rng.randint(100000, 999999)}",
+            ]
+        ),
+        "ticket": lambda: rng.choice(
+            [
+                f"JIRA-{rng.randint(100, 99999)}",
+                f"INC{rng.randint(1000000, 9999999)}",
+                f"#{rng.randint(100000, 9999999)}",
+                f"CASE-{year()}-{rng.randint(1000, 99999)}",
+            ]
+        ),
+        "invoice": lambda: rng.choice(
+            [
+                f"INV-{year()}-{rng.randint(1, 999999):06d}",
+                f"INV/{year()}/{rng.randint(1, 9999):04d}",
+                f"{year()}-{rng.randint(1, 12):02d}-{rng.randint(10000, 99999)}",
+            ]
+        ),
+        "amount": lambda: rng.choice(
+            [
+                fake.pricetag(),
+                f"EUR {rng.randint(1000, 9999999):,}.{rng.randint(0, 99):02d}",
+                f"{rng.randint(1000000, 99999999)} JPY",
+            ]
+        ),
+        "uuid": lambda: fake.uuid4(),
+        "sha": lambda: fake.sha1(),
         "ts": lambda: rng.choice([fake.iso8601(), fake.date_time().strftime("%Y-%m-%d %H:%M:%S")]),
         "date": lambda: rng.choice([fake.date(), fake.date(pattern="%d.%m.%Y"), fake.date(pattern="%m/%d/%Y")]),
         "epoch": lambda: str(rng.randint(1_600_000_000, 1_800_000_000) * rng.choice([1, 1000])),
-        "build": lambda: rng.choice([f"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 9999)}",
-                                     f"b{rng.randint(100000, 9999999)}"]),
-        "isbn": lambda: rng.choice([fake.isbn13(), fake.isbn10()]), "ean": lambda: fake.ean13(),
-        "sku": lambda: rng.choice([f"SKU-{rng.randint(100, 99999)}-{rng.choice(['BLK', 'XL', 'R2'])}",
-                                   f"{rng.randint(100, 999)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)}"]),
-        "tracking": lambda: rng.choice([f"1Z{rng.randint(10**15, 10**16 - 1)}",
-                                        f"{rng.randint(10**11, 10**12 - 1)}", f"JD{rng.randint(10**17, 10**18 - 1)}"]),
-        "rule": lambda: str(rng.randint(1, 99)), "line": lambda: str(rng.randint(10, 2999)),
-        "ms": lambda: str(rng.randint(10, 99999)), "last4": lambda: f"{rng.randint(0, 9999):04d}",
+        "build": lambda: rng.choice(
+            [f"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 9999)}", f"b{rng.randint(100000, 9999999)}"]
+        ),
+        "isbn": lambda: rng.choice([fake.isbn13(), fake.isbn10()]),
+        "ean": lambda: fake.ean13(),
+        "sku": lambda: rng.choice(
+            [
+                f"SKU-{rng.randint(100, 99999)}-{rng.choice(['BLK', 'XL', 'R2'])}",
+                f"{rng.randint(100, 999)}-{rng.randint(1000, 9999)}-{rng.randint(10, 99)}",
+            ]
+        ),
+        "tracking": lambda: rng.choice(
+            [
+                f"1Z{rng.randint(10**15, 10**16 - 1)}",
+                f"{rng.randint(10**11, 10**12 - 1)}",
+                f"JD{rng.randint(10**17, 10**18 - 1)}",
+            ]
+        ),
+        "rule": lambda: str(rng.randint(1, 99)),
+        "line": lambda: str(rng.randint(10, 2999)),
+        "ms": lambda: str(rng.randint(10, 99999)),
+        "last4": lambda: f"{rng.randint(0, 9999):04d}",
     }
 
 
@@ -224,8 +321,14 @@ def _sample(rng: random.Random, fakers: dict[str, Faker], us: Faker, source: str
             return fake.street_name()
         raise KeyError(kind)
 
-    labels = {"FIRST": PERSON, "LAST": PERSON, "ADDRESS": LOCATION, "CITY": LOCATION, "COUNTRY": LOCATION,
-              "STREET": LOCATION}
+    labels = {
+        "FIRST": PERSON,
+        "LAST": PERSON,
+        "ADDRESS": LOCATION,
+        "CITY": LOCATION,
+        "COUNTRY": LOCATION,
+        "STREET": LOCATION,
+    }
     for name in names:
         if name in keepers:
             values[name] = keepers[name]()
@@ -271,8 +374,10 @@ def honest_corpus(split: Split, n: int) -> list[Sample]:
     # Half the samples from each source: presidio-evaluator's templates outnumber the trace shapes.
     presidio = [t for t in templates(split) if t[0] == "presidio"]
     trace = [t for t in templates(split) if t[0] == "trace"]
-    return [_sample(rng, fakers, us, *(trace[i // 2 % len(trace)] if i % 2 else presidio[i // 2 % len(presidio)]))
-            for i in range(n)]
+    return [
+        _sample(rng, fakers, us, *(trace[i // 2 % len(trace)] if i % 2 else presidio[i // 2 % len(presidio)]))
+        for i in range(n)
+    ]
 
 
 _DIGIT_TYPES = {PHONE, CARD, IBAN, SSN}
@@ -328,5 +433,9 @@ def score(samples: list[Sample], outputs: list[str]) -> tuple[dict[str, tuple[in
 
 def misses(samples: list[Sample], outputs: list[str], kind: str) -> list[tuple[str, str]]:
     """(value, output) of each planted value of ``kind`` that was not found: for reading, on the tuning split."""
-    return [(value, output) for sample, output in zip(samples, outputs, strict=True)
-            for (k, value), ok in zip(sample.planted, found(sample, output), strict=True) if k == kind and not ok]
+    return [
+        (value, output)
+        for sample, output in zip(samples, outputs, strict=True)
+        for (k, value), ok in zip(sample.planted, found(sample, output), strict=True)
+        if k == kind and not ok
+    ]
