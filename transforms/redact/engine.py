@@ -62,6 +62,7 @@ from tracelake.transforms.redact.patterns import (
     ORG_WORDS,
     CardRecognizer,
     FastPhoneRecognizer,
+    IpAddressRecognizer,
     OfflineEmailRecognizer,
     PersonCueRecognizer,
     SecretRecognizer,
@@ -308,7 +309,7 @@ class Engine:
         for recognizer in (
             SecretRecognizer(), PersonCueRecognizer(), StrictUsSsnRecognizer(), OfflineEmailRecognizer(),
             StreetAddressRecognizer(),
-            FastPhoneRecognizer(), CardRecognizer(), IbanRecognizer(), IpRecognizer(),
+            FastPhoneRecognizer(), CardRecognizer(), IpAddressRecognizer(), IbanRecognizer(), IpRecognizer(),
             SpacyRecognizer(supported_entities=[PERSON, LOCATION], ner_strength=NER_SCORE),
         ):
             registry.add_recognizer(recognizer)
