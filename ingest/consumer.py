@@ -87,7 +87,9 @@ class Consumer:
             self._pending.append(message)
             self.backend.pause()
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> bool:
+        """Consume until ``stop`` is set. True: every polled message was written and
+        committed; False: a step gave up mid-batch (that batch is re-delivered)."""
         self.backend.subscribe(self._on_revoke)
         try:
             while not stop.is_set():
@@ -101,10 +103,12 @@ class Consumer:
                 self.chain.poll()
             self._drain_pending()
             self.chain.join()
+            return True
         except Interrupted:
-            # A step gave up mid-batch because stop was set (redaction honours it within a
-            # second or so): nothing of that batch is committed; it is re-delivered.
+            # A step gave up mid-batch because stop was set (redaction or a disk-fault wait
+            # honours it within seconds): nothing of that batch is committed; it is re-delivered.
             log.info("stopped mid-batch; the uncommitted messages will be re-delivered")
+            return False
         finally:
             self.chain.close()
             self.backend.close()

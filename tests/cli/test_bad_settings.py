@@ -26,7 +26,7 @@ def bad_value(field: str) -> str | None:
     """A value the field cannot take, or None when every string fits it (str, Path)."""
     annotation = Settings.model_fields[field].annotation
     kinds = set(typing.get_args(annotation)) | {annotation, typing.get_origin(annotation)}
-    if kinds & {int, float}:
+    if kinds & {int, float, bool}:
         return "abc"
     if list in kinds:
         return "not-a-list"

@@ -169,7 +169,8 @@ def test_stop_during_a_fault_commits_nothing(tmp_path: Path, parts_factory) -> N
     parts = parts_factory(lake, max_batch=3)
     stop = RecordingStop(on_wait=lambda n: stop.set() if n == 2 else None)
     health = guard_writes(parts, lake, stop)
-    Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0).run(stop)
+    complete = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters,
+                        poll_timeout_s=0).run(stop)
     health.close()
-    assert backend.committed == {}
+    assert backend.committed == {} and complete is False  # the CLI says the batch will be re-delivered
     shutil.rmtree(lake / "_ingest", ignore_errors=True)

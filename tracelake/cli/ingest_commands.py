@@ -108,10 +108,11 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
         # Disk faults (read-only, full, EIO) are waited out holding the batch uncommitted (docs/ingest.md, Faults).
         health = guard_writes(parts, config.lake, stop, group=config.group)
         try:
-            Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
+            complete = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
         finally:
             health.close()
-    click.echo("consumer stopped: everything written and committed", err=True)
+    click.echo("consumer stopped: everything written and committed" if complete else
+               "consumer stopped mid-batch: the uncommitted batch will be re-delivered", err=True)
 
 
 @command()
