@@ -22,31 +22,30 @@ Contract:
 
 from __future__ import annotations
 
-import atexit
 import base64
-import contextlib
-import ctypes
-import fcntl
 import logging
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-import weakref
 from pathlib import Path
 
 from tracelake.errors import Unavailable
+from tracelake.localjvm import MIN_JAVA, ChildJvm, cache_dir, free_port, java_major, maven_fetch, require_java
+from tracelake.localjvm import die_with_parent as _die_with_parent
+
+__all__ = [
+    "KAFKA_VERSION", "LOG4J_VERSION", "MIN_JAVA", "LocalKafka", "LocalKafkaError", "_die_with_parent", "cache_dir",
+    "check_java", "free_port", "install", "java_major",
+]
 
 log = logging.getLogger("tracelake.localkafka")
 
 KAFKA_VERSION = "4.3.1"
 LOG4J_VERSION = "2.25.4"  # the log4j2 that kafka_2.13 4.3.x depends on
-MIN_JAVA = 17
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -80,96 +79,31 @@ rootLogger.level = {level}
 rootLogger.appenderRef.file.ref = file
 """
 
-_RUNNING: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
-
-
 class LocalKafkaError(Unavailable, RuntimeError):
     """The local broker cannot be installed or started; the message says why and what to do."""
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("TRACELAKE_CACHE_DIR") or os.path.join(Path.home(), ".cache", "tracelake")
-    return Path(root)
-
-
-def java_major(java: str = "java") -> int | None:
-    """The major version of ``java``, or None when it is not installed."""
-    exe = shutil.which(java)
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=30).stderr
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not match:
-        return None
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major
+_NO_BROKER = "use --bootstrap HOST:PORT to point at a running broker"
 
 
 def check_java() -> str:
-    major = java_major()
-    if major is None or major < MIN_JAVA:
-        found = "none" if major is None else f"Java {major}"
-        raise LocalKafkaError(
-            f"the local Kafka broker needs Java {MIN_JAVA} or newer on PATH (found: {found}); "
-            "install one (e.g. apt-get install openjdk-17-jre-headless) or use --bootstrap HOST:PORT "
-            "to point at a running broker"
-        )
-    return shutil.which("java") or "java"
+    """The ``java`` executable, or :class:`LocalKafkaError` saying to install Java 17+ (one line)."""
+    return require_java("the local Kafka broker", _NO_BROKER, LocalKafkaError)
 
 
 def install(version: str = KAFKA_VERSION, root: Path | None = None) -> Path:
     """Resolve the broker jars into the cache (once); return the ``libs`` directory."""
-    base = (root or cache_dir()) / f"kafka-{version}"
-    libs = base / "libs"
-    if (libs / f"kafka_2.13-{version}.jar").exists():
-        return libs
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (libs / f"kafka_2.13-{version}.jar").exists():
-            return libs  # another process finished it while we waited
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise LocalKafkaError(
-                "Apache Maven (mvn) is needed once to fetch the Kafka broker from Maven Central; "
-                "install it (e.g. apt-get install maven) or use --bootstrap HOST:PORT"
-            )
-        work = Path(tempfile.mkdtemp(prefix="resolve-", dir=base))
-        try:
-            (work / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
-            log.info("fetching Apache Kafka %s from Maven Central into %s", version, libs)
-            proc = subprocess.run(
-                [mvn, "-q", "-B", "dependency:copy-dependencies",
-                 f"-DoutputDirectory={work / 'libs'}", "-DincludeScope=runtime"],
-                cwd=work, capture_output=True, text=True, timeout=900,
-            )
-            if proc.returncode != 0 or not (work / "libs" / f"kafka_2.13-{version}.jar").exists():
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-                raise LocalKafkaError(
-                    f"could not fetch Kafka {version} with Maven (exit {proc.returncode}):\n" + "\n".join(tail)
-                )
-            shutil.rmtree(libs, ignore_errors=True)
-            os.replace(work / "libs", libs)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return libs
+    return maven_fetch(
+        _POM.format(kafka=version, log4j=LOG4J_VERSION),
+        (root or cache_dir()) / f"kafka-{version}" / "libs",
+        marker=f"kafka_2.13-{version}.jar",
+        what=f"the Kafka broker ({version})",
+        alternative="use --bootstrap HOST:PORT",
+        error=LocalKafkaError,
+    )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class LocalKafka:
+class LocalKafka(ChildJvm):
     """One single-node KRaft broker on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
@@ -192,7 +126,6 @@ class LocalKafka:
         self.heap = heap
         self.log_level = log_level
         self.extra_config = extra_config or {}
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -270,16 +203,7 @@ class LocalKafka:
         libs = install(self.version)
         props = self._write_files()
         self._format(java, libs, props)
-        stdout = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
-        self._proc = subprocess.Popen(
-            self._java_cmd(java, libs, ["kafka.Kafka", str(props)]),
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        stdout.close()
-        _RUNNING.add(self)
+        self._spawn(self._java_cmd(java, libs, ["kafka.Kafka", str(props)]), self.data_dir / "stdout.log")
         self._wait_ready(timeout)
         return self
 
@@ -310,38 +234,12 @@ class LocalKafka:
             f"Kafka did not answer on {self.bootstrap} within {timeout:.0f}s ({last_error}):\n{self.log_tail()}"
         )
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def log_tail(self, lines: int = 25) -> str:
         text = ""
         for path in (self.data_dir / "stdout.log", self.log_file):
             if path.exists():
                 text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
         return text
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """End the JVM; the data stays (``start`` again restarts the same broker)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        _RUNNING.discard(self)
-
-    def kill(self) -> None:
-        """SIGKILL the JVM (a crash, for tests)."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait(10)
-        self._proc = None
-        _RUNNING.discard(self)
 
     def close(self) -> None:
         """Stop and remove the data directory if this object created it."""
@@ -354,10 +252,3 @@ class LocalKafka:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for broker in list(_RUNNING):
-        with contextlib.suppress(Exception):
-            broker.stop(timeout=10)
