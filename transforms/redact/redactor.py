@@ -302,23 +302,28 @@ class Redactor:
             return (kind is _IDENTIFIER or (kind is _VOCABULARY and value in shape.vocabulary)
                     or (kind is _TIMESTAMP and is_timestamp(value)))
 
-        def text_object(value: dict[Any, Any], where: str, declared: Mapping[str, Shape]) -> _Object:
-            items: list[tuple[str | _Slot, Any]] = []
-            append = items.append
+        def text_object(value: dict[Any, Any], where: str, declared: Mapping[str, Shape]) -> Any:
+            # A plain dict while every key stays as it is (the common case: fewer objects to
+            # build and collect); a list of (key, value) pairs once a key needs analysis.
+            plain: dict[str, Any] = {}
+            items: list[tuple[str | _Slot, Any]] | None = None
             for name, v in value.items():
                 shape = declared.get(name) if declared and isinstance(name, str) else None
                 if shape is not None:  # a field of the model: its name stays, its value by its shape
                     if isinstance(v, str):
-                        append((name, v if keep(v, shape) else slot(v, where + name)))
+                        new: Any = v if keep(v, shape) else slot(v, where + name)
                     elif v is None or type(v) in _SCALARS:
-                        append((name, v))
+                        new = v
                     else:
-                        append((name, walk(v, shape, where + name)))
+                        new = walk(v, shape, where + name)
+                    if items is None:
+                        plain[name] = new
+                    else:
+                        items.append((name, new))
                     continue
                 label = name if isinstance(name, str) else str(name)
                 path = where + label
                 entity = sensitive_type(label)
-                new: Any
                 if entity is not None and v is not None and not isinstance(v, bool):
                     raw = v if isinstance(v, str) else orjson.dumps(v).decode()
                     new = placeholder(entity, raw, key)
@@ -329,13 +334,18 @@ class Redactor:
                     new = v
                 else:
                     new = walk(v, TEXT, path)
+                if items is None and label in plain_keys and label not in plain:
+                    plain[label] = new
+                    continue
+                if items is None:
+                    items = list(plain.items())
                 if label in plain_keys:
-                    append((label, new))
+                    items.append((label, new))
                 else:
                     key_slot = slot(label, f"{path} (key)")
                     key_slots.add(key_slot.index)
-                    append((key_slot, new))
-            return _Object(items)
+                    items.append((key_slot, new))
+            return plain if items is None else _Object(items)
 
         def walk(value: Any, shape: Shape, where: str) -> Any:
             if isinstance(value, str):
@@ -382,12 +392,14 @@ def _fill(value: Any, results: list[Any], counts: Counts, failures: list[str]) -
                 v = _fill(v, results, counts, failures)
             out[unique_key(out, key) if key in out else key] = v
         return out
+    if kind is dict:
+        return {k: _fill(v, results, counts, failures) if type(v) in _CONTAINERS else v for k, v in value.items()}
     if kind is list:
         return [_fill(v, results, counts, failures) for v in value]
     return value
 
 
-_CONTAINERS = frozenset({_Slot, _Object, list})
+_CONTAINERS = frozenset({_Slot, _Object, list, dict})
 
 
 def unique_key(taken: Mapping[str, Any], key: str) -> str:
