@@ -1,4 +1,5 @@
-"""Shared fixtures. Kafka tests use a real local broker (``tracelake.localkafka``)."""
+"""Shared fixtures. Kafka tests use a real local broker (``tracelake.localkafka``), S3 tests a real
+S3Proxy server (``tracelake.locals3``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kafka import KafkaConsumer
 
 from tests.helpers import wait_until
 from tracelake.localkafka import LocalKafka
+from tracelake.locals3 import LocalS3
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +24,21 @@ def kafka_broker() -> Iterator[LocalKafka]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3]:
+    """One real S3Proxy server for the whole session on 127.0.0.1 (filesystem backend in a temporary directory).
+
+    Tests create their own buckets (``s3_server.create_bucket``) and pass
+    ``s3_server.storage_options()`` to delta-rs.
+    """
+    server = LocalS3()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ decorators, in the module of its stage and registered below:
 - :mod:`tracelake.cli.ingest_commands`: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake check``;
 - :mod:`tracelake.cli.analytics_commands`: ``metrics``, ``sql``, ``alerts run|schedule|compare``;
 - :mod:`tracelake.cli.api_commands`: ``api``, ``keys create|list``;
-- :mod:`tracelake.cli.tool_commands`: ``demo``, ``kafka install|start``, ``schema``, ``validate``.
+- :mod:`tracelake.cli.tool_commands`: ``demo``, ``kafka install|start``, ``schema``, ``validate``;
+- :mod:`tracelake.cli.s3_commands`: ``s3 install|start``.
 
 Those modules import only click at the top, so ``tracelake --help`` stays
 fast. Errors: :func:`main` runs the group through the one wrapper,
@@ -22,7 +23,7 @@ import sys
 import click
 
 from tracelake import __version__
-from tracelake.cli import analytics_commands, api_commands, ingest_commands, tool_commands
+from tracelake.cli import analytics_commands, api_commands, ingest_commands, s3_commands, tool_commands
 from tracelake.cli.errors import run
 from tracelake.cli.options import group
 
@@ -39,7 +40,7 @@ for _command in (
     ingest_commands.lake,
     analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts,
     api_commands.api, api_commands.keys,
-    tool_commands.demo, tool_commands.kafka, tool_commands.schema, tool_commands.validate,
+    tool_commands.demo, tool_commands.kafka, s3_commands.s3, tool_commands.schema, tool_commands.validate,
 ):
     cli.add_command(_command)
 
