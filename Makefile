@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-# Both install everything they need into .venv and the Kafka cache first.
+# Both install everything they need into .venv and the server cache (Kafka, S3Proxy) first.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 	$(BIN)/tracelake kafka install >/dev/null
+	$(BIN)/tracelake s3 install >/dev/null
 
 demo: install
 	$(BIN)/tracelake demo $(ARGS)
