@@ -18,6 +18,9 @@ Contract:
   same ports. :meth:`close` also removes a data directory it created.
 - No orphan JVMs: the JVM gets SIGTERM when the thread that started it dies
   (``PR_SET_PDEATHSIG``), and every running broker is stopped at exit.
+
+The Java check, the Maven fetch, free ports and the child-process handling
+are shared with the local S3 server (:mod:`tracelake.localjvm`).
 """
 
 from __future__ import annotations
