@@ -368,7 +368,7 @@ class FastPhoneRecognizer(_Recognizer):
             digits = sum(ch.isdigit() for ch in candidate)
             if digits < 7 or digits > 20 or _DATE_LIKE.match(candidate) or _SSN.fullmatch(candidate):
                 continue
-            if digits >= 12 and not candidate.startswith("+") and card_at(text, start, end):
+            if digits >= 12 and _CARD.fullmatch(candidate) and card_at(text, start, end):
                 continue  # a payment card: the card recognizer names it
             verdict = phone_verdict(text, start, end)
             if verdict is False:
@@ -384,7 +384,7 @@ class FastPhoneRecognizer(_Recognizer):
 # --- payment cards ---------------------------------------------------------------------------------
 # Issuer prefixes of the brands Faker and the card networks issue: Visa 4, Mastercard 51-55 and
 # 2221-2720, Amex 34/37, Diners 30/36/38/39, JCB 35 and 2131/1800, Discover/UnionPay/Maestro 5/6.
-_CARD_PREFIX = re.compile(r"^(?:4|5|6|3[0456789]|2131|1800|22[2-9]|2[3-6]\d|27[0-2])")
+_CARD_PREFIX = re.compile(r"^(?:4|5|6|0604|3[0456789]|2131|1800|22[2-9]|2[3-6]\d|27[0-2])")
 _NOT_DIGIT = re.compile(r"\D")
 _CARD = re.compile(r"(?<![\w\-.])\d{4}([ \-]?)\d{2,6}(?:\1\d{1,5}){1,4}(?![\w\-]|\.\d)"
                    r"|(?<![\w\-.])\d{12,19}(?![\w\-]|\.\d)")
@@ -396,15 +396,28 @@ def card_at(text: str, start: int, end: int) -> bool:
     digits = _NOT_DIGIT.sub("", text[start:end])
     if not 12 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits) or not _luhn_valid(digits):
         return False
-    return 14 <= len(digits) <= 16 or _CARD_CUE.search(text, max(0, start - 60), start) is not None
+    if _CARD_CUE.search(text, max(0, start - 60), start) is not None:
+        return True
+    if _KEEP_CUE_BEFORE.search(text, max(0, start - 40), start):
+        return False  # "ean 4006381333931", "tracking 1234...": an identifier that happens to pass Luhn
+    # A 12/13-digit number that is a valid UPC-A/EAN-13 is a product code unless a card word says otherwise.
+    return len(digits) > 13 or not _gtin_valid(digits)
+
+
+def _gtin_valid(digits: str) -> bool:
+    """UPC-A / EAN-13 check digit (weights 3 and 1 from the right, the check digit excluded)."""
+    body, check = [int(d) for d in digits[:-1]], int(digits[-1])
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
 
 
 class CardRecognizer(_Recognizer):
     """Payment card numbers: 12 to 19 digits, compact or in groups, Luhn-valid, with an issuer prefix.
 
     Stock Presidio's pattern knows neither Mastercard's 2-series nor 19-digit Visa/Maestro. A number of
-    14 to 16 digits is a card on its own; 12, 13 and 17-19 digits (also EAN-13 and tracking-number
-    lengths) only with a card word (``card``, ``cc``, ``visa``, ...) in the 60 characters before it."""
+    12 to 19 digits is a card; 12 and 13 digits (also UPC/EAN and tracking-number
+    lengths) too, unless an identifier word (``ean``, ``tracking``, ``order``) precedes it or it is a valid
+    UPC-A/EAN-13 with no card word (``card``, ``cc``, ``visa``, ...) in the 60 characters before it."""
 
     def __init__(self) -> None:
         super().__init__(supported_entities=["CREDIT_CARD"], name="TracelakeCardRecognizer", supported_language="en")

@@ -32,12 +32,15 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from faker import Faker
 
 Split = Literal["tuning", "test"]
+# Faker's dates end at "now" unless told otherwise; a fixed end keeps the corpus the same every day.
+_END = datetime(2027, 1, 1)
 
 TUNING_LOCALES = (
     "en_US",
@@ -157,15 +160,15 @@ _FILLERS: dict[str, Callable[[Faker], str]] = {
     "organization": lambda f: f.company(),
     "building_number": lambda f: f.building_number(),
     "age": lambda f: str(f.random_int(18, 90)),
-    "year": lambda f: f.year(),
+    "year": lambda f: f.date(pattern="%Y", end_datetime=_END),
     "secondary_address": lambda f: f"Apt. {f.random_int(1, 999)}",
     "postcode": lambda f: f.postcode(),
     "zipcode": lambda f: f.postcode(),
     "nationality": lambda f: "Italian",
     "job": lambda f: f.job(),
     "url": lambda f: f.url(),
-    "date_time": lambda f: f.date(),
-    "date_of_birth": lambda f: f.date(),
+    "date_time": lambda f: f.date(end_datetime=_END),
+    "date_of_birth": lambda f: f.date(end_datetime=_END),
     "day_of_week": lambda f: f.day_of_week(),
     "state_abbr": lambda f: "CA",
     "prefix": lambda f: "Mr.",
@@ -246,8 +249,16 @@ def _keepers(rng: random.Random, fake: Faker) -> dict[str, Callable[[], str]]:
         ),
         "uuid": lambda: fake.uuid4(),
         "sha": lambda: fake.sha1(),
-        "ts": lambda: rng.choice([fake.iso8601(), fake.date_time().strftime("%Y-%m-%d %H:%M:%S")]),
-        "date": lambda: rng.choice([fake.date(), fake.date(pattern="%d.%m.%Y"), fake.date(pattern="%m/%d/%Y")]),
+        "ts": lambda: rng.choice(
+            [fake.iso8601(end_datetime=_END), fake.date_time(end_datetime=_END).strftime("%Y-%m-%d %H:%M:%S")]
+        ),
+        "date": lambda: rng.choice(
+            [
+                fake.date(end_datetime=_END),
+                fake.date(pattern="%d.%m.%Y", end_datetime=_END),
+                fake.date(pattern="%m/%d/%Y", end_datetime=_END),
+            ]
+        ),
         "epoch": lambda: str(rng.randint(1_600_000_000, 1_800_000_000) * rng.choice([1, 1000])),
         "build": lambda: rng.choice(
             [f"{rng.randint(1, 9)}.{rng.randint(0, 40)}.{rng.randint(0, 9999)}", f"b{rng.randint(100000, 9999999)}"]
@@ -289,7 +300,8 @@ def _sample(rng: random.Random, fakers: dict[str, Faker], us: Faker, source: str
     fake = fakers[locale]
     out = Sample(text="", locale=locale, source=source)
     keepers = _keepers(rng, fake)
-    names = {name for _, name, _, _ in _FORMATTER.parse(template) if name}
+    # dict, not set: a set's order changes with the hash seed and the RNG would be drawn in another order
+    names = list(dict.fromkeys(name for _, name, _, _ in _FORMATTER.parse(template) if name))
     values: dict[str, str] = {}
 
     def planted(kind: str) -> str:
