@@ -17,6 +17,8 @@ Same recognizers idea as stock Presidio, arranged for throughput:
   that match any order number.
 - No context enhancement: it needs lemmas (the parser) and only raises scores
   of matches we already keep.
+- After the recognizers, the name pass (:mod:`names`) reads the same NER view:
+  found names grow to the whole name, listed and cued names are added.
 
 Failure modes: :class:`RedactorUnavailable` when the spaCy model is not
 installed (never downloaded at run time); :meth:`Engine.find` returns an
