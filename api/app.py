@@ -3,7 +3,9 @@
 ``create_app(settings)`` wires the routes, the single error handler set
 (:mod:`tracelake.api.errors`), auth (:mod:`tracelake.api.auth`), the Kafka
 producer and the Prometheus registry. Nothing reads the environment here:
-the caller (``tracelake api``, a test, the demo) builds the settings.
+the caller (``tracelake api``, a test, the demo) builds the settings; the
+factory builds the one :class:`~tracelake.lake.lake.Lake` from them (or takes
+the caller's) and every route reads through ``ctx.lake``.
 
 Every request first passes :class:`tracelake.api.guard.BrowserGuard` (Host and
 Origin checks); dashboard sessions are signed by the app's
@@ -39,6 +41,7 @@ from tracelake.api.telemetry import (
     LatencyMiddleware,
     ProducerCollector,
 )
+from tracelake.lake.lake import Lake
 from tracelake.settings import Settings
 
 DESCRIPTION = """The HTTP face of tracelake (`docs/contract/api.md`).
@@ -54,7 +57,10 @@ def create_app(
     *,
     producer: EventProducer | None = None,
     ingest_counters: Any = None,
+    lake: Lake | None = None,
 ) -> FastAPI:
+    """The app over ``lake`` (default: ``Lake.from_settings(settings)``); see the module docstring."""
+    lake = lake or Lake.from_settings(settings)
     keys = KeyStore(settings.api_keys_file)
     if producer is None:
         producer = EventProducer(settings.kafka_bootstrap, settings.topic, settings.api_spool_dir,
@@ -62,7 +68,7 @@ def create_app(
     metrics = ApiMetrics()
     otlp_workers = ProcessOffload()  # large OTLP bodies are decoded there; no process until the first one
     metrics.add_collector(ProducerCollector(producer.stats))
-    metrics.add_collector(LakeRedactionsCollector(settings.lake))
+    metrics.add_collector(LakeRedactionsCollector(lake))
     if settings.kafka_bootstrap:
         metrics.add_collector(ConsumerLagCollector(settings.kafka_bootstrap, settings.topic, settings.group))
     if ingest_counters is not None:
@@ -89,7 +95,7 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
-    app.state.ctx = AppContext(settings=settings, keys=keys, producer=producer, metrics=metrics,
+    app.state.ctx = AppContext(settings=settings, lake=lake, keys=keys, producer=producer, metrics=metrics,
                                ingest_counters=ingest_counters)
     app.state.otlp_workers = otlp_workers
     app.state.sessions = SessionSigner(settings.api_session_secret, settings.api_session_ttl_s)

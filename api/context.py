@@ -8,12 +8,14 @@ from typing import Any
 from tracelake.api.auth import KeyStore
 from tracelake.api.producer import EventProducer
 from tracelake.api.telemetry import ApiMetrics
+from tracelake.lake.lake import Lake
 from tracelake.settings import Settings
 
 
 @dataclass
 class AppContext:
     settings: Settings
+    lake: Lake  # built once from ``settings`` by the app factory; every route reads through it
     keys: KeyStore
     producer: EventProducer
     metrics: ApiMetrics

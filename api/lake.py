@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tracelake.api.keys import ApiKey
 from tracelake.errors import Forbidden, UserError
 from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, QueryTooLarge, open_lake
 from tracelake.queries.timewin import parse_time
 from tracelake.settings import Settings
+
+if TYPE_CHECKING:
+    from tracelake.api.context import AppContext
 
 
 def tenant_of(key: ApiKey) -> str | None:
@@ -34,8 +38,9 @@ def run_horizon(settings: Settings) -> timedelta:
 
 
 @contextmanager
-def open_for(settings: Settings, key: ApiKey) -> Iterator[LakeConnection]:
-    with query_errors(), open_lake(settings.lake, tenant=tenant_of(key), limits=limits(settings)) as con:
+def open_for(ctx: AppContext, key: ApiKey) -> Iterator[LakeConnection]:
+    """A connection over the app's lake (``ctx.lake``) scoped to ``key``'s tenant, with the settings' limits."""
+    with query_errors(), open_lake(ctx.lake, tenant=tenant_of(key), limits=limits(ctx.settings)) as con:
         yield con
 
 

@@ -27,13 +27,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from tracelake.lake.lake import LakeRef
 
 log = logging.getLogger("tracelake.api")
 
@@ -100,7 +102,7 @@ class IngestCountersCollector(Collector):
 class LakeRedactionsCollector(Collector):
     """Redactions by entity type over the lake, cached for ``ttl_s``."""
 
-    def __init__(self, lake: Path, ttl_s: float = 60.0) -> None:
+    def __init__(self, lake: LakeRef, ttl_s: float = 60.0) -> None:
         self.lake = lake
         self.ttl_s = ttl_s
         self._lock = threading.Lock()

@@ -37,12 +37,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.tables import EVENTS_SCHEMA
+from tracelake.lake.writer import ParquetLakeWriter
 from tracelake.queries.engine import Limits
 from tracelake.queries.metrics import METRICS, PUBLIC_METRICS, compute_metric, connection_window
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import partition_days, partitions
-from tracelake.transforms.schema import EVENTS_SCHEMA
 
 START = date(2026, 10, 1)
 WORKFLOWS = [f"wf_{i}" for i in range(10)]

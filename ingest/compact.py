@@ -11,7 +11,10 @@ a replayed batch) are not inputs and are left alone.
 
 Unreadable files (zero-byte, truncated, not Parquet, or failing to decode)
 never crash it: they are moved to ``<lake>/_quarantine/`` with a log entry
-(:mod:`tracelake.ingest.lakefiles`) and the readable files are merged.
+(:mod:`tracelake.lake.files`) and the readable files are merged.
+
+Which tables are compacted, their identity (the copy kept) and schemas come
+from :mod:`tracelake.lake.tables`; paths from :mod:`tracelake.lake.layout`.
 """
 
 from __future__ import annotations
@@ -28,19 +31,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
-from tracelake.ingest.lakefiles import BadFile, one_line, partition_files, quarantine, table_partitions
-from tracelake.ingest.writer import ParquetLakeWriter, fsync_dir
-from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
+from tracelake.lake.files import BadFile, one_line, partition_files, quarantine, table_partitions
+from tracelake.lake.lake import Lake, as_lake
+from tracelake.lake.layout import PARTITION_GLOB, parse_partition
+from tracelake.lake.tables import DEAD_LETTERS, EVENTS, Table, by_name
+from tracelake.lake.writer import fsync_dir
 
-# Per table: the columns that identify one logical row, and the order that picks the copy to keep.
-_IDENTITY = {
-    EVENTS_TABLE: (["tenant", "event_id"], ["ingested_at", "kafka_partition", "kafka_offset"]),
-    DEAD_LETTERS_TABLE: (["source", "kafka_topic", "kafka_partition", "kafka_offset"], ["received_at"]),
-}
-
-
-_SCHEMAS = {EVENTS_TABLE: EVENTS_SCHEMA, DEAD_LETTERS_TABLE: DEAD_LETTERS_SCHEMA}
+# The tables compaction merges (alerts are few and small: never compacted).
+COMPACTED: tuple[Table, ...] = (EVENTS, DEAD_LETTERS)
 log = logging.getLogger("tracelake.ingest")
 
 
@@ -56,12 +54,9 @@ class CompactionResult:
 def closed_partitions(table_dir: Path, older_than_days: int, today: date | None = None) -> list[Path]:
     cutoff = (today or datetime.now(UTC).date()) - timedelta(days=older_than_days)
     out = []
-    for directory in sorted(table_dir.glob("event_date=*")):
-        try:
-            day = date.fromisoformat(directory.name.split("=", 1)[1])
-        except ValueError:
-            continue
-        if day <= cutoff:
+    for directory in sorted(table_dir.glob(PARTITION_GLOB)):
+        day = parse_partition(directory.name)
+        if day is not None and day <= cutoff:
             out.append(directory)
     return out
 
@@ -88,15 +83,18 @@ def quarantine_partition(table_dir: Path, directory: Path, on_quarantine: OnQuar
     return good
 
 
-def compact_partition(table: str, directory: Path, on_quarantine: OnQuarantine | None = None
-                      ) -> CompactionResult | None:
-    """Merge ``directory``'s files; None when there is nothing to merge.
+def compact_partition(table: str | Table, directory: Path, on_quarantine: OnQuarantine | None = None, *,
+                      lake: Lake | None = None) -> CompactionResult | None:
+    """Merge ``directory``'s files (a partition of ``table`` in ``lake``, by default the lake two levels up);
+    None when there is nothing to merge.
 
     Unreadable files never stop it: one that fails the footer check or does not decode is moved to
-    the quarantine (:func:`tracelake.ingest.lakefiles.quarantine`, ``on_quarantine`` is told) and the
+    the quarantine (:func:`tracelake.lake.files.quarantine`, ``on_quarantine`` is told) and the
     readable rest is merged.
     """
-    root = directory.parent.parent
+    spec = table if isinstance(table, Table) else by_name(table)
+    lake = lake or Lake.at(directory.parent.parent)
+    root = lake.root
     candidates = quarantine_partition(directory.parent, directory, on_quarantine)
     if len(candidates) < 2:
         return None
@@ -115,21 +113,23 @@ def compact_partition(table: str, directory: Path, on_quarantine: OnQuarantine |
     if len(inputs) < 2:
         return None
     frame = pl.concat(frames, how="diagonal_relaxed")
-    keys, order = _IDENTITY[table]
-    merged = frame.sort(order, nulls_last=True).unique(subset=keys, keep="first", maintain_order=True)
+    merged = frame.sort(list(spec.copy_order), nulls_last=True).unique(subset=list(spec.identity), keep="first",
+                                                                        maintain_order=True)
     if "ts" in merged.columns:
         merged = merged.sort("ts")
     digest = hashlib.sha256("\n".join(p.name for p in inputs).encode()).hexdigest()[:16]
-    day = directory.name.split("=", 1)[1]
-    schema = _SCHEMAS[table]
-    merged = merged.with_columns(pl.lit(day).alias("event_date"))
+    day = parse_partition(directory.name)
+    if day is None:
+        raise ValueError(f"{directory} is not a partition directory")
+    schema = spec.schema
+    merged = merged.with_columns(pl.lit(day.isoformat()).alias(spec.partition))
     # Polars may pick other physical types (large_string…); keep the lake's schema exact.
     arrow = merged.to_arrow().select(schema.names).cast(schema)
-    ParquetLakeWriter(directory.parent.parent, table).write(arrow, f"compacted-{digest}")
+    lake.writer(spec).write(arrow, f"compacted-{digest}")
     for path in inputs:
         path.unlink(missing_ok=True)
     fsync_dir(directory)
-    return CompactionResult(table, directory.name, len(inputs), frame.height, merged.height)
+    return CompactionResult(spec.name, directory.name, len(inputs), frame.height, merged.height)
 
 
 def _size(path: Path) -> int:
@@ -139,23 +139,25 @@ def _size(path: Path) -> int:
         return -1
 
 
-def compact_lake(root: str | Path, older_than_days: int = 1, today: date | None = None,
+def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date | None = None,
                  on_quarantine: OnQuarantine | None = None) -> list[CompactionResult]:
-    """Compact every closed partition of ``events`` and ``dead_letters``; see the module docstring.
+    """Compact every closed partition of ``events`` and ``dead_letters`` (:data:`COMPACTED`) of ``root``
+    (a :class:`~tracelake.lake.lake.Lake`, or its root directory); see the module docstring.
 
     Every partition (open ones too) is first cleared of files that fail the footer check: they go to
     the quarantine and ``on_quarantine(bad, new_path)`` is called for each. Raises ``OSError`` when
     the lake cannot be written.
     """
+    lake = as_lake(root)
     results = []
-    for table in (EVENTS_TABLE, DEAD_LETTERS_TABLE):
-        table_dir = Path(root) / table
+    for table in COMPACTED:
+        table_dir = lake.table_dir(table)
         closed = closed_partitions(table_dir, older_than_days, today)
-        for directory in table_partitions(Path(root), table):
+        for directory in table_partitions(lake.root, table.name):
             if directory not in closed:
                 quarantine_partition(table_dir, directory, on_quarantine)
         for directory in closed:
-            result = compact_partition(table, directory, on_quarantine)
+            result = compact_partition(table, directory, on_quarantine, lake=lake)
             if result is not None:
                 results.append(result)
     return results

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tracelake.ingest import metrics
-from tracelake.ingest.lake import stored_event_ids
 from tracelake.ingest.message import Message, RawMessage
 from tracelake.ingest.pipeline import PipelineParts, build_pipeline
+from tracelake.lake.lake import Lake, as_lake
 from tracelake.transforms.metadata import MessageMeta
 
 
@@ -55,13 +55,16 @@ def _lines(path: Path, file_id: str, received_at: datetime) -> Iterator[RawMessa
             yield RawMessage(line.rstrip(b"\r\n"), MessageMeta("file", received_at, file_id, None, number))
 
 
-def ingest_stream(paths: list[str], parts: PipelineParts, lake_root: Path, stdin: BinaryIO | None = None
+def ingest_stream(paths: list[str], parts: PipelineParts, lake: Lake | Path, stdin: BinaryIO | None = None
                   ) -> IngestSummary:
-    """Ingest each path (``-`` is ``stdin``); returns the counts of this call."""
+    """Ingest each path (``-`` is ``stdin``) through ``parts`` (whose writers write to ``lake``, the
+    :class:`~tracelake.lake.lake.Lake` or its root, read here to skip events already stored); returns the
+    counts of this call. Raises ``OSError`` when the lake refuses a write."""
+    known = as_lake(lake)
     counters = parts.counters
     before = {name: counters.get(name) for name in
               (metrics.EVENTS_STORED, metrics.EVENTS_REJECTED, metrics.DUPLICATES_SKIPPED)}
-    parts.known_ids = lambda ids, dates: stored_event_ids(lake_root, ids, dates)
+    parts.known_ids = known.stored_event_ids
     chain = build_pipeline(parts, commit=lambda offsets: None)
     received_at = datetime.now(UTC)
     try:

@@ -20,7 +20,7 @@ from tracelake.ingest.strategies.batching import Batching
 from tracelake.ingest.strategies.commit import CommitOffsets
 from tracelake.ingest.strategies.run_task import RunTask
 from tracelake.ingest.strategies.write import KnownIds, WriteLake
-from tracelake.ingest.writer import LakeWriter
+from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
 from tracelake.transforms.processor import Accepted, Rejected, decode_validate
 from tracelake.transforms.redact_batch import BatchRedactor, redact_batch

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import DeadLetterSink
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.lake import Lake
+from tracelake.lake.tables import DEAD_LETTERS, EVENTS
 from tracelake.settings import Settings
 from tracelake.transforms.pricing import load_prices
 
@@ -26,11 +26,14 @@ def make_redactor(settings: Settings) -> Redactor:
 
 
 def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
-               redactor: BatchRedactor | None = None) -> PipelineParts:
+               redactor: BatchRedactor | None = None, *, lake: Lake | None = None) -> PipelineParts:
+    """The pipeline's parts, writing to ``lake`` (the entry point's :class:`~tracelake.lake.lake.Lake`; built
+    from ``settings`` when not given). Raises ``OSError``/``ValueError`` for an unreadable prices file."""
+    lake = lake or Lake.from_settings(settings)
     return PipelineParts(
         redactor=redactor or make_redactor(settings),
-        events=ParquetLakeWriter(settings.lake, EVENTS_TABLE),
-        dead_letters=ParquetLakeWriter(settings.lake, DEAD_LETTERS_TABLE),
+        events=lake.writer(EVENTS),
+        dead_letters=lake.writer(DEAD_LETTERS),
         prices=load_prices(settings.prices_file),
         counters=Counters(),
         dlq=dlq,

@@ -62,7 +62,7 @@ import orjson
 import pyarrow as pa
 
 from tracelake.ingest import metrics
-from tracelake.ingest.writer import LakeWriter
+from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.processor import Interrupted
 
 log = logging.getLogger("tracelake.ingest")

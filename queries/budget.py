@@ -78,10 +78,10 @@ import re
 import resource
 import threading
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from tracelake.errors import TracelakeError
+from tracelake.lake.lake import LakeRef
 from tracelake.queries.engine import (
     Limits,
     QueryError,
@@ -301,7 +301,7 @@ def sql_label(sql: str) -> str:
     return "sql: " + (label if len(label) <= 60 else label[:57] + "...")
 
 
-def run_isolated(lake_root: str | Path, sql: str, *, tenant: str | None, window: Window | None,
+def run_isolated(lake_root: LakeRef, sql: str, *, tenant: str | None, window: Window | None,
                  limits: Limits | None, max_rows: int, max_bytes: int | None,
                  timeout_s: float | None) -> QueryResult:
     """Check and run one ad-hoc statement in a worker process under an OS memory cap; see the module docstring.

@@ -44,7 +44,8 @@ from typing import Any
 import duckdb
 
 from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
-from tracelake.ingest.lakefiles import BadFile
+from tracelake.lake.files import BadFile
+from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import create_views, sql_string
 
@@ -249,9 +250,10 @@ class LakeConnection:
     (or ``with``) releases it.
     """
 
-    def __init__(self, lake_root: str | Path, *, tenant: str | None = None, window: Window | None = None,
-                 limits: Limits | None = None) -> None:
-        self.root = Path(lake_root).resolve()
+    def __init__(self, lake: LakeRef, *, tenant: str | None = None,
+                 window: Window | None = None, limits: Limits | None = None) -> None:
+        self.lake = as_lake(lake)
+        self.root = self.lake.resolved
         self.tenant = tenant
         self.window = window
         self.limits = limits or Limits()
@@ -418,7 +420,9 @@ class LakeConnection:
         self.close()
 
 
-def open_lake(lake_root: str | Path, *, tenant: str | None = None, window: Window | None = None,
+def open_lake(lake: LakeRef, *, tenant: str | None = None, window: Window | None = None,
               limits: Limits | None = None) -> LakeConnection:
-    """A :class:`LakeConnection`; the API opens one per request with the key's tenant."""
-    return LakeConnection(lake_root, tenant=tenant, window=window, limits=limits)
+    """A :class:`LakeConnection` over ``lake`` (the entry point's :class:`~tracelake.lake.lake.Lake`, or its
+    root); the API opens one per request with the key's tenant. Raises :class:`QueryError` when the lake's
+    files cannot be bound (a corrupt footer, a vanished file)."""
+    return LakeConnection(lake, tenant=tenant, window=window, limits=limits)

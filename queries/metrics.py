@@ -20,10 +20,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from tracelake.errors import UserError
+from tracelake.lake.lake import LakeRef
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
 from tracelake.queries.sqlparts import in_clause, read_sql
 from tracelake.queries.timewin import Window
@@ -189,7 +189,7 @@ def connection_window(spec: MetricSpec, window: Window, run_horizon: timedelta) 
     return window.widened(run_horizon) if spec.kind == "run" else window
 
 
-def compute_metric(lake_root: str | Path, name: str, *, group_by: Sequence[str] | None = None,
+def compute_metric(lake_root: LakeRef, name: str, *, group_by: Sequence[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None,
                    where: Sequence[tuple[str, str]] = (), tenant: str | None = None,
                    limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),

@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 import orjson
 
 from tracelake.errors import UserError
+from tracelake.lake.tables import EVENTS
 from tracelake.queries.engine import LakeConnection
 from tracelake.queries.sqlparts import in_clause, read_sql
 from tracelake.queries.timewin import Window, parse_time
@@ -37,7 +38,7 @@ Row = dict[str, Any]
 # Columns a search may filter on with ``where=key=value`` (and the named parameters).
 SEARCH_KEYS = ("tenant", "team", "release", "environment", "workflow", "workflow_version", "outcome")
 OUTCOMES = ("success", "failure", "escalated", "fallback", "halted", "in_flight")
-JSON_COLUMNS = ("error", "attributes", "tool_args", "tool_result", "references", "redactions")
+JSON_COLUMNS = EVENTS.json_columns  # decoded into objects in a timeline
 
 
 class SearchError(UserError):

@@ -54,12 +54,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from tracelake.errors import Refused
+from tracelake.lake.lake import LakeRef
 from tracelake.queries.budget import check_budget, run_isolated
 from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryResult
 from tracelake.queries.timewin import Window
@@ -336,7 +336,7 @@ def run_sql(con: LakeConnection, sql: str, *, max_rows: int, timeout_s: float | 
         raise
 
 
-def execute_sql(lake_root: str | Path, sql: str, *, tenant: str | None = None, max_rows: int = 10_000,
+def execute_sql(lake_root: LakeRef, sql: str, *, tenant: str | None = None, max_rows: int = 10_000,
                 timeout_s: float | None = None, window: Window | None = None,
                 limits: Limits | None = None, max_bytes: int | None = None) -> QueryResult:
     """The sandbox entry point for the CLI and the API: a fresh scoped connection, check, run, close.

@@ -13,10 +13,12 @@ Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
   tool calls).
 - Partition pruning: given a time window, the views read only the
   ``event_date=`` partitions that can hold rows of that window; the file list
-  is built here from the directory names, so DuckDB never opens the others.
+  comes from the lake (:meth:`tracelake.lake.lake.Lake.partitions`), so DuckDB
+  never opens the others. Tables, schemas and paths are the lake's
+  (:mod:`tracelake.lake`); this module only writes SQL over them.
 - Unreadable files (zero-byte, truncated, not Parquet) are left out, never
   read: one bad file does not blind the lake. Each file's first and last
-  bytes are checked once per process (:mod:`tracelake.ingest.lakefiles`,
+  bytes are checked once per process (:mod:`tracelake.lake.files`,
   cached by path, size and mtime); the files left out are reported
   (:func:`collect_skipped`, :func:`skipped_files`,
   ``LakeConnection.skipped``) so every surface can say which ones.
@@ -34,7 +36,6 @@ goes through :mod:`tracelake.queries.engine` like every other query.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -44,11 +45,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
-from tracelake.ingest.lakefiles import BadFile, split_partition
-from tracelake.queries.tables import ALERTS_SCHEMA, ALERTS_TABLE
+from tracelake.lake.files import BadFile, split_partition
+from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.lake.layout import DATA_GLOB
+from tracelake.lake.tables import ALERTS, DEAD_LETTERS, EVENTS, Table
 from tracelake.queries.timewin import Window, partition_days
-from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
@@ -61,7 +62,7 @@ COMMON_COLUMNS = (
     "event_id", "schema_version", "event_type", "ts", "run_id", "workflow", "workflow_version", "tenant", "team",
     "release", "environment", "agent", "span_id", "parent_span_id", "duration_ms", "status", "error", "attributes",
 )
-PIPELINE_COLUMNS = ("cost_source", "redactions", "ingested_at", "source", "event_date")
+PIPELINE_COLUMNS = ("cost_source", "redactions", "ingested_at", "source", EVENTS.partition)
 LLM_COLUMNS = ("model", "provider", "model_tier", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd",
                "prompt", "completion")
 TOOL_COLUMNS = ("tool_name", "tool_args", "tool_result", "schema_valid", "success", "mutating", "idempotency_key",
@@ -69,7 +70,6 @@ TOOL_COLUMNS = ("tool_name", "tool_args", "tool_result", "schema_valid", "succes
 # Values a run takes from one of its events (run_finished, else run_started, else the earliest).
 RUN_ATTRIBUTES = ("tenant", "workflow", "workflow_version", "team", "release", "environment")
 
-_PARTITION = re.compile(r"^event_date=(\d{4}-\d{2}-\d{2})$")
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT", pa.int32(): "INTEGER",
     pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
@@ -176,23 +176,17 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def partitions(root: Path, table: str) -> dict[date, Path]:
-    """The table's ``event_date=`` directories that hold at least one Parquet file."""
-    out: dict[date, Path] = {}
-    directory = root / table
-    if not directory.is_dir():
-        return out
-    for child in directory.iterdir():
-        match = _PARTITION.match(child.name)
-        if match and child.is_dir() and any(p.name[0] != "." for p in child.glob("*.parquet")):
-            out[date.fromisoformat(match.group(1))] = child
-    return out
+def partitions(root: LakeRef, table: Table | str) -> dict[date, Path]:
+    """The table's partition directories that hold at least one data file, by day
+    (:meth:`tracelake.lake.lake.Lake.partitions`)."""
+    return as_lake(root).partitions(table)
 
 
-def readable_sources(root: Path, table: str, window: Window | None = None) -> tuple[list[str], list[BadFile]]:
+def readable_sources(root: LakeRef, table: Table | str, window: Window | None = None
+                     ) -> tuple[list[str], list[BadFile]]:
     """What the view of ``table`` reads over the partitions of ``window`` (all when None), and what it skips.
 
-    A partition whose files all pass the footer check (:mod:`tracelake.ingest.lakefiles`) is read
+    A partition whose files all pass the footer check (:mod:`tracelake.lake.files`) is read
     by its glob (so a query that races a compaction still finds the new file on retry); one that holds
     an unreadable file is read by the list of its readable files; the others are returned as skipped.
     """
@@ -205,13 +199,13 @@ def readable_sources(root: Path, table: str, window: Window | None = None) -> tu
         skipped.extend(bad)
         if not bad:
             if good:
-                sources.append(str(available[day] / "*.parquet"))
+                sources.append(str(available[day] / DATA_GLOB))
         else:
             sources.extend(good)
     return sources, skipped
 
 
-def source_sql(root: Path, table: str, window: Window | None = None) -> str | None:
+def source_sql(root: LakeRef, table: Table | str, window: Window | None = None) -> str | None:
     """``read_parquet([...])`` over the readable files of ``window``'s partitions (all when None); None when there
     are none. Unreadable files are left out and reported to the :func:`collect_skipped` block that is open."""
     sources, skipped = readable_sources(root, table, window)
@@ -247,26 +241,27 @@ def collect_skipped() -> Iterator[list[BadFile]]:
         _collector.reset(token)
 
 
-def skipped_files(root: str | Path, window: Window | None = None) -> list[BadFile]:
+def skipped_files(root: LakeRef, window: Window | None = None) -> list[BadFile]:
     """The files the views built with ``window`` would leave out (``events`` pruned to the window,
     ``dead_letters`` and ``alerts`` whole), in the order :func:`view_statements` meets them."""
-    base = Path(root)
+    lake = as_lake(root)
     out: list[BadFile] = []
-    for table, table_window in ((EVENTS_TABLE, window), (DEAD_LETTERS_TABLE, None), (ALERTS_TABLE, None)):
-        out.extend(readable_sources(base, table, table_window)[1])
+    for table, table_window in ((EVENTS, window), (DEAD_LETTERS, None), (ALERTS, None)):
+        out.extend(readable_sources(lake, table, table_window)[1])
     return out
 
 
-def empty_source_sql(schema: pa.Schema) -> str:
-    """A typed relation with no rows: the views of an empty lake still have every column."""
+def empty_source_sql(schema: pa.Schema, partition: str = EVENTS.partition) -> str:
+    """A typed relation with no rows: the views of an empty lake still have every column (the partition
+    column as DATE, as DuckDB's hive partitioning reads it)."""
     columns = []
     for field in schema:
-        kind = "DATE" if field.name == "event_date" else _DUCKDB_TYPES[field.type]
+        kind = "DATE" if field.name == partition else _DUCKDB_TYPES[field.type]
         columns.append(f'CAST(NULL AS {kind}) AS "{field.name}"')
     return f"(SELECT {', '.join(columns)} WHERE false)"
 
 
-def view_statements(root: Path, *, tenant: str | None = None, window: Window | None = None) -> list[str]:
+def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window | None = None) -> list[str]:
     """The CREATE VIEW statements of every view, in dependency order.
 
     ``window`` prunes the ``events`` partitions (``dead_letters`` and
@@ -274,9 +269,10 @@ def view_statements(root: Path, *, tenant: str | None = None, window: Window | N
     view to that tenant's rows. Dead letters carry no tenant column: a scoped
     reader sees those whose redacted payload names the tenant.
     """
-    events = source_sql(root, EVENTS_TABLE, window) or empty_source_sql(EVENTS_SCHEMA)
-    dead = source_sql(root, DEAD_LETTERS_TABLE) or empty_source_sql(DEAD_LETTERS_SCHEMA)
-    alerts = source_sql(root, ALERTS_TABLE) or empty_source_sql(ALERTS_SCHEMA)
+    lake = as_lake(root)
+    events = source_sql(lake, EVENTS, window) or empty_source_sql(EVENTS.schema, EVENTS.partition)
+    dead = source_sql(lake, DEAD_LETTERS) or empty_source_sql(DEAD_LETTERS.schema, DEAD_LETTERS.partition)
+    alerts = source_sql(lake, ALERTS) or empty_source_sql(ALERTS.schema, ALERTS.partition)
     where_tenant = dead_scope = ""
     if tenant is not None:
         literal = sql_string(tenant)
@@ -292,20 +288,20 @@ def view_statements(root: Path, *, tenant: str | None = None, window: Window | N
     ]
 
 
-def create_views(con: duckdb.DuckDBPyConnection, lake_root: str | Path, *, tenant: str | None = None,
+def create_views(con: duckdb.DuckDBPyConnection, lake: LakeRef, *, tenant: str | None = None,
                  window: Window | None = None) -> list[BadFile]:
     """Create (or replace) every view on ``con``; see :func:`view_statements`. Returns the unreadable files
     the views leave out (also reported to an open :func:`collect_skipped` block)."""
     with collect_skipped() as skipped:
-        statements = view_statements(Path(lake_root), tenant=tenant, window=window)
+        statements = view_statements(lake, tenant=tenant, window=window)
     _note(skipped)
     for statement in statements:
         con.execute(statement)
     return skipped
 
 
-def connect(lake_root: str | Path) -> LakeConnection:
+def connect(lake: LakeRef) -> LakeConnection:
     """A read-only, time-limited connection with the lake's views (every partition, every tenant)."""
     from tracelake.queries.engine import open_lake
 
-    return open_lake(lake_root)
+    return open_lake(lake)

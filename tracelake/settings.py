@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from tracelake.errors import ConfigError
@@ -58,7 +59,8 @@ class Settings(BaseSettings):
         except (ValidationError, SettingsError) as exc:
             raise ConfigError(_describe(exc, values, names)) from None
 
-    lake: Path = Field(Path("./tracelake-data"), description="root of the Parquet lake")
+    lake: Path = Field(Path("./tracelake-data"), description="root of the Parquet lake (a local directory; "
+                                                         "a URL such as s3://… is refused for now)")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")
     topic: str = Field(DEFAULT_TOPIC, description="events topic")
     dlq_topic: str = Field("tracelake.events.dlq", description="dead-letter topic")
@@ -136,6 +138,17 @@ class Settings(BaseSettings):
         ["tracelake.run_id", "gen_ai.conversation.id"],
         description="attributes that give the run_id (default: the trace id)")
     otlp_tenant_keys: list[str] = Field(["tracelake.tenant"], description="attributes that give the tenant")
+
+    @field_validator("lake", mode="before")
+    @classmethod
+    def _a_local_lake(cls, value: Any) -> Any:
+        # Before the Path conversion, which would turn s3://bucket/lake into a local folder "s3:".
+        # Object storage comes with the Delta Lake table; until then a URL is refused, never misread.
+        from tracelake.lake.layout import URL_REFUSAL, is_url
+
+        if isinstance(value, str) and is_url(value):
+            raise PydanticCustomError("lake_url", URL_REFUSAL)
+        return value
 
     @field_validator("duckdb_memory_limit", "query_temp_max_size")
     @classmethod

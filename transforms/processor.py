@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from tracelake.contract import DEFAULT_MAX_EVENT_BYTES, Rejection, validate_event
+from tracelake.lake.tables import CONTRACT_JSON_COLUMNS as JSON_COLUMNS
 from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.pricing import PriceTable, estimate_cost
-from tracelake.transforms.schema import JSON_COLUMNS
 
 Row = dict[str, Any]
 

@@ -64,7 +64,7 @@ def alerts(
 ) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     start, end = parse_instant("since", since), parse_instant("until", until)
-    with open_for(ctx.settings, key) as con:
+    with open_for(ctx, key) as con:
         rows = list_alerts(con, since=start, until=end, rule=rule, limit=limit)
     return JsonResponse({"rows": rows})
 
@@ -85,7 +85,7 @@ def _compare(ctx: AppContext, body: CompareRequest, key: ApiKey) -> JsonResponse
         rules = load_rules(settings.alerts_rules_file)
         window = Window(start, end)
         with query_errors():
-            result = compare(settings.lake, rules, workflow=body.workflow, baseline=body.baseline,
+            result = compare(ctx.lake, rules, workflow=body.workflow, baseline=body.baseline,
                              candidate=body.candidate, window=window, by=body.by, tenant=tenant_of(key),
                              limits=limits(settings), run_horizon=run_horizon(settings))
     except RulesError as exc:

@@ -79,7 +79,7 @@ def metric(
     check_where_tenant(key, filters)
     settings = ctx.settings
     with query_errors(), collect_skipped() as skipped:  # MetricArgumentError (a bad column or window): 400
-        rows = compute_metric(settings.lake, name, group_by=parse_group_by(group_by),
+        rows = compute_metric(ctx.lake, name, group_by=parse_group_by(group_by),
                               since=parse_instant("since", since), until=parse_instant("until", until),
                               where=filters, tenant=tenant_of(key), limits=limits(settings),
                               run_horizon=run_horizon(settings))
@@ -100,10 +100,10 @@ async def sql(request: Request, key: ReadKey) -> JsonResponse:
 def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
     settings = ctx.settings
     with query_errors(user_sql=True):  # SqlRefused: 422
-        result = execute_sql(settings.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
+        result = execute_sql(ctx.lake, body.sql, tenant=tenant_of(key), max_rows=settings.sql_max_rows,
                              max_bytes=settings.sql_max_bytes, timeout_s=settings.sql_timeout_s,
                              limits=limits(settings))
     # The statement ran in a worker process; the same file check here names what its views left out.
-    warnings = [bad.warning() for bad in skipped_files(settings.lake)]
+    warnings = [bad.warning() for bad in skipped_files(ctx.lake)]
     return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated,
                          "warnings": warnings})

@@ -137,9 +137,8 @@ def _html(text: str) -> HTMLResponse:
 def dashboard(request: Request, caller: Caller) -> Response:
     if caller.key is None:
         return _to_signin(request)
-    settings = request.app.state.ctx.settings
     with query_errors():
-        data = dashboard_data(settings, tenant_of(caller.key))
+        data = dashboard_data(request.app.state.ctx, tenant_of(caller.key))
     return _html(dashboard_html(data))
 
 
@@ -149,9 +148,8 @@ def dashboard(request: Request, caller: Caller) -> Response:
 def run_page(request: Request, run_id: str, caller: Caller) -> Response:
     if caller.key is None:
         return _to_signin(request)
-    settings = request.app.state.ctx.settings
     with query_errors():
-        data = timeline_data(settings, tenant_of(caller.key), run_id)
+        data = timeline_data(request.app.state.ctx, tenant_of(caller.key), run_id)
     if data is None:
         raise NotFound(f"no run {run_id!r}")
     return _html(timeline_html(data))

@@ -65,7 +65,7 @@ def search_runs(
                     until=parse_instant("until", until), limit=limit or ctx.settings.api_page_limit,
                     cursor=decode_cursor(cursor) if cursor else None)
     query = build_search(search)  # a bad parameter (SearchError: 400) before the lake is opened
-    with open_for(ctx.settings, key) as con:
+    with open_for(ctx, key) as con:
         rows, next_cursor = fetch_page(con, query, search.limit)
         warnings = [bad.warning() for bad in con.skipped]
     return JsonResponse({"rows": rows, "next_cursor": next_cursor, "warnings": warnings})
@@ -75,7 +75,7 @@ def search_runs(
             responses={404: {"description": "no such run (for this key's tenant)"}})
 def run_timeline(request: Request, run_id: str, key: ReadKey) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
-    with open_for(ctx.settings, key) as con:
+    with open_for(ctx, key) as con:
         timeline = run_queries.run_timeline(con, run_id)
     if timeline is None:
         raise NotFound(f"no run {run_id!r}")

@@ -48,7 +48,7 @@ def healthz() -> JsonResponse:
             responses={503: {"description": "not ready: the failed checks are listed"}})
 def readyz(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
-    ok, lake_detail = lake_readable(Path(ctx.settings.lake))
+    ok, lake_detail = lake_readable(ctx.lake.root)
     checks = {"lake": lake_detail}
     bootstrap = ctx.settings.kafka_bootstrap
     if bootstrap:
@@ -60,7 +60,7 @@ def readyz(request: Request) -> JsonResponse:
     if not ok:
         raise Unavailable("not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
                           extra={"checks": checks})
-    degraded = _degraded(Path(ctx.settings.lake), checks)
+    degraded = _degraded(ctx.lake.root, checks)
     return JsonResponse({"status": "degraded" if degraded else "ready", "checks": checks})
 
 

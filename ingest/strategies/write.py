@@ -19,16 +19,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
 from tracelake.ingest import metrics
 from tracelake.ingest.message import Message
 from tracelake.ingest.sinks import DLQ_FORWARD_FAILURES, DeadLetterSink
 from tracelake.ingest.strategies.base import ProcessingStep
-from tracelake.ingest.writer import LakeWriter
+from tracelake.lake.tables import DEAD_LETTERS, EVENTS
+from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
 from tracelake.transforms.processor import Accepted, Rejected, Row, dead_letter_row, to_row
-from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 EventKey = tuple[str, str]  # (tenant, event_id): one event's identity in the lake
 KnownIds = Callable[[set[EventKey], set[str]], set[EventKey]]  # (keys, event_dates) -> the keys already stored
@@ -97,12 +95,12 @@ class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
         rejected = [i for i in message.payload if isinstance(i, Rejected)]
         rows = self._rows(accepted)
         for group in _groups(rows).values():
-            files = self.events.write(pa.Table.from_pylist(group, schema=EVENTS_SCHEMA), batch_name(group))
+            files = self.events.write(EVENTS.to_arrow(group), batch_name(group))
             self.counters.inc(metrics.FILES_WRITTEN, len(files))
         if rejected:
             dead = [dead_letter_row(r) for r in rejected]
             for group in _groups(dead).values():
-                self.dead_letters.write(pa.Table.from_pylist(group, schema=DEAD_LETTERS_SCHEMA), batch_name(group))
+                self.dead_letters.write(DEAD_LETTERS.to_arrow(group), batch_name(group))
             if self.dlq is not None:
                 for refused in rejected:
                     self.dlq.send(refused)

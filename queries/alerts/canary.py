@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 
+from tracelake.lake.lake import LakeRef
 from tracelake.queries.alerts.evaluate import Outcome, new_value_outcomes, run_test
 from tracelake.queries.alerts.rules import Rule
 from tracelake.queries.engine import Limits, open_lake
@@ -42,7 +42,7 @@ def verdict_of(outcomes: Sequence[Outcome], gates: set[str]) -> Verdict:
     return "promote"
 
 
-def compare(lake_root: str | Path, rules: Sequence[Rule], *, workflow: str, baseline: str, candidate: str,
+def compare(lake_root: LakeRef, rules: Sequence[Rule], *, workflow: str, baseline: str, candidate: str,
             window: Window, by: Literal["workflow_version", "release"] = "workflow_version",
             tenant: str | None = None, limits: Limits | None = None,
             run_horizon: timedelta = timedelta(hours=24)) -> dict[str, Any]:

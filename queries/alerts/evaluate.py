@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
+from tracelake.lake.lake import LakeRef
 from tracelake.queries.alerts.rules import VALUE_KEYS, Rule
 from tracelake.queries.alerts.stats import one_sided_p
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
@@ -160,7 +160,7 @@ def to_alert(outcome: Outcome, rule: Rule, now: datetime, created_at: datetime) 
     }
 
 
-def evaluate(lake_root: str | Path, rules: Sequence[Rule], now: datetime, *, tenant: str | None = None,
+def evaluate(lake_root: LakeRef, rules: Sequence[Rule], now: datetime, *, tenant: str | None = None,
              limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),
              created_at: datetime | None = None) -> list[dict[str, Any]]:
     """Every alert the rules raise at ``now`` (not yet stored; see :mod:`.store`)."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries.alerts.evaluate import evaluate
 from tracelake.queries.alerts.rules import Rule
 from tracelake.queries.alerts.sinks import Delivery, post_webhook
@@ -36,13 +36,16 @@ class RunReport:
     delivery: Delivery | None
 
 
-def run_once(lake_root: str | Path, rules: Sequence[Rule], now: datetime, *, limits: Limits | None = None,
-             run_horizon: timedelta = timedelta(hours=24), webhook: Webhook | None = None) -> RunReport:
-    """Evaluate at ``now``, store what is new, post it to the webhook (if any). Raises OSError if the
-    table cannot be written (then nothing is announced)."""
-    fired = evaluate(lake_root, rules, now, limits=limits, run_horizon=run_horizon)
-    with open_lake(lake_root, limits=limits) as con:
-        fresh = store_new(lake_root, con, fired)
+def run_once(lake: LakeRef, rules: Sequence[Rule], now: datetime, *,
+             limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),
+             webhook: Webhook | None = None) -> RunReport:
+    """Evaluate at ``now`` over ``lake`` (the caller's :class:`~tracelake.lake.lake.Lake`, or its root), store
+    what is new, post it to the webhook (if any). Raises OSError if the table cannot be written (then nothing
+    is announced)."""
+    lake = as_lake(lake)
+    fired = evaluate(lake, rules, now, limits=limits, run_horizon=run_horizon)
+    with open_lake(lake, limits=limits) as con:
+        fresh = store_new(lake, con, fired)
     delivery = None
     if webhook and fresh:
         delivery = post_webhook(webhook.url, fresh, timeout_s=webhook.timeout_s, retries=webhook.retries,

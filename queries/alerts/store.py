@@ -2,8 +2,9 @@
 
 - :func:`store_new` keeps only alerts whose ``alert_id`` is not stored yet
   (ids are deterministic, so re-running an evaluation stores nothing twice),
-  then writes them with the ingest stage's writer: temp file, fsync, rename,
-  directory fsync. The file name is a digest of the ids it holds, so a retry
+  then writes them with the lake's writer (:meth:`tracelake.lake.lake.Lake.writer`):
+  temp file, fsync, rename, directory fsync. The table (schema, JSON column
+  ``group``) is declared in :mod:`tracelake.lake.tables`. The file name is a digest of the ids it holds, so a retry
   after a crash replaces the same file instead of adding a copy.
 - The ``alerts`` view de-duplicates by ``alert_id`` as well, for two
   evaluations racing (a cron run and a manual one).
@@ -16,15 +17,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.lake.tables import ALERTS
 from tracelake.queries.engine import LakeConnection
-from tracelake.queries.tables import ALERTS_SCHEMA, ALERTS_TABLE
 
 
 def stored_ids(con: LakeConnection, ids: Sequence[str]) -> set[str]:
@@ -37,16 +37,21 @@ def stored_ids(con: LakeConnection, ids: Sequence[str]) -> set[str]:
 
 
 def to_table(alerts: Sequence[dict[str, Any]]) -> pa.Table:
+    """Alerts as rows of the ``alerts`` table: ``group`` as JSON text, partitioned by the ``created_at`` day.
+
+    Raises :class:`~tracelake.lake.tables.UnknownColumns` for a key the table has no column for."""
     rows = []
     for alert in alerts:
         row = {**alert, "group": orjson.dumps(alert["group"], option=orjson.OPT_SORT_KEYS).decode()}
-        row["event_date"] = alert["created_at"].strftime("%Y-%m-%d")
+        row[ALERTS.partition] = alert["created_at"].strftime("%Y-%m-%d")
         rows.append(row)
-    return pa.Table.from_pylist(rows, schema=ALERTS_SCHEMA)
+    return ALERTS.to_arrow(rows)
 
 
-def store_new(lake_root: str | Path, con: LakeConnection, alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Durably add the alerts not stored yet; return those (the ones to announce). Raises OSError on disk errors."""
+def store_new(lake: LakeRef, con: LakeConnection,
+              alerts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Durably add the alerts not stored yet to ``lake`` (a :class:`~tracelake.lake.lake.Lake` or its root);
+    return those (the ones to announce). Raises OSError on disk errors."""
     known = stored_ids(con, [a["alert_id"] for a in alerts])
     fresh, seen = [], set(known)
     for alert in alerts:
@@ -55,7 +60,7 @@ def store_new(lake_root: str | Path, con: LakeConnection, alerts: Sequence[dict[
             fresh.append(alert)
     if fresh:
         digest = hashlib.sha256("\n".join(sorted(a["alert_id"] for a in fresh)).encode()).hexdigest()[:24]
-        ParquetLakeWriter(lake_root, ALERTS_TABLE).write(to_table(fresh), f"alerts-{digest}")
+        as_lake(lake).writer(ALERTS).write(to_table(fresh), f"alerts-{digest}")
     return fresh
 
 

@@ -25,11 +25,11 @@ from tests.helpers import MarkingRedactor
 from tracelake.api.app import create_app
 from tracelake.api.server import BackgroundServer
 from tracelake.ingest.file_ingest import ingest_stream
-from tracelake.ingest.lakefiles import QUARANTINE_DIR, QUARANTINE_LOG
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.files import QUARANTINE_DIR, QUARANTINE_LOG
+from tracelake.lake.writer import ParquetLakeWriter
 from tracelake.localkafka import free_port
 from tracelake.settings import Settings
 

@@ -11,7 +11,7 @@ from tests.helpers import MarkingRedactor
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.writer import ParquetLakeWriter
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from tracelake.ingest.compact import compact_lake
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.tables import EVENTS_SCHEMA
+from tracelake.lake.writer import ParquetLakeWriter
 from tracelake.queries.views import connect
-from tracelake.transforms.schema import EVENTS_SCHEMA
 
 
 def rows(ids: list[str], day: str, offset: int) -> pa.Table:

@@ -21,11 +21,11 @@ import pytest
 from tests.helpers import CONTRACT
 from tracelake.ingest.compact import compact_lake
 from tracelake.ingest.file_ingest import ingest_stream
-from tracelake.ingest.lake import stored_event_ids
-from tracelake.ingest.writer import ParquetLakeWriter
+from tracelake.lake.lake import stored_event_ids
+from tracelake.lake.tables import EVENTS_SCHEMA
+from tracelake.lake.writer import ParquetLakeWriter
 from tracelake.queries.engine import open_lake
 from tracelake.queries.views import connect
-from tracelake.transforms.schema import EVENTS_SCHEMA
 
 
 def event(event_id: str, ts: str = "2026-11-24T10:00:00.000Z", **fields: object) -> dict[str, object]:
@@ -211,7 +211,7 @@ def mode(path: Path) -> int:
 
 
 def test_lake_files_and_directories_have_explicit_modes(tmp_path: Path, parts_factory, umask: int) -> None:
-    from tracelake.ingest.writer import LAKE_DIR_MODE, LAKE_FILE_MODE
+    from tracelake.lake.writer import LAKE_DIR_MODE, LAKE_FILE_MODE
 
     assert (LAKE_FILE_MODE, LAKE_DIR_MODE) == (0o640, 0o750)
     lake = tmp_path / "lake"

@@ -14,8 +14,7 @@ import pytest
 
 from tracelake.ingest.compact import compact_lake
 from tracelake.ingest.file_ingest import ingest_stream
-from tracelake.ingest.lake import stored_event_ids
-from tracelake.ingest.lakefiles import (
+from tracelake.lake.files import (
     QUARANTINE_DIR,
     QUARANTINE_LOG,
     BadFile,
@@ -24,6 +23,7 @@ from tracelake.ingest.lakefiles import (
     quarantine,
     scan_lake,
 )
+from tracelake.lake.lake import stored_event_ids
 
 
 def good_parquet(path: Path, rows: int = 10) -> Path:

@@ -26,7 +26,7 @@ from tracelake.ingest.write_retry import (
     guard_writes,
     read_health,
 )
-from tracelake.ingest.writer import LakeWriter
+from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.processor import Interrupted
 
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from tracelake.ingest.writer import ParquetLakeWriter
-from tracelake.transforms.schema import EVENTS_SCHEMA
+from tracelake.lake.tables import EVENTS_SCHEMA
+from tracelake.lake.writer import ParquetLakeWriter
 
 
 def table(ids: list[str], date: str = "2026-11-24") -> pa.Table:

@@ -30,8 +30,8 @@ from tracelake.ingest.file_ingest import IngestSummary, ingest_stream
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
-from tracelake.ingest.writer import ParquetLakeWriter
-from tracelake.transforms.schema import EVENTS_SCHEMA
+from tracelake.lake.tables import EVENTS_SCHEMA
+from tracelake.lake.writer import ParquetLakeWriter
 
 
 def ingest(lake: Path, lines: list[bytes], tmp: Path) -> IngestSummary:

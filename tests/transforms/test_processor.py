@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from tests.helpers import CONTRACT
+from tracelake.lake.tables import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.pricing import ModelPrice, estimate_cost
 from tracelake.transforms.processor import (
@@ -20,7 +21,6 @@ from tracelake.transforms.processor import (
     decode_validate,
     to_row,
 )
-from tracelake.transforms.schema import DEAD_LETTERS_SCHEMA, EVENTS_SCHEMA
 
 META = MessageMeta(source="kafka", received_at=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
                    topic="tracelake.events.v1", partition=2, offset=41)

@@ -21,6 +21,7 @@ from tracelake.cli.options import (
     command,
     format_option,
     group,
+    lake_of,
     lake_option,
     rules_option,
     settings,
@@ -76,7 +77,7 @@ def metrics(name: str, lake: str | None, group_by: str | None, since: str | None
 
     config = settings(lake=lake)
     with collect_skipped() as skipped:
-        rows = compute_metric(config.lake, name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
+        rows = compute_metric(lake_of(config), name, group_by=parse_group_by(group_by), since=_time(since, "--since"),
                               until=_time(until, "--until"), where=parse_where(where), tenant=tenant,
                               limits=_limits(config), run_horizon=_horizon(config))
     emit(rows, fmt)
@@ -119,12 +120,13 @@ def sql(statement: str, lake: str | None, limit: int | None, timeout: float | No
             raise UserError(str(exc)) from None
     max_rows = limit or config.sql_max_rows
     timeout_s = min(timeout, config.sql_timeout_s) if timeout else config.sql_timeout_s
-    result = execute_sql(config.lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
+    the_lake = lake_of(config)
+    result = execute_sql(the_lake, statement, tenant=tenant, max_rows=max_rows, timeout_s=timeout_s,
                          window=window, limits=_limits(config), max_bytes=config.sql_max_bytes)
     emit(result.dicts(), fmt)
     from tracelake.queries.views import skipped_files
 
-    _warn_skipped(skipped_files(config.lake, window))  # the query ran in a worker: the same check, here
+    _warn_skipped(skipped_files(the_lake, window))  # the query ran in a worker: the same check, here
     if result.truncated and len(result.rows) < max_rows:
         click.echo(f"tracelake: note: result truncated to {len(result.rows)} rows, about {config.sql_max_bytes} "
                    "bytes (TRACELAKE_SQL_MAX_BYTES to change, or aggregate in SQL)", err=True)
@@ -177,7 +179,7 @@ def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_ale
     config = settings(lake=lake, alerts_webhook_url=webhook)
     rule_list = _rules(config, rules)
     at = _time(now, "--now") or datetime.now(UTC)
-    report = run_once(config.lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
+    report = run_once(lake_of(config), rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
                       webhook=_webhook(config))
     emit(report.alerts, fmt)
     already = report.raised - len(report.alerts)
@@ -200,18 +202,19 @@ def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str
 
     setup_logging()
     config = settings(lake=lake, alerts_webhook_url=webhook)
+    the_lake = lake_of(config)  # built once; every tick reads and writes through it
     rule_list = _rules(config, rules)
     schedule = CronSchedule(cron)
 
     def tick(at: datetime) -> None:
-        report = run_once(config.lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
+        report = run_once(the_lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
                           webhook=_webhook(config))
         click.echo(f"tracelake: tick {at.isoformat()}: {report.raised} alert(s) fired, {len(report.alerts)} new",
                    err=True)
         _report_delivery(report)
 
     with stop_on_signals() as stop:
-        click.echo(f"tracelake: evaluating {len(rule_list)} rule(s) on cron '{cron}' (UTC), lake {config.lake}; "
+        click.echo(f"tracelake: evaluating {len(rule_list)} rule(s) on cron '{cron}' (UTC), lake {the_lake}; "
                    f"next tick {schedule.next_after(datetime.now(UTC)).isoformat()}; Ctrl-C stops", err=True)
         ticks = run_schedule(schedule, tick, stop)
     click.echo(f"tracelake: stopped after {ticks} tick(s)", err=True)
@@ -241,7 +244,7 @@ def alerts_compare(workflow: str, baseline: str, candidate: str, lake: str | Non
     start = _time(since, "--since") or end - timedelta(hours=24)
     try:
         window = Window(start, end)
-        result = compare(config.lake, rule_list, workflow=workflow, baseline=baseline, candidate=candidate,
+        result = compare(lake_of(config), rule_list, workflow=workflow, baseline=baseline, candidate=candidate,
                          window=window, by=by, tenant=tenant, limits=_limits(config),  # type: ignore[arg-type]
                          run_horizon=_horizon(config))
     except TracelakeError:

@@ -14,6 +14,11 @@
 
 The demo lake is wiped at the start when it holds a previous demo (marker
 file), never otherwise: pointing ``--lake`` at real data is refused.
+
+Settings as every command: ``--lake`` / ``--bootstrap``, then ``TRACELAKE_*``
+(:func:`demo_settings`; the lake's default is ``./tracelake-demo``, not the
+pipeline's), then one :class:`~tracelake.lake.lake.Lake` built from them for
+the in-process analysis; the child processes inherit the environment.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -38,6 +43,10 @@ from tracelake.errors import Unavailable, UserError
 from tracelake.lifecycle import stop_on_signals
 from tracelake.localkafka import LocalKafka
 from tracelake.localkafka.broker import _die_with_parent, free_port
+
+if TYPE_CHECKING:
+    from tracelake.lake.lake import Lake
+    from tracelake.settings import Settings
 
 MARKER = ".tracelake-demo"
 DEFAULT_LAKE = "./tracelake-demo"
@@ -84,7 +93,18 @@ def prepare_lake(lake: Path) -> Path:
     return lake
 
 
-def stored_count(lake: Path, topic: str) -> int:
+def demo_settings(**options: Any) -> Settings:
+    """The demo's settings: ``options`` given (not None), then ``TRACELAKE_*``, then the defaults, except that
+    the lake defaults to ``./tracelake-demo``. Raises ``ConfigError`` (one line) for a bad value, a URL lake too."""
+    from tracelake.settings import Settings
+
+    config = Settings.from_options(**options)
+    if "lake" not in config.model_fields_set:  # neither --lake nor TRACELAKE_LAKE: the demo's own folder
+        config = Settings.from_options(**{**options, "lake": DEFAULT_LAKE})
+    return config
+
+
+def stored_count(lake: Lake | Path, topic: str) -> int:
     from tracelake.queries.views import connect
 
     try:
@@ -111,26 +131,34 @@ def wait_for_api(url: str, child: Child, timeout: float) -> bool:
     return False
 
 
-def analyse(lake: Path, now: datetime) -> dict[str, Any]:
-    """Metrics tables, drift alerts (stored in the lake) and the canary verdict."""
+def analyse(lake: Lake | Path, now: datetime, config: Settings | None = None) -> dict[str, Any]:
+    """Metrics tables, drift alerts (stored in the lake) and the canary verdict, under ``config``'s query
+    limits (the defaults when None)."""
     from tracelake.queries.alerts.canary import compare
     from tracelake.queries.alerts.rules import load_rules
     from tracelake.queries.alerts.runner import run_once
+    from tracelake.queries.engine import Limits
     from tracelake.queries.metrics import compute_metric
     from tracelake.queries.timewin import Window
 
     rules = load_rules(None)
+    limits = Limits.from_settings(config) if config is not None else None
+    horizon = timedelta(hours=config.run_max_duration_h if config is not None else 24)
     day = now - timedelta(days=1)
+
+    def metric(name: str, **kw: Any) -> list[dict[str, Any]]:
+        return compute_metric(lake, name, limits=limits, run_horizon=horizon, **kw)
+
     tables = {
-        "success rate by version (last 24 h)": compute_metric(lake, "success_rate", since=day, until=now),
-        "cost per successful outcome (last 24 h)": compute_metric(lake, "cost_per_success", since=day, until=now),
-        "tool-call validity (last 24 h)": compute_metric(lake, "tool_call_validity", since=day, until=now),
-        "time to safe fallback (8 days)": compute_metric(lake, "time_to_safe_fallback", group_by=["workflow"]),
-        "latency split (8 days)": compute_metric(lake, "latency_split", group_by=["workflow"]),
+        "success rate by version (last 24 h)": metric("success_rate", since=day, until=now),
+        "cost per successful outcome (last 24 h)": metric("cost_per_success", since=day, until=now),
+        "tool-call validity (last 24 h)": metric("tool_call_validity", since=day, until=now),
+        "time to safe fallback (8 days)": metric("time_to_safe_fallback", group_by=["workflow"]),
+        "latency split (8 days)": metric("latency_split", group_by=["workflow"]),
     }
-    report = run_once(lake, rules, now)
+    report = run_once(lake, rules, now, limits=limits, run_horizon=horizon)
     canary = compare(lake, rules, window=Window(day, now), workflow=CANARY["workflow"], baseline=CANARY["baseline"],
-                     candidate=CANARY["candidate"])
+                     candidate=CANARY["candidate"], limits=limits, run_horizon=horizon)
     return {"tables": tables, "alerts": report.alerts, "alerts_raised": report.raised, "canary": canary}
 
 
@@ -168,11 +196,20 @@ def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str
 
 
 def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str | None, serve: bool,
-             quiet: bool = False) -> dict[str, Any]:
+             quiet: bool = False, config: Settings | None = None) -> dict[str, Any]:
+    """The demo (module docstring). ``config``: the settings (default :func:`demo_settings` of ``lake`` and
+    ``bootstrap``); the one :class:`~tracelake.lake.lake.Lake` is built from them here."""
+    from dataclasses import replace
+
     from tracelake.fleet import Fleet, FleetConfig
+    from tracelake.lake.lake import Lake
     from tracelake.sdk import Client
 
-    lake_root = prepare_lake(Path(lake or DEFAULT_LAKE).resolve())
+    config = config or demo_settings(lake=lake, kafka_bootstrap=bootstrap)
+    bootstrap = config.kafka_bootstrap
+    the_lake = Lake.from_settings(config)
+    the_lake = replace(the_lake, root=prepare_lake(the_lake.resolved))
+    lake_root = the_lake.root
     topic = f"tracelake.demo.{uuid.uuid4().hex[:8]}"
     logs = lake_root / "logs"
     logs.mkdir()
@@ -213,10 +250,10 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
         emitted = client.stats().enqueued
         say(f"{fleet.stats.runs} runs, {emitted} events emitted; waiting for the consumer to store them …")
         deadline = time.monotonic() + max(120.0, emitted / 200)
-        while (stored := stored_count(lake_root, topic)) < emitted and time.monotonic() < deadline:
+        while (stored := stored_count(the_lake, topic)) < emitted and time.monotonic() < deadline:
             consumer.check_alive()
             time.sleep(0.5)
-        result = analyse(lake_root, datetime.now(UTC))
+        result = analyse(the_lake, datetime.now(UTC), config)
         api_up = wait_for_api(api_url, api, 60)
         report = {
             "events_emitted": emitted,

@@ -17,22 +17,23 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from tracelake.cli.options import bootstrap_option, command, format_option, group, lake_option, settings
+from tracelake.cli.options import bootstrap_option, command, format_option, group, lake_of, lake_option, settings
 from tracelake.cli.output import emit
 from tracelake.errors import TracelakeError, Unavailable, UserError
 from tracelake.lifecycle import setup_logging, stop_on_signals
 
 if TYPE_CHECKING:
     from tracelake.ingest.setup import PipelineParts
+    from tracelake.lake.lake import Lake
     from tracelake.settings import Settings
 
 
-def _parts(config: Settings, **kw: Any) -> PipelineParts:
-    """The pipeline's parts; a bad prices file or an unusable lake is a user error."""
+def _parts(config: Settings, the_lake: Lake, **kw: Any) -> PipelineParts:
+    """The pipeline's parts writing to ``the_lake``; a bad prices file or an unusable lake is a user error."""
     from tracelake.ingest.setup import make_parts
 
     try:
-        return make_parts(config, **kw)
+        return make_parts(config, lake=the_lake, **kw)
     except TracelakeError:
         raise
     except (OSError, ValueError) as exc:
@@ -49,11 +50,12 @@ def ingest_file(paths: tuple[str, ...], lake: str | None, fmt: str | None) -> No
         if path != "-" and not os.access(path, os.R_OK):
             raise UserError(f"cannot read {path}: no such file or not readable")
     config = settings(lake=lake)
+    the_lake = lake_of(config)
     from tracelake.ingest.file_ingest import ingest_stream
 
-    click.echo(f"ingesting into {config.lake} …", err=True)
+    click.echo(f"ingesting into {the_lake} …", err=True)
     try:
-        summary = ingest_stream(list(paths), _parts(config), Path(config.lake), stdin=sys.stdin.buffer)
+        summary = ingest_stream(list(paths), _parts(config, the_lake), the_lake, stdin=sys.stdin.buffer)
     except OSError as exc:  # the lake refused a write (read-only, full, I/O error): one line, nothing half-written
         raise Unavailable(f"cannot write the lake at {config.lake}: {exc}") from None
     emit({"accepted": summary.accepted, "rejected": summary.rejected, "duplicates": summary.duplicates}, fmt)
@@ -68,6 +70,7 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
     # First thing: a SIGTERM while the model loads (seconds) is a clean stop, not a kill.
     with stop_on_signals() as stop:
         config = settings(lake=lake, kafka_bootstrap=bootstrap, group=group)
+        the_lake = lake_of(config)
         if not config.kafka_bootstrap:
             raise UserError("no Kafka configured: pass --bootstrap HOST:PORT or set TRACELAKE_KAFKA_BOOTSTRAP")
         click.echo("starting the consumer (loading the redaction model) …", err=True)
@@ -90,7 +93,7 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
             raise Unavailable(f"cannot reach Kafka at {config.kafka_bootstrap}: {exc}") from None
         except ValueError as exc:  # group timings that do not fit together
             raise UserError(str(exc)) from None
-        parts = _parts(config, dlq=dlq)
+        parts = _parts(config, the_lake, dlq=dlq)
         from tracelake.transforms.processor import interrupt_when
         from tracelake.transforms.redact import Redactor
 
@@ -101,12 +104,12 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
             dlq.close()
             click.echo("stopped before consuming anything", err=True)
             return
-        click.echo(f"consuming {config.topic} as group {config.group} into {config.lake} "
+        click.echo(f"consuming {config.topic} as group {config.group} into {the_lake} "
                    f"(Ctrl-C or SIGTERM: flush, commit, exit)", err=True)
         from tracelake.ingest.write_retry import guard_writes
 
         # Disk faults (read-only, full, EIO) are waited out holding the batch uncommitted (docs/ingest.md, Faults).
-        health = guard_writes(parts, config.lake, stop, group=config.group)
+        health = guard_writes(parts, the_lake.root, stop, group=config.group)
         try:
             complete = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
         finally:
@@ -171,7 +174,8 @@ def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
     from tracelake.ingest.compact import compact_lake
 
     try:
-        results = compact_lake(settings(lake=lake).lake, older_than_days=older_than, on_quarantine=_warn_quarantined)
+        results = compact_lake(lake_of(settings(lake=lake)), older_than_days=older_than,
+                               on_quarantine=_warn_quarantined)
     except OSError as exc:
         raise Unavailable(f"cannot compact the lake: {exc}") from None
     emit([r.__dict__ for r in results], fmt)
@@ -196,17 +200,15 @@ def lake_check(lake: str | None, deep: bool, dry_run: bool, fmt: str | None) -> 
 
     Exit 0 when every file is readable, 1 when some were found (quarantined unless --dry-run).
     """
-    from tracelake.ingest.lakefiles import quarantine, scan_lake
-
-    root = Path(settings(lake=lake).lake)
-    if not root.is_dir():
-        raise UserError(f"no lake at {root}")
+    the_lake = lake_of(settings(lake=lake))
+    if not the_lake.root.is_dir():
+        raise UserError(f"no lake at {the_lake}")
     found = []
-    for bad in scan_lake(root, deep=deep):
+    for bad in the_lake.scan(deep=deep):
         moved = None
         if not dry_run:
             try:
-                moved = str(quarantine(root, bad))
+                moved = str(the_lake.quarantine(bad))
             except FileNotFoundError:
                 continue  # gone meanwhile (a compaction): nothing to quarantine
             except OSError as exc:

@@ -18,6 +18,7 @@ import click
 from tracelake.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tracelake.lake.lake import Lake
     from tracelake.settings import Settings
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "command",
     "format_option",
     "group",
+    "lake_of",
     "lake_option",
     "rules_option",
     "settings",
@@ -57,6 +59,16 @@ def settings(**options: Any) -> Settings:
     from tracelake.settings import Settings
 
     return Settings.from_options(**options)
+
+
+def lake_of(config: Settings) -> Lake:
+    """The command's one :class:`~tracelake.lake.lake.Lake`, built from its settings and handed down.
+
+    The settings have already refused a URL-shaped ``--lake`` / ``TRACELAKE_LAKE``.
+    """
+    from tracelake.lake.lake import Lake
+
+    return Lake.from_settings(config)
 
 
 class Command(click.Command):

@@ -31,11 +31,12 @@ def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, 
          fmt: str | None) -> None:
     """The whole pipeline on this machine: Kafka (local unless --bootstrap), consumer, API, an agent fleet
     with a bad canary, alerts and the canary verdict; then serves until Ctrl-C."""
-    from tracelake.cli.demo import run_demo
+    from tracelake.cli.demo import demo_settings, run_demo
 
     as_json = (fmt or default_format()) == "json"
+    # The settings first (--lake, then TRACELAKE_LAKE, then the demo's own default), then the one Lake.
     report = run_demo(duration=duration, rate=rate, bootstrap=bootstrap, lake=lake, serve=not no_serve,
-                      quiet=as_json)
+                      quiet=as_json, config=demo_settings(lake=lake, kafka_bootstrap=bootstrap))
     if as_json:
         emit(report, "json")
 

@@ -1,9 +1,9 @@
-"""Unreadable lake files: cheap detection, and quarantine (issue 12, item 4).
+"""The lake's files: listing a table's partitions, cheap detection of unreadable files, and quarantine.
 
 One bad file must not blind the lake. Every reader that lists Parquet files
 (the views, ``ingest-file``'s duplicate check, ``compact``) passes them
 through :func:`partition_files`, which keeps the readable ones and names the
-others.
+others. Paths are built and parsed by :mod:`tracelake.lake.layout`.
 
 Detection (:func:`footer_problem`) reads 12 bytes per file: a Parquet file
 starts with ``PAR1``, ends with a 4-byte footer length and ``PAR1``, and the
@@ -35,18 +35,21 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
 
-from tracelake.ingest.lake import DEAD_LETTERS_TABLE, EVENTS_TABLE
-from tracelake.ingest.writer import fsync_dir, make_dirs
+from tracelake.lake.layout import DATA_GLOB, QUARANTINE_DIR, QUARANTINE_LOG, is_data_file, parse_partition, table_dir
+from tracelake.lake.tables import TABLES as DECLARED
+from tracelake.lake.writer import fsync_dir, make_dirs
+
+__all__ = ["QUARANTINE_DIR", "QUARANTINE_LOG", "TABLES", "BadFile", "check_file", "deep_problem", "footer_problem",
+           "one_line", "partition_files", "partitions", "quarantine", "scan_lake", "split_partition",
+           "table_partitions"]
 
 MAGIC = b"PAR1"
-QUARANTINE_DIR = "_quarantine"
-QUARANTINE_LOG = "quarantine.jsonl"
-TABLES = (EVENTS_TABLE, DEAD_LETTERS_TABLE, "alerts")  # "alerts": queries.tables.ALERTS_TABLE (no import cycle)
+TABLES = tuple(t.name for t in DECLARED)
 _CACHE_MAX = 200_000
 
 
@@ -132,7 +135,7 @@ def split_partition(directory: str | os.PathLike[str]) -> tuple[list[str], list[
     except (FileNotFoundError, NotADirectoryError):
         return good, bad
     for entry in entries:
-        if not entry.name.endswith(".parquet") or entry.name.startswith("."):
+        if not is_data_file(entry.name):
             continue
         try:
             if not entry.is_file():
@@ -169,13 +172,30 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def table_partitions(root: Path, table: str) -> list[Path]:
-    """The ``event_date=…`` directories of ``table`` (never anything under ``_quarantine``)."""
-    directory = root / table
+def table_partitions(root: str | os.PathLike[str], table: str) -> list[Path]:
+    """The partition directories (``event_date=YYYY-MM-DD``) of ``table``, sorted; never anything under
+    ``_quarantine``, never a directory whose name is not a day."""
+    return [path for _, path in sorted(partitions(root, table, with_files=False).items())]
+
+
+def partitions(root: str | os.PathLike[str], table: str, *, with_files: bool = True) -> dict[date, Path]:
+    """The partition directories of ``table`` by day; with ``with_files`` only those holding a data file.
+
+    A missing table directory gives an empty dict.
+    """
+    out: dict[date, Path] = {}
     try:
-        return sorted(p for p in directory.iterdir() if p.name.startswith("event_date=") and p.is_dir())
+        children = list(table_dir(root, table).iterdir())
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return out
+    for child in children:
+        day = parse_partition(child.name)
+        if day is None or not child.is_dir():
+            continue
+        if with_files and not any(is_data_file(p.name) for p in child.glob(DATA_GLOB)):
+            continue
+        out[day] = child
+    return out
 
 
 def scan_lake(root: str | os.PathLike[str], tables: Iterable[str] = TABLES, deep: bool = False) -> list[BadFile]:
