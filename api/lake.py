@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracelake.api.keys import ApiKey
 from tracelake.errors import Forbidden, UserError
@@ -22,6 +22,15 @@ from tracelake.settings import Settings
 
 if TYPE_CHECKING:
     from tracelake.api.context import AppContext
+
+
+def with_warnings(answer: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """``answer`` plus ``"warnings"`` when some lake file was left out, else unchanged.
+
+    The key appears only when there is something to say, so an answer over a
+    healthy lake is exactly what it was before warnings existed.
+    """
+    return {**answer, "warnings": warnings} if warnings else answer
 
 
 def tenant_of(key: ApiKey) -> str | None:

@@ -27,6 +27,7 @@ from tracelake.api.lake import (
     query_errors,
     run_horizon,
     tenant_of,
+    with_warnings,
 )
 from tracelake.api.responses import JsonResponse
 from tracelake.errors import NotFound
@@ -39,7 +40,7 @@ SQL_BODY_LIMIT = 256 * 1024
 
 
 WARNINGS_DESCRIPTION = ("unreadable lake files the answer left out, one line each "
-                        "('skipped unreadable file <path> (<why>)'); empty when every file was read")
+                        "('skipped unreadable file <path> (<why>)'); absent when every file was read")
 
 
 class Rows(BaseModel):
@@ -83,7 +84,7 @@ def metric(
                               since=parse_instant("since", since), until=parse_instant("until", until),
                               where=filters, tenant=tenant_of(key), limits=limits(settings),
                               run_horizon=run_horizon(settings))
-    return JsonResponse({"rows": rows, "warnings": [bad.warning() for bad in skipped]})
+    return JsonResponse(with_warnings({"rows": rows}, [bad.warning() for bad in skipped]))
 
 
 @router.post("/v1/sql", response_model=SqlAnswer, summary="Read-only ad-hoc SQL over the tenant's views",
@@ -105,5 +106,5 @@ def _run_sql(ctx: AppContext, body: SqlRequest, key: ApiKey) -> JsonResponse:
                              limits=limits(settings))
     # The statement ran in a worker process; the same file check here names what its views left out.
     warnings = [bad.warning() for bad in skipped_files(ctx.lake)]
-    return JsonResponse({"columns": result.columns, "rows": result.dicts(), "truncated": result.truncated,
-                         "warnings": warnings})
+    return JsonResponse(with_warnings({"columns": result.columns, "rows": result.dicts(),
+                                       "truncated": result.truncated}, warnings))

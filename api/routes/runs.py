@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from tracelake.api.auth import ReadKey
 from tracelake.api.context import AppContext
-from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where
+from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where, with_warnings
 from tracelake.api.responses import JsonResponse
 from tracelake.api.routes.analytics import WARNINGS_DESCRIPTION
 from tracelake.errors import NotFound
@@ -68,7 +68,7 @@ def search_runs(
     with open_for(ctx, key) as con:
         rows, next_cursor = fetch_page(con, query, search.limit)
         warnings = [bad.warning() for bad in con.skipped]
-    return JsonResponse({"rows": rows, "next_cursor": next_cursor, "warnings": warnings})
+    return JsonResponse(with_warnings({"rows": rows, "next_cursor": next_cursor}, warnings))
 
 
 @router.get("/v1/runs/{run_id}", response_model=Timeline, summary="One run's redacted timeline, nested by span",

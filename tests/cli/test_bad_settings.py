@@ -95,6 +95,8 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["demo", "--no-serve"], "TRACELAKE_SPOOL_MAX_BYTES", "lots"),  # the SDK's own variable
     (["kafka", "install"], "TRACELAKE_OTLP_TENANT_KEYS", "tenant"),
     (["kafka", "start"], "TRACELAKE_SDK_QUEUE_SIZE", "big"),
+    (["s3", "install"], "TRACELAKE_API_COOKIE_SECURE", "perhaps"),
+    (["s3", "start"], "TRACELAKE_QUERY_MAX_CONCURRENT", "two"),
     (["schema"], "TRACELAKE_BATCH_MAX_AGE_S", "0"),
     (["validate", "events.jsonl"], "TRACELAKE_MAX_EVENT_BYTES", "0"),
 ]
