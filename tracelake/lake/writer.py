@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tracelake import fsutil
 from tracelake.lake.layout import data_file_name, partition_name, temp_file_name
 from tracelake.lake.tables import Table, by_name
 
@@ -67,23 +68,8 @@ def fsync_dir(path: Path) -> None:
 
 
 def make_dirs(path: Path, mode: int = LAKE_DIR_MODE) -> None:
-    """``mkdir -p`` where every directory created gets exactly ``mode`` (not ``mode & ~umask``).
-
-    Directories that already exist are left as they are.
-    """
-    missing: list[Path] = []
-    probe = path
-    while not probe.is_dir() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, mode)
-        except FileExistsError:
-            if not directory.is_dir():
-                raise
-            continue  # a concurrent writer made it (and sets its mode)
-        os.chmod(directory, mode)
+    """``mkdir -p`` with the lake's directory mode (exactly ``mode``, whatever the umask)."""
+    fsutil.make_dirs(path, mode)
 
 
 class ParquetLakeWriter(LakeWriter):

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelake.errors import Unavailable
+from tracelake.fsutil import make_dirs
 
 SEGMENT_BYTES = 4 * 1024 * 1024
 DIR_MODE = 0o700
@@ -56,19 +57,7 @@ def _segment_name(number: int) -> str:
 
 def _make_private_dirs(path: Path) -> None:
     """``mkdir -p`` whose new directories are ``0700`` whatever the umask; existing parents are left alone."""
-    missing: list[Path] = []
-    probe = path
-    while not probe.is_dir() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-        except FileExistsError:
-            if not directory.is_dir():
-                raise
-            continue
-        os.chmod(directory, DIR_MODE)
+    make_dirs(path, DIR_MODE)
 
 
 def _open_private(path: Path, flags: int) -> int:
