@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -31,43 +30,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from kafka import TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
 
+from tests.chaos.processes import ConsumeProcess, make_topic
 from tests.helpers import wait_until
 from tracelake.ingest.write_retry import read_health
 from tracelake.localkafka import LocalKafka
 from tracelake.sdk import Client
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
-
-
-class Consume:
-    """One `tracelake consume` process, logs to ``log``."""
-
-    def __init__(self, bootstrap: str, topic: str, lake: Path, group: str, log: Path) -> None:
-        self.log_path = log
-        env = {**os.environ, "TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq",
-               "TRACELAKE_BATCH_MAX_EVENTS": "100", "TRACELAKE_BATCH_MAX_AGE_S": "0.3"}
-        self._log = open(log, "ab")  # noqa: SIM115 - closed when the process ends
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tracelake.cli.main", "consume", "--bootstrap", bootstrap, "--lake", str(lake),
-             "--group", group], env=env, stdout=self._log, stderr=self._log)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 60.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._log.close()
-
-    def ensure_dead(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-        self._log.close()
 
 
 class Emitter(threading.Thread):
@@ -136,16 +107,12 @@ def waiting_retries(lake: Path) -> int:
 def test_a_lake_refusing_writes_is_waited_out_then_resumed_exactly_once(
         kafka_broker: LocalKafka, topic: str, tmp_path: Path) -> None:
     bootstrap = kafka_broker.bootstrap
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        admin.close()
+    make_topic(bootstrap, topic, 2)
     lake, group = tmp_path / "lake", f"g-{topic}"
     fault = Fault(lake, tmp_path / "events-aside")
     emitter = Emitter(bootstrap, topic, tmp_path / "spool")
-    first = Consume(bootstrap, topic, lake, group, tmp_path / "first.log")
-    second: Consume | None = None
+    first = ConsumeProcess(bootstrap, topic, lake, group, tmp_path / "first.log")
+    second: ConsumeProcess | None = None
     try:
         emitter.start()
         assert wait_until(lambda: (lake / "events").is_dir() and any((lake / "events").rglob("*.parquet")),
@@ -183,7 +150,7 @@ def test_a_lake_refusing_writes_is_waited_out_then_resumed_exactly_once(
         assert "stop requested while waiting for the lake" in first.text()
         assert committed(bootstrap, group) == held
         fault.clear()
-        second = Consume(bootstrap, topic, lake, group, tmp_path / "second.log")
+        second = ConsumeProcess(bootstrap, topic, lake, group, tmp_path / "second.log")
         everything = ids | late
         assert wait_until(lambda: set(file_counts(lake)) >= everything, timeout=180), second.text()[-3000:]
         counts = file_counts(lake)

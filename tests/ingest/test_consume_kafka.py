@@ -14,20 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
+from tests.chaos.processes import make_topic
 from tracelake.localkafka import LocalKafka
 from tracelake.queries.views import connect
 
 pytestmark = pytest.mark.kafka
-
-
-def make_topic(bootstrap: str, name: str, partitions: int = 3) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        admin.close()
 
 
 def produce(bootstrap: str, topic: str, start: int, count: int, bad_every: int = 0) -> set[str]:
