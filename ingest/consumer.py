@@ -17,8 +17,12 @@ Contract:
   failure, a bug) propagates without committing; the uncommitted messages are
   re-delivered to whoever consumes next.
 - A commit refused by the group (a rebalance raced it) is logged and counted:
-  the data is already durable, and the re-delivered copy is hidden by the
-  ``events`` view's one-row-per-``event_id`` rule.
+  the data is already durable, and the lake's tables record the offsets they
+  hold, so the re-delivered copy is not written again.
+- With ``resume`` (the consumer entry point passes the lake's positions,
+  :func:`lake_resume`), a partition assigned to this member starts after the
+  last offset the ``events`` table records when that is ahead of the group's
+  committed offset (a crash between the lake commit and the Kafka commit).
 """
 
 from __future__ import annotations
@@ -27,16 +31,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tracelake.ingest import metrics
-from tracelake.ingest.backends.base import CommitFailed, ConsumerBackend
+from tracelake.ingest.backends.base import AssignCallback, CommitFailed, ConsumerBackend
 from tracelake.ingest.message import Message, Partition, RawMessage
 from tracelake.ingest.strategies.base import MessageRejected, ProcessingStep
 from tracelake.transforms.processor import Interrupted
 
+if TYPE_CHECKING:
+    from tracelake.lake.lake import Lake
+
 log = logging.getLogger("tracelake.ingest")
 
 COMMIT_FAILURES = "tracelake_ingest_commit_failures_total"
+
+
+def lake_resume(lake: Lake) -> AssignCallback:
+    """An ``on_assign`` callback that starts each partition after the last offset ``lake``'s ``events`` table
+    records for it (:mod:`tracelake.ingest.strategies.write` commits dead letters first, so they are in too)."""
+    from tracelake.lake.delta import source_id
+    from tracelake.lake.tables import EVENTS
+
+    def resume(partitions: list[Partition]) -> dict[Partition, int]:
+        ids = {source_id("kafka", p.topic, p.index): p for p in partitions}
+        recorded = lake.positions(EVENTS, sorted(ids))
+        return {ids[source]: offset + 1 for source, offset in recorded.items()}
+
+    return resume
 
 
 class Consumer:
@@ -47,8 +69,10 @@ class Consumer:
         counters: metrics.Counters,
         poll_timeout_s: float = 0.5,
         max_poll_records: int = 2000,
+        resume: AssignCallback | None = None,
     ) -> None:
         self.backend = backend
+        self.resume = resume
         self.counters = counters
         self.poll_timeout_s = poll_timeout_s
         self.max_poll_records = max_poll_records
@@ -90,7 +114,7 @@ class Consumer:
     def run(self, stop: threading.Event) -> bool:
         """Consume until ``stop`` is set. True: every polled message was written and
         committed; False: a step gave up mid-batch (that batch is re-delivered)."""
-        self.backend.subscribe(self._on_revoke)
+        self.backend.subscribe(self._on_revoke, self.resume)
         try:
             while not stop.is_set():
                 for raw in self.backend.poll(self.poll_timeout_s, self.max_poll_records):

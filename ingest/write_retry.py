@@ -53,7 +53,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -228,8 +228,8 @@ class RetryingWriter(LakeWriter):
         self.inner = inner
         self.retry = retry
 
-    def write(self, table: pa.Table, name: str) -> list[Path]:
-        return self.retry.run(lambda: self.inner.write(table, name), what=f"batch {name}")
+    def write(self, table: pa.Table, name: str, positions: Mapping[str, int] | None = None) -> int:
+        return self.retry.run(lambda: self.inner.write(table, name, positions), what=f"batch {name}")
 
 
 def guard_writes(parts: Any, lake: str | os.PathLike[str], stop: threading.Event,

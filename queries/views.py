@@ -1,12 +1,12 @@
-"""The lake's DuckDB views (``metrics.md`` "SQL views"), over the Parquet files in place.
+"""The lake's DuckDB views (``metrics.md`` "SQL views"), over the live Parquet files of the lake's Delta tables.
 
 Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
 ``dead_letters``. Nothing is copied into a database file.
 
 - ``events`` holds one row per event — identity ``(tenant, event_id)``, so
   two tenants' events with the same ``event_id`` are both kept — whatever the
-  number of copies on disk (re-delivery after a crash, a producer re-send, a
-  compaction in progress): the first ingested copy wins. Copies of an event are the same
+  number of copies stored (a producer re-send, a file ingested twice
+  under two names): the first ingested copy wins. Copies of an event are the same
   event, so they share its ``event_type``; partitioning the de-duplication by
   it as well changes nothing in the result and lets a filter on
   ``event_type`` reach the Parquet scan (a tool-call metric reads only the
@@ -40,20 +40,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tracelake.lake.files import BadFile, split_partition
+from tracelake.lake.files import BadFile, split_files
 from tracelake.lake.lake import LakeRef, as_lake
-from tracelake.lake.layout import DATA_GLOB
 from tracelake.lake.tables import ALERTS, DEAD_LETTERS, EVENTS, Table
 from tracelake.queries.timewin import Window, partition_days
 
 if TYPE_CHECKING:
     import duckdb
 
+    from tracelake.lake.delta import DataFile
     from tracelake.queries.engine import LakeConnection
 
 VIEW_NAMES = ("events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters")
@@ -176,33 +175,27 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def partitions(root: LakeRef, table: Table | str) -> dict[date, Path]:
-    """The table's partition directories that hold at least one data file, by day
-    (:meth:`tracelake.lake.lake.Lake.partitions`)."""
+def partitions(root: LakeRef, table: Table | str) -> dict[date, list[DataFile]]:
+    """The table's live data files by day (:meth:`tracelake.lake.lake.Lake.partitions`)."""
     return as_lake(root).partitions(table)
 
 
 def readable_sources(root: LakeRef, table: Table | str, window: Window | None = None
                      ) -> tuple[list[str], list[BadFile]]:
-    """What the view of ``table`` reads over the partitions of ``window`` (all when None), and what it skips.
+    """What the view of ``table`` reads over the days of ``window`` (all when None), and what it skips.
 
-    A partition whose files all pass the footer check (:mod:`tracelake.lake.files`) is read
-    by its glob (so a query that races a compaction still finds the new file on retry); one that holds
-    an unreadable file is read by the list of its readable files; the others are returned as skipped.
+    The files are the table's current version (its Delta log): files added or removed by a concurrent
+    commit show in the next query, and files removed by a compaction stay readable until vacuum, so a
+    query that races one never misses a row. On a local lake each file passes the footer check
+    (:mod:`tracelake.lake.files`); the unreadable ones are returned as skipped.
     """
-    available = partitions(root, table)
+    lake = as_lake(root)
+    available = partitions(lake, table)
     days = partition_days(window, list(available)) if window else sorted(available)
-    sources: list[str] = []
-    skipped: list[BadFile] = []
-    for day in days:
-        good, bad = split_partition(available[day])
-        skipped.extend(bad)
-        if not bad:
-            if good:
-                sources.append(str(available[day] / DATA_GLOB))
-        else:
-            sources.extend(good)
-    return sources, skipped
+    chosen = [item for day in days for item in available[day]]
+    if lake.is_remote:
+        return [item.uri for item in chosen], []
+    return split_files(chosen)
 
 
 def source_sql(root: LakeRef, table: Table | str, window: Window | None = None) -> str | None:

@@ -59,8 +59,8 @@ class Settings(BaseSettings):
         except (ValidationError, SettingsError) as exc:
             raise ConfigError(_describe(exc, values, names)) from None
 
-    lake: Path = Field(Path("./tracelake-data"), description="root of the Parquet lake (a local directory; "
-                                                         "a URL such as s3://… is refused for now)")
+    lake: Path | str = Field(Path("./tracelake-data"), description="where the lake's Delta tables live: a local "
+                             "directory or s3://bucket/prefix (credentials and endpoint from the AWS_* variables)")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")
     topic: str = Field(DEFAULT_TOPIC, description="events topic")
     dlq_topic: str = Field("tracelake.events.dlq", description="dead-letter topic")
@@ -141,13 +141,16 @@ class Settings(BaseSettings):
 
     @field_validator("lake", mode="before")
     @classmethod
-    def _a_local_lake(cls, value: Any) -> Any:
-        # Before the Path conversion, which would turn s3://bucket/lake into a local folder "s3:".
-        # Object storage comes with the Delta Lake table; until then a URL is refused, never misread.
-        from tracelake.lake.layout import URL_REFUSAL, is_url
+    def _a_lake_location(cls, value: Any) -> Any:
+        # Before any Path conversion, which would turn s3://bucket/lake into a local folder "s3:":
+        # a local directory becomes a Path, an s3:// URL stays text, any other URL is refused.
+        from tracelake.lake.layout import check_location
 
-        if isinstance(value, str) and is_url(value):
-            raise PydanticCustomError("lake_url", URL_REFUSAL)
+        if isinstance(value, str):
+            try:
+                return check_location(value)
+            except ValueError as exc:
+                raise PydanticCustomError("lake_location", str(exc).split(": ", 1)[-1]) from None
         return value
 
     @field_validator("duckdb_memory_limit", "query_temp_max_size")

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,11 +23,24 @@ from tracelake.api.context import AppContext
 from tracelake.api.producer import kafka_reachable
 from tracelake.api.responses import JsonResponse
 from tracelake.errors import Unavailable
+from tracelake.lake.lake import Lake
 
 router = APIRouter(tags=["operations"])
 
 
-def lake_readable(lake: Path) -> tuple[bool, str]:
+def lake_readable(the_lake: Lake) -> tuple[bool, str]:
+    """Whether the lake can be read: a local directory (or its parent, before the first write), or an object
+    store whose ``events`` table can be opened (one listing of its log)."""
+    if the_lake.is_remote:
+        from tracelake.lake.files import one_line
+        from tracelake.lake.tables import EVENTS
+
+        try:
+            the_lake.data_files(EVENTS)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; reported in one line
+            return False, f"cannot read {the_lake}: {one_line(exc)}"
+        return True, "readable"
+    lake = the_lake.local_root
     if lake.exists():
         if lake.is_dir() and os.access(lake, os.R_OK | os.X_OK):
             return True, "readable"
@@ -48,7 +60,7 @@ def healthz() -> JsonResponse:
             responses={503: {"description": "not ready: the failed checks are listed"}})
 def readyz(request: Request) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
-    ok, lake_detail = lake_readable(ctx.lake.root)
+    ok, lake_detail = lake_readable(ctx.lake)
     checks = {"lake": lake_detail}
     bootstrap = ctx.settings.kafka_bootstrap
     if bootstrap:
@@ -60,11 +72,11 @@ def readyz(request: Request) -> JsonResponse:
     if not ok:
         raise Unavailable("not ready: " + "; ".join(f"{k}: {v}" for k, v in checks.items()),
                           extra={"checks": checks})
-    degraded = _degraded(ctx.lake.root, checks)
+    degraded = _degraded(ctx.lake, checks)
     return JsonResponse({"status": "degraded" if degraded else "ready", "checks": checks})
 
 
-def _degraded(lake: Path, checks: dict[str, str]) -> bool:
+def _degraded(lake: Lake, checks: dict[str, str]) -> bool:
     """Add the ``files`` and ``ingest`` checks; True when either found something (the API still serves)."""
     from tracelake.ingest.write_retry import read_health
     from tracelake.queries.views import skipped_files
@@ -76,7 +88,7 @@ def _degraded(lake: Path, checks: dict[str, str]) -> bool:
                            f"answer: {names} (run 'tracelake lake check' to quarantine them)")
     else:
         checks["files"] = "every Parquet file readable"
-    waiting = read_health(lake)
+    waiting = read_health(lake.state_dir)
     if waiting:
         first = waiting[0]
         checks["ingest"] = (f"{len(waiting)} consumer{'s' if len(waiting) > 1 else ''} waiting for the lake to "

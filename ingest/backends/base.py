@@ -13,6 +13,13 @@ partition, the next offset to read; it may be called from inside the callback;
 it raises :class:`CommitFailed` when the group has moved on (the messages will
 be re-delivered to the new owner). :meth:`close` leaves the group without
 calling ``on_revoke`` (the caller has already flushed, or must not commit).
+
+``on_assign`` (optional) is called with the partitions the group gives this
+member, before anything is fetched from them; it returns, for some of them,
+the offset to start from instead of the group's committed one (the lake's
+own record of what it holds, so a batch written but not committed to Kafka
+is not read again). Like ``on_revoke`` it never runs concurrently with
+:meth:`poll`'s caller; an exception from it propagates out of :meth:`poll`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable
 from tracelake.ingest.message import Partition, RawMessage
 
 RevokeCallback = Callable[[list[Partition]], None]
+AssignCallback = Callable[[list[Partition]], dict[Partition, int]]
 
 
 class CommitFailed(Exception):
@@ -31,7 +39,7 @@ class CommitFailed(Exception):
 
 class ConsumerBackend(ABC):
     @abstractmethod
-    def subscribe(self, on_revoke: RevokeCallback) -> None: ...
+    def subscribe(self, on_revoke: RevokeCallback, on_assign: AssignCallback | None = None) -> None: ...
 
     @abstractmethod
     def poll(self, timeout_s: float, max_records: int) -> list[RawMessage]: ...

@@ -40,7 +40,7 @@ from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, OffsetAndMetada
 from kafka.errors import KafkaError
 from kafka.future import Future
 
-from tracelake.ingest.backends.base import CommitFailed, ConsumerBackend, RevokeCallback
+from tracelake.ingest.backends.base import AssignCallback, CommitFailed, ConsumerBackend, RevokeCallback
 from tracelake.ingest.message import Partition, RawMessage
 from tracelake.transforms.metadata import MessageMeta
 
@@ -55,9 +55,11 @@ MAX_POLL_INTERVAL_MS = 300_000
 class _Listener(AsyncConsumerRebalanceListener):
     """Runs the revoke callback on a worker thread and awaits it (see the module docstring)."""
 
-    def __init__(self, backend: KafkaBackend, on_revoke: RevokeCallback) -> None:
+    def __init__(self, backend: KafkaBackend, on_revoke: RevokeCallback,
+                 on_assign: AssignCallback | None = None) -> None:
         self.backend = backend
         self.on_revoke = on_revoke
+        self.on_assign = on_assign
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         if not revoked or self.backend.closing:
@@ -83,6 +85,16 @@ class _Listener(AsyncConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned partitions: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        if not assigned or self.on_assign is None:
+            return
+        # Reading the lake's positions is file or object-store I/O, not a call into kafka-python's network
+        # loop, so it may run here; seek() only sets the fetch position (no request), which kafka-python
+        # then uses instead of fetching the committed offset.
+        starts = self.on_assign(sorted(Partition(tp.topic, tp.partition) for tp in assigned))
+        for partition, offset in sorted(starts.items()):
+            log.info("resuming %s[%d] at offset %d, after what the lake already holds", partition.topic,
+                     partition.index, offset)
+            self.backend.seek(partition, offset)
 
     async def on_partitions_lost(self, lost: Any) -> None:
         # Membership already gone (session expired): a commit would be refused.
@@ -137,8 +149,12 @@ class KafkaBackend(ConsumerBackend):
             max_poll_interval_ms=max_poll_interval_ms,
         )
 
-    def subscribe(self, on_revoke: RevokeCallback) -> None:
-        self._consumer.subscribe([self.topic], listener=_Listener(self, on_revoke))
+    def subscribe(self, on_revoke: RevokeCallback, on_assign: AssignCallback | None = None) -> None:
+        self._consumer.subscribe([self.topic], listener=_Listener(self, on_revoke, on_assign))
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        """Start ``partition`` at ``offset`` (an assigned partition; no network request)."""
+        self._consumer.seek(TopicPartition(partition.topic, partition.index), offset)
 
     def poll(self, timeout_s: float, max_records: int) -> list[RawMessage]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)

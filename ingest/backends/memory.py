@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tracelake.ingest.backends.base import ConsumerBackend, RevokeCallback
+from tracelake.ingest.backends.base import AssignCallback, ConsumerBackend, RevokeCallback
 from tracelake.ingest.message import Partition, RawMessage
 from tracelake.transforms.metadata import MessageMeta
 
@@ -21,9 +21,11 @@ class MemoryBackend(ConsumerBackend):
         self.closed = False
         self.on_revoke: RevokeCallback | None = None
 
-    def subscribe(self, on_revoke: RevokeCallback) -> None:
+    def subscribe(self, on_revoke: RevokeCallback, on_assign: AssignCallback | None = None) -> None:
         self.on_revoke = on_revoke
         self.position = {p: self.committed.get(p, 0) for p in self.position}
+        if on_assign is not None:
+            self.position.update(on_assign(sorted(self.position)))
 
     def poll(self, timeout_s: float, max_records: int) -> list[RawMessage]:
         if self.paused:

@@ -1,16 +1,22 @@
-"""Write a redacted batch to the lake (events and dead letters) and the DLQ, durably, then pass its offsets on.
+"""Write a redacted batch to the lake (dead letters, then events) and the DLQ, durably, then pass its offsets on.
 
-Files are named after where their rows came from: for Kafka
-``<topic>.p<partition>.o<first>-<last>`` (zero-padded offsets), for a file
-``<file id>.l<first line>-<last line>``. Replaying the same messages writes the
-same name and replaces the file instead of adding one.
+Each table gets the whole batch in one Delta transaction that records, per
+source (Kafka topic-partition, or ingested file), the last offset the batch
+covers (:mod:`tracelake.lake.delta`): rows at or below an offset the table
+already records are dropped, so a re-delivered batch — cut at any offsets —
+adds nothing twice. Dead letters are committed before events, and a
+consumer resumes after the offset the ``events`` table records
+(:mod:`tracelake.ingest.consumer`): when ``events`` has a batch, its dead
+letters are in too. The commit is named after where its rows came from
+(``<topic>.p<partition>.o<first>-<last>``, ``<file id>.l<first>-<last>``),
+kept in the commit's metadata for readers of the table history.
 
 An event's identity is ``(tenant, event_id)``: the same ``event_id`` sent by
 two tenants is two events, so one tenant can never suppress another's.
 Within a batch an identity is kept once (first wins); ``known_ids`` (used by
-``ingest-file``) drops events the lake already holds. Re-delivery that cuts a
-batch at other offsets can still leave one event in two files: the ``events``
-view reads one row per identity and compaction removes the extra copy.
+``ingest-file``) drops events the lake already holds. A producer that sends
+one event twice (two offsets) still stores it twice: the ``events`` view
+reads one row per identity and compaction removes the extra copy.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tracelake.ingest import metrics
-from tracelake.ingest.message import Message
+from tracelake.ingest.message import Message, Partition
 from tracelake.ingest.sinks import DLQ_FORWARD_FAILURES, DeadLetterSink
 from tracelake.ingest.strategies.base import ProcessingStep
+from tracelake.lake.delta import source_id
 from tracelake.lake.tables import DEAD_LETTERS, EVENTS
 from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
@@ -39,11 +46,18 @@ def event_key(event: dict[str, Any]) -> EventKey:
 
 
 def batch_name(rows: list[Row]) -> str:
-    first = rows[0]
-    offsets = [r["kafka_offset"] for r in rows]
-    if first["source"] == "kafka":
-        return f"{first['kafka_topic']}.p{first['kafka_partition']}.o{min(offsets):012d}-{max(offsets):012d}"
-    return f"{first['kafka_topic'] or first['source']}.l{min(offsets):09d}-{max(offsets):09d}"
+    """Where ``rows`` came from, for the commit's metadata: ``<topic>.p<partition>.o<first>-<last>`` for one
+    Kafka partition, ``<file id>.l<first>-<last>`` for a file, the names joined with ``+`` for several."""
+    names = []
+    for group in _groups(rows).values():
+        first = group[0]
+        offsets = [r["kafka_offset"] for r in group]
+        if first["source"] == "kafka":
+            names.append(f"{first['kafka_topic']}.p{first['kafka_partition']}.o{min(offsets):012d}-"
+                         f"{max(offsets):012d}")
+        else:
+            names.append(f"{first['kafka_topic'] or first['source']}.l{min(offsets):09d}-{max(offsets):09d}")
+    return "+".join(names) or "empty"
 
 
 def _groups(rows: list[Row]) -> dict[tuple[Any, Any, Any], list[Row]]:
@@ -51,6 +65,12 @@ def _groups(rows: list[Row]) -> dict[tuple[Any, Any, Any], list[Row]]:
     for row in rows:
         groups[(row["source"], row["kafka_topic"], row["kafka_partition"])].append(row)
     return groups
+
+
+def positions(committable: dict[Partition, int]) -> dict[str, int]:
+    """A batch's Kafka offsets as table positions: source id → the last offset covered (committable holds the
+    next offset to read)."""
+    return {source_id("kafka", p.topic, p.index): offset - 1 for p, offset in committable.items()}
 
 
 class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
@@ -94,22 +114,24 @@ class WriteLake(ProcessingStep[list[Accepted | Rejected]]):
         accepted = [i for i in message.payload if isinstance(i, Accepted)]
         rejected = [i for i in message.payload if isinstance(i, Rejected)]
         rows = self._rows(accepted)
-        for group in _groups(rows).values():
-            files = self.events.write(EVENTS.to_arrow(group), batch_name(group))
-            self.counters.inc(metrics.FILES_WRITTEN, len(files))
+        covered = positions(message.committable)
         if rejected:
+            # Dead letters first: a consumer resumes after what ``events`` records (module docstring).
             dead = [dead_letter_row(r) for r in rejected]
-            for group in _groups(dead).values():
-                self.dead_letters.write(DEAD_LETTERS.to_arrow(group), batch_name(group))
-            if self.dlq is not None:
-                for refused in rejected:
-                    self.dlq.send(refused)
-                # Never raises: a copy the topic cannot take costs only itself (the rows above are
-                # the durable record), so one poison message cannot crash-loop the consumer.
-                lost = self.dlq.flush()
-                self.counters.inc(metrics.DLQ_PRODUCED, len(rejected) - lost)
-                if lost:
-                    self.counters.inc(DLQ_FORWARD_FAILURES, lost)
+            files = self.dead_letters.write(DEAD_LETTERS.to_arrow(dead), batch_name(dead), covered)
+            self.counters.inc(metrics.FILES_WRITTEN, files)
+        if rows or covered:
+            files = self.events.write(EVENTS.to_arrow(rows), batch_name(rows), covered)
+            self.counters.inc(metrics.FILES_WRITTEN, files)
+        if rejected and self.dlq is not None:
+            for refused in rejected:
+                self.dlq.send(refused)
+            # Never raises: a copy the topic cannot take costs only itself (the rows above are
+            # the durable record), so one poison message cannot crash-loop the consumer.
+            lost = self.dlq.flush()
+            self.counters.inc(metrics.DLQ_PRODUCED, len(rejected) - lost)
+            if lost:
+                self.counters.inc(DLQ_FORWARD_FAILURES, lost)
         self.counters.inc(metrics.EVENTS_STORED, len(rows))
         self.counters.inc(metrics.EVENTS_REJECTED, len(rejected))
         for item in accepted:

@@ -11,7 +11,7 @@ from tests.helpers import MarkingRedactor
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
-from tracelake.lake.writer import ParquetLakeWriter
+from tracelake.lake.lake import Lake
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ def parts_factory(tmp_path: Path):
         root = lake or tmp_path / "lake"
         return PipelineParts(
             redactor=kw.pop("redactor", MarkingRedactor()),
-            events=ParquetLakeWriter(root, "events"),
-            dead_letters=ParquetLakeWriter(root, "dead_letters"),
+            events=Lake.at(root).writer("events"),
+            dead_letters=Lake.at(root).writer("dead_letters"),
             prices={},
             counters=Counters(),
             dlq=kw.pop("dlq", MemoryDeadLetterSink()),

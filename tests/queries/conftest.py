@@ -30,8 +30,8 @@ from tracelake.ingest.file_ingest import IngestSummary, ingest_stream
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
+from tracelake.lake.lake import Lake
 from tracelake.lake.tables import EVENTS_SCHEMA
-from tracelake.lake.writer import ParquetLakeWriter
 
 
 def ingest(lake: Path, lines: list[bytes], tmp: Path) -> IngestSummary:
@@ -129,14 +129,17 @@ def golden_events() -> list[dict[str, Any]]:
 
 
 def replay_partition(lake: Path, day: str) -> None:
-    """Store a partition's rows again as another file, ingested an hour later (a replayed batch)."""
-    directory = lake / "events" / f"event_date={day}"
-    table = pq.read_table(next(directory.glob("*.parquet")))
+    """Store a partition's rows again as another file, ingested an hour later (the same events sent again by
+    their producer: another source, so the table takes them and the views must show each event once)."""
+    files = [f.uri for f in Lake.at(lake).data_files("events") if f.day.isoformat() == day]
+    table = pq.read_table(files[0])
     column = table.schema.get_field_index("ingested_at")
     later = pc.add(table.column(column), pa.scalar(timedelta(hours=1), pa.duration("us")))
     table = table.set_column(column, "ingested_at", later.cast(EVENTS_SCHEMA.field("ingested_at").type))
     table = table.append_column("event_date", pa.array([day] * table.num_rows))
-    ParquetLakeWriter(lake, "events").write(table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA), "replayed-batch")
+    table = table.set_column(table.schema.get_field_index("kafka_topic"), "kafka_topic",
+                             pa.array(["replayed-batch"] * table.num_rows, pa.string()))
+    Lake.at(lake).writer("events").write(table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA), "replayed-batch")
 
 
 @pytest.fixture(scope="session")

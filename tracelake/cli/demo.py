@@ -209,7 +209,7 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
     bootstrap = config.kafka_bootstrap
     the_lake = Lake.from_settings(config)
     the_lake = replace(the_lake, root=prepare_lake(the_lake.resolved))
-    lake_root = the_lake.root
+    lake_root = the_lake.local_root
     topic = f"tracelake.demo.{uuid.uuid4().hex[:8]}"
     logs = lake_root / "logs"
     logs.mkdir()

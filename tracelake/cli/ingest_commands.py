@@ -77,7 +77,7 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
         from kafka.errors import KafkaError
 
         from tracelake.ingest.backends.kafka import KafkaBackend
-        from tracelake.ingest.consumer import Consumer
+        from tracelake.ingest.consumer import Consumer, lake_resume
         from tracelake.ingest.pipeline import build_pipeline
         from tracelake.ingest.sinks import KafkaDeadLetterSink
 
@@ -109,9 +109,10 @@ def consume(lake: str | None, bootstrap: str | None, group: str | None) -> None:
         from tracelake.ingest.write_retry import guard_writes
 
         # Disk faults (read-only, full, EIO) are waited out holding the batch uncommitted (docs/ingest.md, Faults).
-        health = guard_writes(parts, the_lake.root, stop, group=config.group)
+        health = guard_writes(parts, the_lake.state_dir, stop, group=config.group)
         try:
-            complete = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters).run(stop)
+            complete = Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters,
+                                resume=lake_resume(the_lake)).run(stop)
         finally:
             health.close()
     click.echo("consumer stopped: everything written and committed" if complete else
@@ -201,7 +202,7 @@ def lake_check(lake: str | None, deep: bool, dry_run: bool, fmt: str | None) -> 
     Exit 0 when every file is readable, 1 when some were found (quarantined unless --dry-run).
     """
     the_lake = lake_of(settings(lake=lake))
-    if not the_lake.root.is_dir():
+    if not the_lake.is_remote and not the_lake.local_root.is_dir():
         raise UserError(f"no lake at {the_lake}")
     found = []
     for bad in the_lake.scan(deep=deep):

@@ -1,32 +1,34 @@
-"""The lake's files: listing a table's partitions, cheap detection of unreadable files, and quarantine.
+"""The lake's files: cheap detection of unreadable data files, and quarantine.
 
-One bad file must not blind the lake. Every reader that lists Parquet files
-(the views, ``ingest-file``'s duplicate check, ``compact``) passes them
-through :func:`partition_files`, which keeps the readable ones and names the
-others. Paths are built and parsed by :mod:`tracelake.lake.layout`.
+One bad file must not blind the lake. The views, ``ingest-file``'s duplicate
+check and ``lake check`` take a table's live files from its Delta log
+(:meth:`tracelake.lake.lake.Lake.data_files`) and, on a local lake, pass them
+through :func:`split_files`, which keeps the readable ones and names the
+others. A file the log does not list is not data: a stray or half-written
+file in a partition directory is never read.
 
 Detection (:func:`footer_problem`) reads 12 bytes per file: a Parquet file
 starts with ``PAR1``, ends with a 4-byte footer length and ``PAR1``, and the
 footer must fit between them. That catches zero-byte files, truncated files
 (the footer is written last) and non-Parquet files. The verdict is cached
 per process by ``(path, size, mtime_ns)``, so a file is opened once and then
-only ``stat``-ed; a rewritten file is checked again. Measured on a lake of
-3,000 files in 30 partitions (ext4, page cache warm, 2 shared cores): the
-whole lake's file list in about 50 ms cold (opening each file once), 15 ms
-warm (``scandir`` + ``stat`` + cache), against 3 ms for the directory
-listing alone; ``lake check --deep`` decodes the same files in about 0.9 s.
-Corruption *inside* a file
-whose footer is intact is found by ``tracelake lake check --deep`` (reads
-every row group) or when a query or ``compact`` reads it.
+only ``stat``-ed; a rewritten file is checked again. Corruption *inside* a
+file whose footer is intact is found by ``tracelake lake check --deep``
+(reads every row group) or when a query reads it. Files on object storage
+are not footer-checked per query (two range requests per file); ``lake
+check`` reads them.
 
-Quarantine (:func:`quarantine`) moves a file to
+Quarantine (:func:`quarantine`, local lakes) moves a live file to
 ``<lake>/_quarantine/<table>/event_date=…/<name>`` (``.1``, ``.2`` … on a
-name clash), keeping its path inside the lake, and appends one JSON line
-``{"at", "file", "moved_to", "size", "error"}`` (paths relative to the lake)
-to ``<lake>/_quarantine/quarantine.jsonl``. The views read only
-``<lake>/<table>/event_date=…/*.parquet``, so nothing under
-``_quarantine`` is ever read. The move is a ``rename`` (same file system,
-atomic); the directory is fsynced after it.
+name clash), appends one JSON line ``{"at", "file", "moved_to", "size",
+"error"}`` (paths relative to the lake) to
+``<lake>/_quarantine/quarantine.jsonl``, then commits the file's removal to
+the table (delta-rs ``repair``: a ``remove`` action for each live file that is
+gone), so the table's version history says when it left.
+
+The directory helpers (:func:`partitions`, :func:`table_partitions`,
+:func:`partition_files`) list a *pre-Delta* Hive layout; only ``tracelake
+lake convert`` uses them.
 """
 
 from __future__ import annotations
@@ -37,15 +39,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tracelake.lake.layout import DATA_GLOB, QUARANTINE_DIR, QUARANTINE_LOG, is_data_file, parse_partition, table_dir
 from tracelake.lake.tables import TABLES as DECLARED
+from tracelake.lake.tables import Table
 from tracelake.lake.writer import fsync_dir, make_dirs
 
+if TYPE_CHECKING:
+    from tracelake.lake.delta import DataFile
+    from tracelake.lake.lake import Lake
+
 __all__ = ["QUARANTINE_DIR", "QUARANTINE_LOG", "TABLES", "BadFile", "check_file", "deep_problem", "footer_problem",
-           "one_line", "partition_files", "partitions", "quarantine", "scan_lake", "split_partition",
+           "one_line", "partition_files", "partitions", "quarantine", "scan_lake", "split_files", "split_partition",
            "table_partitions"]
 
 MAGIC = b"PAR1"
@@ -198,33 +206,82 @@ def partitions(root: str | os.PathLike[str], table: str, *, with_files: bool = T
     return out
 
 
-def scan_lake(root: str | os.PathLike[str], tables: Iterable[str] = TABLES, deep: bool = False) -> list[BadFile]:
-    """Every bad file of the lake's tables: the footer check, and with ``deep`` a full decode of the rest."""
-    base = Path(root)
+def split_files(files: Iterable[DataFile]) -> tuple[list[str], list[BadFile]]:
+    """Local live files split into (readable paths, bad), in the order given; a file that vanished meanwhile
+    (a vacuum raced the listing) is left out of both."""
+    good: list[str] = []
+    bad: list[BadFile] = []
+    for item in files:
+        try:
+            st = os.stat(item.uri)
+            problem = check_file(item.uri, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            continue
+        if problem is None:
+            good.append(item.uri)
+        else:
+            bad.append(BadFile(Path(item.uri), st.st_size, problem))
+    return good, bad
+
+
+def _remote_problem(lake: Lake, item: DataFile, deep: bool) -> str | None:
+    import pyarrow.parquet as pq
+
+    from tracelake.lake.lake import _filesystem, _fs_path
+
+    filesystem: Any = _filesystem(lake)
+    try:
+        with filesystem.open_input_file(_fs_path(item.uri)) as fh:
+            size = fh.size()
+            if size < 12:
+                return f"{size} bytes: too small to be a Parquet file"
+            head = fh.read_at(4, 0)
+            tail = fh.read_at(8, size - 8)
+            if head != MAGIC or tail[4:] != MAGIC:
+                return "not a Parquet file, or truncated (no magic bytes)"
+            if deep:
+                reader = pq.ParquetFile(fh)
+                for index in range(reader.num_row_groups):
+                    reader.read_row_group(index)
+    except Exception as exc:  # noqa: BLE001 - any failure makes the file unreadable; reported, not raised
+        return one_line(exc)
+    return None
+
+
+def scan_lake(lake: Lake, tables: Iterable[Table] = DECLARED, deep: bool = False) -> list[BadFile]:
+    """Every bad live file of the lake's tables: the footer check, and with ``deep`` a full decode of the rest."""
     found: list[BadFile] = []
     for table in tables:
-        for directory in table_partitions(base, table):
-            good, bad = partition_files(directory)
-            found.extend(bad)
-            if deep:
-                for path in good:
-                    try:
-                        problem = deep_problem(path)
-                        size = path.stat().st_size
-                    except FileNotFoundError:
-                        continue
-                    if problem is not None:
-                        found.append(BadFile(path, size, problem))
+        files = lake.data_files(table)
+        if lake.is_remote:
+            for item in files:
+                problem = _remote_problem(lake, item, deep)
+                if problem is not None:
+                    found.append(BadFile(Path(item.uri), item.size, problem))
+            continue
+        good, bad = split_files(files)
+        found.extend(bad)
+        if deep:
+            for name in good:
+                path = Path(name)
+                try:
+                    problem = deep_problem(path)
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+                if problem is not None:
+                    found.append(BadFile(path, size, problem))
     return found
 
 
-def quarantine(root: str | os.PathLike[str], bad: BadFile) -> Path:
-    """Move ``bad`` under ``<root>/_quarantine/`` (same relative path) and log it; returns the new path.
+def quarantine(lake: Lake, bad: BadFile) -> Path:
+    """Move ``bad`` under ``<root>/_quarantine/`` (same relative path), log it, and commit its removal from its
+    table; returns the new path.
 
-    Raises ``OSError`` when the move fails (the file stays where it was) and ``ValueError`` when the
-    file is not inside ``root``. A file that vanished meanwhile raises ``FileNotFoundError``.
+    Raises ``OSError`` when the move fails (the file stays where it was), ``ValueError`` when the file is
+    not inside the (local) lake, ``FileNotFoundError`` when it vanished meanwhile.
     """
-    base = Path(root).resolve()
+    base = lake.resolved
     source = bad.path.resolve()
     relative = source.relative_to(base)
     target = base / QUARANTINE_DIR / relative
@@ -244,4 +301,11 @@ def quarantine(root: str | os.PathLike[str], bad: BadFile) -> Path:
         fh.write(orjson.dumps(entry) + b"\n")
         fh.flush()
         os.fsync(fh.fileno())
+    table = relative.parts[0]
+    if table in TABLES:
+        from tracelake.lake.delta import open_table
+
+        delta = open_table(lake, table)
+        if delta is not None:
+            delta.repair()  # a remove action for the file that is now gone
     return candidate

@@ -5,9 +5,14 @@ suffix, the hidden temporary names and the quarantine folder; every reader
 and writer builds and parses paths through these functions.
 
 Also here, because the CLI's settings check needs it without pyarrow:
-:func:`check_location`, which refuses a URL-shaped lake (``s3://…``). Object
-storage arrives with the Delta Lake table; until then such a value would be
-taken for a local folder named ``s3:`` and read back nothing.
+:func:`check_location`, which accepts a local directory or an
+``s3://bucket[/prefix]`` URL and refuses any other URL-shaped value in one
+line (``gs://…`` would otherwise be taken for a local folder named ``gs:``).
+
+Inside each table's directory the Delta Lake writer (delta-rs) names the
+data files itself (``event_date=…/part-….parquet``); the names here are the
+ones tracelake spells (partition directories, quarantine, temporary files of
+the pre-Delta layout, which ``tracelake lake convert`` takes in).
 
 Imports nothing beyond the standard library.
 """
@@ -30,8 +35,9 @@ QUARANTINE_LOG = "quarantine.jsonl"
 _PARTITION = re.compile(rf"^{PARTITION_PREFIX}(\d{{4}}-\d{{2}}-\d{{2}})$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-URL_REFUSAL = ("a URL, but object storage comes with the Delta Lake table; "
-               "for now the lake is a local directory")
+URL_REFUSAL = ("a URL the lake cannot use: give a local directory or s3://bucket/prefix "
+               "(S3 or an S3-compatible store)")
+_S3 = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[^\s]*)?$")
 
 
 def partition_name(day: str | date) -> str:
@@ -87,13 +93,24 @@ def is_url(location: str) -> bool:
     return bool(_URL.match(location.strip())) or "://" in location
 
 
-def check_location(location: str | os.PathLike[str]) -> Path:
-    """``location`` as a local path; ``ValueError`` (one line, :data:`URL_REFUSAL`) when it is URL-shaped.
+def is_s3(location: str) -> bool:
+    """Whether ``location`` is an ``s3://`` URL (well-formed or not)."""
+    return location.strip().lower().startswith("s3://")
+
+
+def check_location(location: str | os.PathLike[str]) -> Path | str:
+    """``location`` as a local ``Path``, or as the normalised text of an ``s3://bucket[/prefix]`` URL
+    (no trailing slash); ``ValueError`` (one line) for any other URL or a malformed S3 one.
 
     A ``Path`` has already collapsed ``s3://b`` into ``s3:/b``: callers must pass the text as the user
-    wrote it (the settings validator runs before the conversion).
+    wrote it (the settings validator runs before any conversion).
     """
     text = os.fspath(location)
+    if is_s3(text):
+        url = text.strip().rstrip("/")
+        if not _S3.match(url) or "//" in url[5:] or "/../" in url + "/" or "/./" in url + "/":
+            raise ValueError(f"{text!r}: not an S3 location (s3://bucket/prefix, bucket names in lower case)")
+        return url
     if is_url(text):
         raise ValueError(f"{text!r}: {URL_REFUSAL}")
     return Path(text)

@@ -192,6 +192,26 @@ class Table:
         """The schema of the table's files: without the partition column (it is in the path)."""
         return self.schema.remove(self.schema.get_field_index(self.partition))
 
+    @property
+    def delta_schema(self) -> pa.Schema:
+        """The schema of the Delta table: every column, the partition column as a DATE (Spark, Trino and
+        DuckDB then read it as a date; rows carry it as ``YYYY-MM-DD`` text, see :meth:`for_delta`)."""
+        index = self.schema.get_field_index(self.partition)
+        return self.schema.set(index, pa.field(self.partition, pa.date32()))
+
+    def for_delta(self, table: pa.Table) -> pa.Table:
+        """``table`` (this table's columns, any subset in any order) with exactly :attr:`delta_schema`:
+        missing columns as nulls, the partition column cast to a date. Raises :class:`UnknownColumns` for a
+        column the table lacks and ``pyarrow.ArrowException`` for a value that does not fit."""
+        self.check_columns(table)
+        columns = []
+        for column in self.delta_schema:
+            if column.name in table.column_names:
+                columns.append(table.column(column.name).cast(column.type))
+            else:
+                columns.append(pa.nulls(table.num_rows, column.type))
+        return pa.Table.from_arrays(columns, schema=self.delta_schema)
+
     def to_arrow(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
         """``rows`` as an Arrow table of exactly this schema; missing keys are nulls.
 

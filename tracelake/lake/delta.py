@@ -1,0 +1,317 @@
+"""The lake's tables as Delta Lake tables (delta-rs): opening, creating, listing live files, appending exactly once.
+
+Each declared table (:mod:`tracelake.lake.tables`) is one Delta table at
+``<lake>/<table>`` — a local directory or ``s3://bucket/prefix/<table>`` —
+partitioned by its day column (a ``DATE``): Parquet data files under
+``event_date=YYYY-MM-DD/`` plus the transaction log ``_delta_log/``. The log
+says which files are the table; a file it does not list is not data, whatever
+its name.
+
+Exactly once (:class:`DeltaLakeWriter`). Every append is one Delta
+transaction that also records, per *source* — a Kafka topic-partition, or one
+ingested file — the last offset it covers, as a Delta *application
+transaction* (``txn`` action, ``appId`` → ``version``), the mechanism
+delta-io's kafka-delta-ingest uses. Before committing, the writer reads the
+recorded offsets and drops every row at or below them; when another writer
+records an offset for the same source first, delta-rs refuses the commit
+(``CommitFailedError``: concurrent transaction) and the writer re-reads and
+tries again. So a batch re-delivered after a crash, a rebalance or a commit
+refused by Kafka adds nothing twice, on one host or several. Appends that
+touch different sources never conflict: delta-rs rebases them
+(optimistic concurrency). On object storage the commit is a put-if-absent of
+the next log file (``AWS_CONDITIONAL_PUT=etag``, see docs/operations.md).
+
+:func:`source_positions` gives a consumer the recorded offsets to resume
+from on assignment.
+
+Failure modes: ``OSError`` / ``deltalake.exceptions.DeltaError`` when the
+storage refuses (the caller holds the batch uncommitted and retries);
+:class:`tracelake.errors.Unavailable` when a local table directory holds
+Parquet files but no log (a lake from before the Delta table: ``tracelake
+lake convert``), or when a commit keeps losing races (bounded attempts).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tracelake.lake.tables import Table, by_name
+from tracelake.lake.writer import LakeWriter
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+    from tracelake.lake.lake import Lake
+
+log = logging.getLogger("tracelake.lake")
+
+LOG_DIR = "_delta_log"
+# Row groups as large as the pre-Delta writer's: DuckDB reads small ones several times slower.
+ROW_GROUP_SIZE = 122_880
+# Races for one source are rare (a rebalance overlapping a slow commit); each attempt re-reads the log.
+MAX_COMMIT_ATTEMPTS = 20
+# Custom commit metadata key naming the batch (topic, partition, offsets), for `DESCRIBE HISTORY` readers.
+BATCH_KEY = "tracelake.batch"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One live data file of a table: where (a local path or an ``s3://`` URL), its day, its size."""
+
+    uri: str
+    day: date
+    size: int
+
+
+def source_id(source: str | None, topic: str | None, partition: int | None) -> str:
+    """The application-transaction id of one source of rows: ``kafka:<topic>:<partition>`` for a Kafka
+    topic-partition, ``file:<file id>:-`` for an ingested file."""
+    return f"{source or 'kafka'}:{topic or ''}:{'-' if partition is None else partition}"
+
+
+def _delta() -> Any:
+    import deltalake
+
+    return deltalake
+
+
+def _options(lake: Lake) -> dict[str, str] | None:
+    return dict(lake.storage_options) or None
+
+
+def _legacy_refusal(lake: Lake, table: Table) -> None:
+    """Refuse a local table directory that holds pre-Delta Parquet partitions but no log."""
+    if lake.is_remote:
+        return
+    directory = lake.table_dir(table)
+    if (directory / LOG_DIR).is_dir() or not directory.is_dir():
+        return
+    if any(p.is_dir() and p.name.startswith(f"{table.partition}=") for p in directory.iterdir()):
+        from tracelake.errors import Unavailable
+
+        raise Unavailable(f"{directory} holds Parquet partitions but no Delta log: a lake written before the "
+                          "Delta table; run 'tracelake lake convert' first")
+
+
+def open_table(lake: Lake, table: Table | str) -> DeltaTable | None:
+    """The Delta table of ``table`` at its latest version; None when it does not exist yet.
+
+    Raises :class:`~tracelake.errors.Unavailable` for a pre-Delta table directory (see the module docstring).
+    """
+    spec = table if isinstance(table, Table) else by_name(table)
+    _legacy_refusal(lake, spec)
+    deltalake = _delta()
+    uri = lake.table_uri(spec)
+    try:
+        return deltalake.DeltaTable(uri, storage_options=_options(lake))
+    except deltalake.exceptions.TableNotFoundError:
+        return None
+
+
+def ensure_table(lake: Lake, table: Table | str) -> DeltaTable:
+    """The Delta table of ``table``, created empty (schema, partitioning) when missing.
+
+    Two processes creating it at once is fine: the loser of the race opens the winner's table.
+    """
+    spec = table if isinstance(table, Table) else by_name(table)
+    found = open_table(lake, spec)
+    if found is not None:
+        return found
+    deltalake = _delta()
+    if not lake.is_remote:
+        from tracelake.fsutil import make_dirs
+
+        make_dirs(lake.table_dir(spec), lake.dir_mode)
+    try:
+        return deltalake.DeltaTable.create(lake.table_uri(spec), schema=spec.delta_schema,
+                                           partition_by=[spec.partition], mode="ignore",
+                                           storage_options=_options(lake))
+    except deltalake.exceptions.CommitFailedError:
+        created = open_table(lake, spec)
+        if created is None:
+            raise
+        return created
+
+
+class _Snapshots:
+    """Per-process cache of opened tables, brought up to date before each use (``update_incremental`` reads
+    only the log entries added since), so a reader does not replay the whole log per query."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: dict[tuple[str, tuple[tuple[str, str], ...]], DeltaTable] = {}
+
+    def files(self, lake: Lake, table: Table) -> list[DataFile]:
+        key = (lake.table_uri(table), tuple(sorted(lake.storage_options.items())))
+        with self._lock:
+            found = self._tables.get(key)
+            if found is None:
+                found = open_table(lake, table)
+                if found is None:
+                    return []
+                self._tables[key] = found
+            else:
+                found.update_incremental()
+            actions = found.get_add_actions(flatten=True)
+        return _data_files(lake, table, actions)
+
+
+def _data_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
+    adds = pa.table(actions) if not isinstance(actions, pa.Table) else actions
+    if adds.num_rows == 0:
+        return []
+    paths = adds.column("path").to_pylist()
+    sizes = adds.column("size_bytes").to_pylist()
+    days = adds.column(f"partition.{table.partition}").to_pylist()
+    base = lake.table_uri(table).rstrip("/")
+    out = []
+    for path, size, day in zip(paths, sizes, days, strict=True):
+        when = day if isinstance(day, date) else date.fromisoformat(str(day))
+        uri = path if "://" in path or path.startswith("/") else f"{base}/{path}"
+        out.append(DataFile(uri, when, int(size)))
+    return out
+
+
+_SNAPSHOTS = _Snapshots()
+
+
+def live_files(lake: Lake, table: Table | str) -> list[DataFile]:
+    """The data files of ``table``'s current version (what a reader must read, nothing else); empty when the
+    table does not exist yet."""
+    return _SNAPSHOTS.files(lake, table if isinstance(table, Table) else by_name(table))
+
+
+def source_positions(lake: Lake, table: Table | str, sources: list[str]) -> dict[str, int]:
+    """The last offset recorded in ``table`` for each of ``sources`` (ids from :func:`source_id`) that has one."""
+    found = open_table(lake, table)
+    if found is None:
+        return {}
+    out = {}
+    for source in sources:
+        version = found.transaction_version(source)
+        if version is not None:
+            out[source] = int(version)
+    return out
+
+
+def _row_sources(rows: pa.Table) -> tuple[list[str], list[int]]:
+    sources = rows.column("source").to_pylist()
+    topics = rows.column("kafka_topic").to_pylist()
+    partitions = rows.column("kafka_partition").to_pylist()
+    offsets = rows.column("kafka_offset").to_pylist()
+    ids = [source_id(s, t, p) for s, t, p in zip(sources, topics, partitions, strict=True)]
+    return ids, [-1 if o is None else int(o) for o in offsets]
+
+
+def _unwritten(rows: pa.Table, ids: list[str], offsets: list[int], stored: Mapping[str, int]) -> pa.Table:
+    """``rows`` without those at or below their source's recorded offset."""
+    if not stored:
+        return rows
+    keep = [offset > stored.get(source, -2) for source, offset in zip(ids, offsets, strict=True)]
+    return rows.filter(pa.array(keep, pa.bool_()))
+
+
+_ERRNO_HINTS = (("No space left", errno.ENOSPC), ("Permission denied", errno.EACCES),
+                ("Read-only file system", errno.EROFS), ("Disk quota", errno.EDQUOT))
+
+
+def storage_error(exc: BaseException) -> OSError:
+    """A delta-rs storage failure as an ``OSError`` (errno guessed from the message, else ``EIO``), so the
+    writers' callers treat a full disk or an unreachable bucket as they treat any I/O fault: hold the batch
+    uncommitted and retry."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    code = next((number for hint, number in _ERRNO_HINTS if hint in text), errno.EIO)
+    return OSError(code, f"{os.strerror(code)} (delta: {text[:300]})")
+
+
+class DeltaLakeWriter(LakeWriter):
+    """Appends batches to one Delta table, each exactly once per source (see the module docstring).
+
+    Local lakes get the lake's file and directory modes: delta-rs creates files with the process's umask, so
+    the writer narrows the umask once (``0o777 & ~dir_mode``: ``027`` for the default ``0750``/``0640``);
+    the consumer, ``ingest-file`` and the other writing commands own their process.
+    """
+
+    def __init__(self, lake: Lake, table: Table | str) -> None:
+        self.lake = lake
+        self.table = table if isinstance(table, Table) else by_name(table)
+        self._delta: DeltaTable | None = None
+        if not lake.is_remote:
+            os.umask(0o777 & ~lake.dir_mode)
+
+    def _open(self) -> DeltaTable:
+        if self._delta is None:
+            self._delta = ensure_table(self.lake, self.table)
+        else:
+            self._delta.update_incremental()
+        return self._delta
+
+    def write(self, table: pa.Table, name: str, positions: Mapping[str, int] | None = None) -> int:
+        """Append ``table`` (this table's columns; rows carry ``source``/``kafka_*`` when the table has them) in
+        one transaction named ``name``; return the number of data files added (0 when nothing was new).
+
+        ``positions`` (source id → last offset) are recorded besides those the rows give (their highest
+        ``kafka_offset`` per source): a batch whose messages all went elsewhere still moves its sources on.
+        Rows at or below a source's recorded offset are dropped, never written twice.
+        """
+        deltalake = _delta()
+        self.table.check_columns(table)
+        has_sources = "kafka_offset" in table.column_names and "source" in table.column_names
+        ids, offsets = _row_sources(table) if has_sources and table.num_rows else ([], [])
+        wanted: dict[str, int] = dict(positions or {})
+        for source, offset in zip(ids, offsets, strict=True):
+            if offset > wanted.get(source, -1):
+                wanted[source] = offset
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            delta = self._open()
+            stored = {s: int(v) for s in wanted if (v := delta.transaction_version(s)) is not None}
+            rows = _unwritten(table, ids, offsets, stored) if ids else table
+            fresh = {s: o for s, o in wanted.items() if o > stored.get(s, -1)}
+            if wanted and not fresh:
+                return 0  # everything here is already in the table
+            if rows.num_rows == 0 and not fresh:
+                return 0
+            try:
+                return self._append(delta, rows, name, fresh)
+            except deltalake.exceptions.CommitFailedError as exc:
+                log.info("commit of %s to %s lost a race (%s); re-reading the log (attempt %d)",
+                         name, self.table.name, exc, attempt)
+                self._delta = None
+            except (deltalake.exceptions.SchemaMismatchError, deltalake.exceptions.DeltaProtocolError):
+                raise
+            except deltalake.exceptions.DeltaError as exc:
+                self._delta = None
+                raise storage_error(exc) from exc
+        from tracelake.errors import Unavailable
+
+        raise Unavailable(f"could not commit {name} to the {self.table.name} table after "
+                          f"{MAX_COMMIT_ATTEMPTS} attempts: other writers keep winning")
+
+    def _append(self, delta: DeltaTable, rows: pa.Table, name: str, fresh: Mapping[str, int]) -> int:
+        deltalake = _delta()
+        before = delta.version()
+        deltalake.write_deltalake(
+            delta, self.table.for_delta(rows), mode="append", partition_by=[self.table.partition],
+            writer_properties=deltalake.WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_SIZE),
+            commit_properties=deltalake.CommitProperties(
+                custom_metadata={BATCH_KEY: name},
+                app_transactions=[deltalake.Transaction(s, o) for s, o in sorted(fresh.items())]),
+        )
+        if rows.num_rows == 0:
+            return 0
+        delta.update_incremental()
+        for entry in delta.history(max(1, delta.version() - before)):
+            if entry.get(BATCH_KEY) == name:
+                metrics = entry.get("operationMetrics") or {}
+                return int(metrics.get("num_added_files", 0))
+        return 0
+
