@@ -10,6 +10,7 @@ import pytest
 from pydantic import create_model
 
 from tracelake.contract.model import TraceEvent
+from tracelake.lake.lake import Lake
 from tracelake.lake.tables import (
     ALERTS,
     CONTRACT_JSON_COLUMNS,
@@ -21,7 +22,6 @@ from tracelake.lake.tables import (
     by_name,
     contract_problems,
 )
-from tracelake.lake.writer import ParquetLakeWriter
 
 
 def test_every_contract_field_has_a_column_of_its_type() -> None:
@@ -68,7 +68,7 @@ def test_to_arrow_refuses_a_key_the_schema_lacks_instead_of_dropping_it() -> Non
 def test_the_writer_refuses_a_column_its_table_lacks(tmp_path: Any) -> None:
     table = pa.table({"alert_id": ["a"], "event_date": ["2026-11-24"], "extra": [1]})
     with pytest.raises(UnknownColumns, match="extra"):
-        ParquetLakeWriter(tmp_path, ALERTS).write(table, "b1")
+        Lake.at(tmp_path).writer(ALERTS).write(table, "b1")
     assert not (tmp_path / "alerts").exists()
 
 

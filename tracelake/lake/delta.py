@@ -236,9 +236,10 @@ def storage_error(exc: BaseException) -> OSError:
 class DeltaLakeWriter(LakeWriter):
     """Appends batches to one Delta table, each exactly once per source (see the module docstring).
 
-    Local lakes get the lake's file and directory modes: delta-rs creates files with the process's umask, so
-    the writer narrows the umask once (``0o777 & ~dir_mode``: ``027`` for the default ``0750``/``0640``);
-    the consumer, ``ingest-file`` and the other writing commands own their process.
+    Local lakes get the lake's file and directory modes: delta-rs creates files and directories with the
+    process's umask, so the writer sets the umask once to what yields exactly those modes
+    (``027`` for the default ``0640``/``0750``); the consumer, ``ingest-file`` and the other writing
+    commands own their process. An existing lake root keeps its mode.
     """
 
     def __init__(self, lake: Lake, table: Table | str) -> None:
@@ -246,7 +247,7 @@ class DeltaLakeWriter(LakeWriter):
         self.table = table if isinstance(table, Table) else by_name(table)
         self._delta: DeltaTable | None = None
         if not lake.is_remote:
-            os.umask(0o777 & ~lake.dir_mode)
+            os.umask((0o777 & ~lake.dir_mode) | (0o666 & ~lake.file_mode))
 
     def _open(self) -> DeltaTable:
         if self._delta is None:
