@@ -1,73 +1,171 @@
-"""``tracelake compact``: merge the small files of closed partitions into one, atomically.
+"""``tracelake compact``: Delta maintenance of the lake's tables — compaction, vacuum, log checkpoints.
 
-For each ``event_date=`` directory at least ``older_than_days`` old (UTC), the
-files present when compaction starts are read, de-duplicated (``events``:
-one row per ``(tenant, event_id)``, the first ingested copy, the same rule as
-the view), sorted by ``ts`` and written as one file through the lake writer
-(temp name, fsync, rename). Only then are the inputs deleted. At every
-instant each row is in at least one visible file, and where it is briefly in
-two the views show it once. Files the consumer adds meanwhile (late events,
-a replayed batch) are not inputs and are left alone.
+Compaction. For each closed partition (a day at least ``older_than_days``
+old, UTC) of ``events`` and ``dead_letters`` (:data:`COMPACTED`), the live
+files of the table's current version (its Delta log) are read and
+de-duplicated by the table's identity (:attr:`Table.identity`: ``events``
+keeps one row per ``(tenant, event_id)``, the first ingested copy by
+:attr:`Table.copy_order` — the rule of the ``events`` view), then:
 
-Unreadable files (zero-byte, truncated, not Parquet, or failing to decode)
-never crash it: they are moved to ``<lake>/_quarantine/`` with a log entry
-(:mod:`tracelake.lake.files`) and the readable files are merged.
+- copies were found → the partition is rewritten as **one Delta transaction**
+  that replaces exactly that partition (``write_deltalake(mode="overwrite",
+  predicate="event_date = '…'")``): remove actions for the files read, add
+  actions for the rewritten rows (sorted by time, bin-packed into files of up
+  to ~100 MB, row groups of 122 880 rows). The commit carries no application
+  transaction, so the per-source offsets the consumers resume from
+  (:mod:`tracelake.lake.delta`) are untouched.
+- no copies, several files → delta-rs ``optimize.compact`` on that partition
+  (bin-packing; a ``dataChange=false`` rewrite that never conflicts with
+  appends).
+- one file, no copies → nothing to do (running ``compact`` twice changes
+  nothing the second time).
 
-Which tables are compacted, their identity (the copy kept) and schemas come
-from :mod:`tracelake.lake.tables`; paths from :mod:`tracelake.lake.layout`.
+Safe while consumers append. The rewrite commits against the version it
+read; a consumer appending into the *same* partition meanwhile (a late
+event) makes delta-rs refuse the commit ("a concurrent transaction added new
+data") — the rewrite is redone from the new version, at most
+:data:`MAX_REWRITE_ATTEMPTS` times, then the partition is skipped for this
+run (a warning, a ``skipped`` row). Appends into other partitions never
+conflict. No appended row can be lost: a rewrite removes only the files it
+read, and only if no file was added to its partition since.
+
+Unreadable files. On a local lake every live file of the compacted tables
+gets the footer check (:mod:`tracelake.lake.files`) first, and a file of a
+closed partition that fails to decode while it is read is treated the same:
+it is moved to ``<lake>/_quarantine/`` (logged, its removal committed to the
+table) and the partition is compacted without it. On ``s3://`` a partition
+with an unreadable file is skipped with a warning (``tracelake lake check``
+reports it).
+
+Maintenance, for every declared table that exists, after compaction:
+
+- ``vacuum``: data files no longer in the table (removed by a compaction, a
+  quarantine, an overwrite) for longer than ``retention_hours`` (default
+  :data:`DEFAULT_RETENTION_HOURS`, one week: a reader that listed a table
+  version before a compaction can still read its files meanwhile) are
+  deleted; then a full listing deletes files the log never referenced (an
+  append that crashed between writing its file and committing it) that are
+  older than the retention and never younger than
+  :data:`ORPHAN_MIN_AGE_HOURS` (an append in flight has written its file but
+  not committed it yet).
+- ``create_checkpoint``: a Parquet checkpoint of the log at the current
+  version, so opening the table does not replay every JSON commit.
+- ``cleanup_metadata``: log entries older than the table's
+  ``delta.logRetentionDuration`` (Delta's default: 30 days) that a checkpoint
+  covers are deleted.
+
+Measured: each result carries files and rows before and after, and the time
+to read the partition's live files (every column, pyarrow) before and after.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelake.lake.files import BadFile, one_line, partition_files, quarantine, table_partitions
+from tracelake.lake.delta import ROW_GROUP_SIZE, DataFile, open_table, storage_error
+from tracelake.lake.files import BadFile, one_line, quarantine, split_files
 from tracelake.lake.lake import Lake, as_lake
-from tracelake.lake.layout import PARTITION_GLOB, parse_partition
-from tracelake.lake.tables import DEAD_LETTERS, EVENTS, Table, by_name
-from tracelake.lake.writer import fsync_dir
+from tracelake.lake.layout import partition_name
+from tracelake.lake.tables import DEAD_LETTERS, EVENTS, TABLES, Table
 
-# The tables compaction merges (alerts are few and small: never compacted).
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+# The tables compaction rewrites (alerts are few and small: vacuumed and checkpointed, never rewritten).
 COMPACTED: tuple[Table, ...] = (EVENTS, DEAD_LETTERS)
+# How often a partition's rewrite is redone after losing to a concurrent append into it, before skipping it.
+MAX_REWRITE_ATTEMPTS = 3
+# How long a file stays after leaving the table before vacuum deletes it (Delta's default, one week).
+DEFAULT_RETENTION_HOURS = 168
+# Files the log never referenced are deleted only when at least this old: an append in flight has written its
+# files but not yet committed them.
+ORPHAN_MIN_AGE_HOURS = 1
+# Custom commit metadata key naming what a compaction commit did (for ``DESCRIBE HISTORY`` readers).
+COMPACTION_KEY = "tracelake.compaction"
+
 log = logging.getLogger("tracelake.ingest")
-
-
-@dataclass(frozen=True)
-class CompactionResult:
-    table: str
-    partition: str
-    files_in: int
-    rows_in: int
-    rows_out: int
-
-
-def closed_partitions(table_dir: Path, older_than_days: int, today: date | None = None) -> list[Path]:
-    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=older_than_days)
-    out = []
-    for directory in sorted(table_dir.glob(PARTITION_GLOB)):
-        day = parse_partition(directory.name)
-        if day is not None and day <= cutoff:
-            out.append(directory)
-    return out
-
 
 OnQuarantine = Callable[[BadFile, Path], None]
 
 
-def _quarantined(root: Path, bad: BadFile, on_quarantine: OnQuarantine | None) -> None:
-    """Move ``bad`` to the quarantine (logged there) and tell the caller; a file already gone is nothing to do."""
+@dataclass(frozen=True)
+class CompactionResult:
+    """What compaction did to one partition.
+
+    ``action``: ``rewrite`` (copies removed, one overwrite transaction), ``optimize`` (bin-packing only) or
+    ``skipped`` (``note`` says why; the partition is as it was). ``files_after`` and ``read_ms_after`` count the
+    partition's live files after the commit (a file a consumer appended meanwhile included).
+    """
+
+    table: str
+    partition: str
+    action: str
+    files_before: int
+    files_after: int
+    rows_in: int
+    rows_out: int
+    read_ms_before: float
+    read_ms_after: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What vacuum and the checkpoint did to one table: files deleted, the version checkpointed."""
+
+    table: str
+    vacuumed: int
+    orphans: int
+    checkpoint_version: int
+
+
+@dataclass
+class CompactionReport:
+    """Every partition compacted or skipped, and every table maintained."""
+
+    partitions: list[CompactionResult] = field(default_factory=list)
+    maintenance: list[Maintenance] = field(default_factory=list)
+
+
+class _Unreadable(Exception):
+    """A live file of the partition could not be read (quarantined on a local lake)."""
+
+    def __init__(self, bad: BadFile) -> None:
+        super().__init__(bad.error)
+        self.bad = bad
+
+
+def _delta() -> Any:
+    import deltalake
+
+    return deltalake
+
+
+def _writer_properties() -> Any:
+    return _delta().WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_SIZE)
+
+
+def closed_days(days: list[date], older_than_days: int, today: date | None = None) -> list[date]:
+    """The days of ``days`` at least ``older_than_days`` old (UTC), sorted."""
+    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=older_than_days)
+    return sorted(day for day in days if day <= cutoff)
+
+
+def _quarantined(lake: Lake, bad: BadFile, on_quarantine: OnQuarantine | None) -> None:
+    """Move ``bad`` to the quarantine (logged there, removal committed) and tell the caller; a file already
+    gone is nothing to do."""
     try:
-        moved = quarantine(root, bad)
+        moved = quarantine(lake, bad)
     except FileNotFoundError:
         return
     log.warning("quarantined unreadable file %s (%s) as %s", bad.path, bad.error, moved)
@@ -75,89 +173,206 @@ def _quarantined(root: Path, bad: BadFile, on_quarantine: OnQuarantine | None) -
         on_quarantine(bad, moved)
 
 
-def quarantine_partition(table_dir: Path, directory: Path, on_quarantine: OnQuarantine | None = None) -> list[Path]:
-    """Quarantine ``directory``'s files that fail the footer check; return its readable files."""
-    good, bad = partition_files(directory)
+def quarantine_bad_files(lake: Lake, table: Table, on_quarantine: OnQuarantine | None = None) -> int:
+    """Quarantine the live files of ``table`` that fail the footer check (local lakes); return how many."""
+    if lake.is_remote:
+        return 0
+    _, bad = split_files(lake.data_files(table))
     for item in bad:
-        _quarantined(table_dir.parent, item, on_quarantine)
-    return good
+        _quarantined(lake, item, on_quarantine)
+    return len(bad)
 
 
-def compact_partition(table: str | Table, directory: Path, on_quarantine: OnQuarantine | None = None, *,
-                      lake: Lake | None = None) -> CompactionResult | None:
-    """Merge ``directory``'s files (a partition of ``table`` in ``lake``, by default the lake two levels up);
-    None when there is nothing to merge.
+def _day_files(lake: Lake, table: Table, delta: DeltaTable, day: date) -> list[DataFile]:
+    """The live files of ``day``'s partition at ``delta``'s version (the version a rewrite commits against)."""
+    actions = delta.get_add_actions(flatten=True)
+    adds = actions if isinstance(actions, pa.Table) else pa.table(actions)
+    if adds.num_rows == 0:
+        return []
+    base = lake.table_uri(table).rstrip("/")
+    out = []
+    for path, size, when in zip(adds.column("path").to_pylist(), adds.column("size_bytes").to_pylist(),
+                                adds.column(f"partition.{table.partition}").to_pylist(), strict=True):
+        the_day = when if isinstance(when, date) else date.fromisoformat(str(when))
+        if the_day == day:
+            uri = path if "://" in path or path.startswith("/") else f"{base}/{path}"
+            out.append(DataFile(uri, the_day, int(size)))
+    return sorted(out, key=lambda f: f.uri)
 
-    Unreadable files never stop it: one that fails the footer check or does not decode is moved to
-    the quarantine (:func:`tracelake.lake.files.quarantine`, ``on_quarantine`` is told) and the
-    readable rest is merged.
-    """
-    spec = table if isinstance(table, Table) else by_name(table)
-    lake = lake or Lake.at(directory.parent.parent)
-    root = lake.root
-    candidates = quarantine_partition(directory.parent, directory, on_quarantine)
-    if len(candidates) < 2:
-        return None
-    inputs: list[Path] = []
-    frames = []
-    for path in candidates:
+
+def _read_file(lake: Lake, item: DataFile) -> pa.Table:
+    if not lake.is_remote:
+        return pq.read_table(item.uri)
+    from tracelake.lake.lake import _filesystem, _fs_path
+
+    return pq.read_table(_fs_path(item.uri), filesystem=_filesystem(lake))
+
+
+def read_partition(lake: Lake, table: Table, files: list[DataFile], day: date) -> tuple[pa.Table, float]:
+    """The rows of ``files`` (one partition) with exactly the table's Delta schema, and the time the read took
+    (ms). Raises :class:`_Unreadable` for the first file that does not decode."""
+    started = time.perf_counter()
+    parts = []
+    for item in files:
         try:
-            table_in = pq.read_table(path)
+            rows = _read_file(lake, item)
         except FileNotFoundError:
-            continue  # another compaction took it
+            raise
         except (pa.ArrowException, OSError) as exc:
-            _quarantined(root, BadFile(path, _size(path), one_line(exc)), on_quarantine)
-            continue
-        inputs.append(path)
-        frames.append(cast(pl.DataFrame, pl.from_arrow(table_in)))  # a Table: a DataFrame
-    if len(inputs) < 2:
-        return None
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    merged = frame.sort(list(spec.copy_order), nulls_last=True).unique(subset=list(spec.identity), keep="first",
-                                                                        maintain_order=True)
-    if "ts" in merged.columns:
-        merged = merged.sort("ts")
-    digest = hashlib.sha256("\n".join(p.name for p in inputs).encode()).hexdigest()[:16]
-    day = parse_partition(directory.name)
-    if day is None:
-        raise ValueError(f"{directory} is not a partition directory")
-    schema = spec.schema
-    merged = merged.with_columns(pl.lit(day.isoformat()).alias(spec.partition))
-    # Polars may pick other physical types (large_string…); keep the lake's schema exact.
-    arrow = merged.to_arrow().select(schema.names).cast(schema)
-    lake.writer(spec).write(arrow, f"compacted-{digest}")
-    for path in inputs:
-        path.unlink(missing_ok=True)
-    fsync_dir(directory)
-    return CompactionResult(spec.name, directory.name, len(inputs), frame.height, merged.height)
+            raise _Unreadable(BadFile(Path(item.uri), item.size, one_line(exc))) from None
+        if table.partition in rows.column_names:
+            rows = rows.drop_columns([table.partition])
+        rows = rows.append_column(table.partition, pa.array([day] * rows.num_rows, pa.date32()))
+        parts.append(table.for_delta(rows))
+    elapsed = (time.perf_counter() - started) * 1000
+    if not parts:
+        return table.delta_schema.empty_table(), elapsed
+    return pa.concat_tables(parts), elapsed
 
 
-def _size(path: Path) -> int:
+def deduplicated(table: Table, rows: pa.Table) -> pa.Table:
+    """``rows`` with one row per :attr:`Table.identity` — the first by :attr:`Table.copy_order` (nulls last,
+    then the order read) — sorted by ``ts`` when the table has it, else by the copy order."""
+    frame = cast(pl.DataFrame, pl.from_arrow(rows)).with_row_index("_read")
+    kept = frame.sort([*table.copy_order, "_read"], nulls_last=True, maintain_order=True).unique(
+        subset=list(table.identity), keep="first", maintain_order=True)
+    order = ["ts"] if "ts" in kept.columns else list(table.copy_order)
+    kept = kept.sort([*order, "_read"], nulls_last=True, maintain_order=True).drop("_read")
+    return table.for_delta(kept.to_arrow())
+
+
+def _timed_read(lake: Lake, table: Table, day: date) -> tuple[int, float]:
+    """Live files of ``day`` now, and the time to read them (ms); (0, 0) when they cannot be read."""
+    delta = open_table(lake, table)
+    if delta is None:
+        return 0, 0.0
+    files = _day_files(lake, table, delta, day)
     try:
-        return path.stat().st_size
-    except OSError:
-        return -1
+        _, elapsed = read_partition(lake, table, files, day)
+    except (_Unreadable, FileNotFoundError):
+        return len(files), 0.0
+    return len(files), elapsed
+
+
+def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuarantine | None = None,
+                      *, max_attempts: int = MAX_REWRITE_ATTEMPTS) -> CompactionResult | None:
+    """Compact ``day``'s partition of ``table`` (see the module docstring); None when there is nothing to do.
+
+    Raises ``OSError`` when the storage refuses (:func:`tracelake.lake.delta.storage_error`).
+    """
+    deltalake = _delta()
+    name = partition_name(day)
+    lost = 0
+    quarantined = 0
+    while True:
+        delta = open_table(lake, table)
+        if delta is None:
+            return None
+        files = _day_files(lake, table, delta, day)
+        if not files:
+            return None
+        try:
+            rows, read_before = read_partition(lake, table, files, day)
+        except FileNotFoundError:
+            lost += 1  # a vacuum or a quarantine raced the listing: read the new version
+        except _Unreadable as exc:
+            if lake.is_remote:
+                log.warning("%s %s: unreadable file %s (%s); partition skipped, see 'tracelake lake check'",
+                            table.name, name, exc.bad.path, exc.bad.error)
+                return CompactionResult(table.name, name, "skipped", len(files), len(files), 0, 0, 0.0, 0.0,
+                                        f"unreadable file {exc.bad.path}")
+            _quarantined(lake, exc.bad, on_quarantine)
+            quarantined += 1
+            if quarantined > len(files) + 1:
+                raise OSError(f"cannot quarantine {exc.bad.path}: it is still in the table") from None
+            continue
+        else:
+            merged = deduplicated(table, rows)
+            if merged.num_rows == rows.num_rows and len(files) < 2:
+                return None
+            action = "rewrite" if merged.num_rows < rows.num_rows else "optimize"
+            properties = deltalake.CommitProperties(custom_metadata={
+                COMPACTION_KEY: f"{action} {table.name} {name}: {len(files)} files, {rows.num_rows} rows in, "
+                                f"{merged.num_rows} out"})
+            try:
+                if action == "rewrite":
+                    deltalake.write_deltalake(
+                        delta, merged, mode="overwrite", predicate=f"{table.partition} = '{day.isoformat()}'",
+                        partition_by=[table.partition], writer_properties=_writer_properties(),
+                        commit_properties=properties)
+                else:
+                    delta.optimize.compact(partition_filters=[(table.partition, "=", day.isoformat())],
+                                           writer_properties=_writer_properties(), commit_properties=properties)
+            except deltalake.exceptions.CommitFailedError as exc:
+                lost += 1
+                log.info("%s of %s %s lost a race to a concurrent commit (%s); attempt %d of %d",
+                         action, table.name, name, one_line(exc), lost, max_attempts)
+            except deltalake.exceptions.DeltaError as exc:
+                raise storage_error(exc) from exc
+            else:
+                files_after, read_after = _timed_read(lake, table, day)
+                return CompactionResult(table.name, name, action, len(files), files_after, rows.num_rows,
+                                        merged.num_rows, round(read_before, 1), round(read_after, 1))
+        if lost >= max_attempts:
+            note = f"concurrent appends into the partition won {lost} times; left for the next run"
+            log.warning("%s %s skipped: %s", table.name, name, note)
+            return CompactionResult(table.name, name, "skipped", len(files), len(files), 0, 0, 0.0, 0.0, note)
+
+
+def maintain_table(lake: Lake, table: Table, retention_hours: int = DEFAULT_RETENTION_HOURS) -> Maintenance | None:
+    """Vacuum ``table``, write a log checkpoint and clean up expired log entries (module docstring); None when
+    the table does not exist. Raises ``OSError`` when the storage refuses."""
+    deltalake = _delta()
+    delta = open_table(lake, table)
+    if delta is None:
+        return None
+    try:
+        removed = _vacuum(lake, table, delta, retention_hours, full=False)
+        orphans = _vacuum(lake, table, delta, max(retention_hours, ORPHAN_MIN_AGE_HOURS), full=True)
+        delta.update_incremental()
+        delta.create_checkpoint()
+        delta.cleanup_metadata()
+    except deltalake.exceptions.DeltaError as exc:
+        raise storage_error(exc) from exc
+    return Maintenance(table.name, removed, orphans, delta.version())
+
+
+def _vacuum(lake: Lake, table: Table, delta: DeltaTable, hours: int, *, full: bool) -> int:
+    """Delete what vacuum names (nothing committed when it names nothing); return how many files went.
+
+    The log keeps naming removed files until their tombstones expire, deleted or not: on a local lake only
+    the files still there are counted.
+    """
+    named = delta.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=full)
+    if not lake.is_remote:
+        base = Path(lake.table_uri(table))
+        named = [name for name in named if (base / name).exists()]
+    if not named:
+        return 0
+    delta.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=full)
+    return len(named)
 
 
 def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date | None = None,
-                 on_quarantine: OnQuarantine | None = None) -> list[CompactionResult]:
-    """Compact every closed partition of ``events`` and ``dead_letters`` (:data:`COMPACTED`) of ``root``
-    (a :class:`~tracelake.lake.lake.Lake`, or its root directory); see the module docstring.
+                 on_quarantine: OnQuarantine | None = None, *,
+                 retention_hours: int = DEFAULT_RETENTION_HOURS) -> CompactionReport:
+    """Compact every closed partition of :data:`COMPACTED`, then vacuum and checkpoint every table of ``root`` (a
+    :class:`~tracelake.lake.lake.Lake`, or its root directory); see the module docstring.
 
-    Every partition (open ones too) is first cleared of files that fail the footer check: they go to
-    the quarantine and ``on_quarantine(bad, new_path)`` is called for each. Raises ``OSError`` when
-    the lake cannot be written.
+    On a local lake every live file of the compacted tables (open partitions too) is first footer-checked:
+    a bad one is quarantined and ``on_quarantine(bad, new_path)`` is called. Raises ``OSError`` when the lake
+    cannot be written and :class:`tracelake.errors.Unavailable` for a lake not converted to Delta yet.
     """
     lake = as_lake(root)
-    results = []
+    report = CompactionReport()
     for table in COMPACTED:
-        table_dir = lake.table_dir(table)
-        closed = closed_partitions(table_dir, older_than_days, today)
-        for directory in table_partitions(lake.root, table.name):
-            if directory not in closed:
-                quarantine_partition(table_dir, directory, on_quarantine)
-        for directory in closed:
-            result = compact_partition(table, directory, on_quarantine, lake=lake)
+        quarantine_bad_files(lake, table, on_quarantine)
+        for day in closed_days(list(lake.partitions(table)), older_than_days, today):
+            result = compact_partition(lake, table, day, on_quarantine)
             if result is not None:
-                results.append(result)
-    return results
+                report.partitions.append(result)
+    for table in TABLES:
+        done = maintain_table(lake, table, retention_hours)
+        if done is not None:
+            report.maintenance.append(done)
+    return report

@@ -1,4 +1,4 @@
-"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake check`` (cli.md).
+"""The ingest subcommands: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake convert|check`` (cli.md).
 
 Each is registered on the ``tracelake`` group by :mod:`tracelake.cli.main`.
 Heavy imports (the pipeline, the redaction model, Kafka) happen inside the
@@ -166,20 +166,30 @@ def redact_stream(batch: int = 500) -> None:
 @lake_option
 @click.option("--older-than", type=click.IntRange(min=0), default=1, show_default=True, metavar="DAYS",
               help="Compact date partitions at least this many days old (UTC).")
+@click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True, metavar="HOURS",
+              help="Vacuum: delete files that left the table at least this long ago.")
 @format_option
-def compact(lake: str | None, older_than: int, fmt: str | None) -> None:
-    """Merge the small files of closed partitions atomically (safe while consume runs).
+def compact(lake: str | None, older_than: int, retention_hours: int, fmt: str | None) -> None:
+    """Delta maintenance: rewrite closed partitions without duplicate rows and with few files, vacuum, checkpoint.
 
-    Unreadable files are moved to <lake>/_quarantine/ (a warning each on stderr) instead of stopping it.
+    Safe while consume runs. Unreadable files are moved to <lake>/_quarantine/ (a warning each on stderr)
+    instead of stopping it.
     """
     from tracelake.ingest.compact import compact_lake
 
     try:
-        results = compact_lake(lake_of(settings(lake=lake)), older_than_days=older_than,
-                               on_quarantine=_warn_quarantined)
+        report = compact_lake(lake_of(settings(lake=lake)), older_than_days=older_than,
+                              on_quarantine=_warn_quarantined, retention_hours=retention_hours)
     except OSError as exc:
         raise Unavailable(f"cannot compact the lake: {exc}") from None
-    emit([r.__dict__ for r in results], fmt)
+    for row in report.partitions:
+        if row.action == "skipped":
+            click.echo(f"tracelake: warning: {row.table} {row.partition} not compacted: {row.note}", err=True)
+    for done in report.maintenance:
+        click.echo(f"tracelake: {done.table}: vacuum deleted {done.vacuumed} removed and {done.orphans} "
+                   f"unreferenced file{'' if done.orphans == 1 else 's'}; checkpoint at version "
+                   f"{done.checkpoint_version}", err=True)
+    emit([r.__dict__ for r in report.partitions], fmt)
 
 
 def _warn_quarantined(bad: Any, moved: Path) -> None:
@@ -188,7 +198,26 @@ def _warn_quarantined(bad: Any, moved: Path) -> None:
 
 @group()
 def lake() -> None:
-    """Lake maintenance: find and quarantine unreadable files."""
+    """Lake maintenance: convert a pre-Delta lake, find and quarantine unreadable files."""
+
+
+@lake.command("convert")
+@lake_option
+@click.option("--deep", is_flag=True, help="Also decode every row group first (quarantines corrupt files; slower).")
+@format_option
+def lake_convert(lake: str | None, deep: bool, fmt: str | None) -> None:
+    """Turn a pre-Delta lake (Hive-partitioned Parquet) into Delta tables in place; every row kept.
+
+    Tables already converted are left alone. Unreadable files are quarantined first, never converted.
+    """
+    from tracelake.lake.convert import convert_lake
+
+    the_lake = lake_of(settings(lake=lake))
+    try:
+        done = convert_lake(the_lake, deep=deep, on_quarantine=_warn_quarantined)
+    except OSError as exc:
+        raise Unavailable(f"cannot convert the lake: {exc}") from None
+    emit([d.__dict__ for d in done], fmt)
 
 
 @lake.command("check")
@@ -197,12 +226,18 @@ def lake() -> None:
 @click.option("--dry-run", is_flag=True, help="Report unreadable files without moving them.")
 @format_option
 def lake_check(lake: str | None, deep: bool, dry_run: bool, fmt: str | None) -> None:
-    """Find unreadable Parquet files and move them to <lake>/_quarantine/ (logged in quarantine.jsonl).
+    """Find unreadable live Parquet files of the lake's tables and move them to <lake>/_quarantine/ (logged in
+    quarantine.jsonl, their removal committed to the table). On an s3:// lake: report only.
 
     Exit 0 when every file is readable, 1 when some were found (quarantined unless --dry-run).
     """
     the_lake = lake_of(settings(lake=lake))
-    if not the_lake.is_remote and not the_lake.local_root.is_dir():
+    if the_lake.is_remote:
+        if not dry_run:
+            click.echo("tracelake: note: the lake is on object storage: reporting only (quarantine needs a local "
+                       "lake; --dry-run implied)", err=True)
+        dry_run = True
+    elif not the_lake.local_root.is_dir():
         raise UserError(f"no lake at {the_lake}")
     found = []
     for bad in the_lake.scan(deep=deep):
