@@ -315,7 +315,7 @@ class Engine:
             SpacyRecognizer(supported_entities=[PERSON, LOCATION], ner_strength=NER_SCORE),
         ):
             registry.add_recognizer(recognizer)
-        self.names = name_lists()
+        self.names = name_lists(config.model)
         # Set by the consumer: called between units of work; True = abandon (raise Interrupted).
         self.should_stop: Callable[[], bool] | None = None
         self.analyzer = AnalyzerEngine(
