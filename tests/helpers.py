@@ -37,3 +37,20 @@ class MarkingRedactor:
 
     def redact_text(self, text: str) -> tuple[str, dict[str, int]]:
         return text.replace("Secretname", "<PERSON>"), {}
+
+
+def file_rows(lake: Any, table: str, column: str) -> list[Any]:
+    """``column`` of every row in ``table``'s live data files (its Delta log's current version), one entry per
+    stored copy: what is on disk or in the bucket, not what the de-duplicating views show."""
+    import pyarrow.dataset as ds
+
+    from tracelake.lake.lake import _filesystem, _fs_path, as_lake
+
+    the_lake = as_lake(lake)
+    files = [f.uri for f in the_lake.data_files(table)]
+    if not files:
+        return []
+    filesystem = _filesystem(the_lake)
+    paths = [_fs_path(uri) for uri in files] if filesystem is not None else files
+    return ds.dataset(paths, format="parquet", filesystem=filesystem).to_table(columns=[column]).column(
+        column).to_pylist()
