@@ -38,8 +38,8 @@ def ingest(lake: Path, lines: list[bytes], tmp: Path) -> IngestSummary:
     """JSON Lines through validate → redact → write, as ``tracelake ingest-file`` does."""
     path = tmp / f"in-{len(list(tmp.glob('in-*.jsonl')))}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    parts = PipelineParts(redactor=MarkingRedactor(), events=ParquetLakeWriter(lake, "events"),
-                          dead_letters=ParquetLakeWriter(lake, "dead_letters"), prices={}, counters=Counters(),
+    parts = PipelineParts(redactor=MarkingRedactor(), events=Lake.at(lake).writer("events"),
+                          dead_letters=Lake.at(lake).writer("dead_letters"), prices={}, counters=Counters(),
                           dlq=MemoryDeadLetterSink())
     return ingest_stream([str(path)], parts, lake)
 
