@@ -30,6 +30,8 @@ def bad_value(field: str) -> str | None:
         return "abc"
     if list in kinds:
         return "not-a-list"
+    if field == "lake":  # a local path or an s3:// URL: any other URL is refused
+        return "gs://bucket/lake"
     return None
 
 
@@ -39,6 +41,7 @@ TYPED = [field for field in Settings.model_fields if bad_value(field) is not Non
 def test_only_text_and_path_settings_take_any_value() -> None:
     untyped = {field: Settings.model_fields[field].annotation for field in Settings.model_fields if field not in TYPED}
     assert set(untyped.values()) <= {str, str | None, Path, Path | None}, untyped
+    assert Settings.model_fields["lake"].annotation == Path | str
 
 
 @pytest.mark.parametrize("field", TYPED)
@@ -83,6 +86,7 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["redact"], "TRACELAKE_MAX_EVENT_BYTES", "1.5"),
     (["compact"], "TRACELAKE_DUCKDB_THREADS", "x"),
     (["lake", "check"], "TRACELAKE_QUERY_TIMEOUT_S", "x"),
+    (["lake", "convert"], "TRACELAKE_LAKE", "gs://bucket/lake"),
     (["metrics", "success_rate"], "TRACELAKE_QUERY_TIMEOUT_S", "abc"),
     (["sql", "select 1"], "TRACELAKE_SQL_TIMEOUT_S", "abc"),
     (["alerts", "run"], "TRACELAKE_ALERTS_WEBHOOK_RETRIES", "-1"),

@@ -7,6 +7,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -51,11 +52,11 @@ class Flaky(LakeWriter):
         self.error = error
         self.calls = 0
 
-    def write(self, table: pa.Table, name: str) -> list[Path]:
+    def write(self, table: pa.Table, name: str, positions: Mapping[str, int] | None = None) -> int:
         self.calls += 1
         if self.calls <= self.failures:
             raise OSError(self.error, "refused", f"/lake/events/{name}.tmp")
-        return [Path(name)]
+        return 1
 
 
 def test_backoff_doubles_to_the_cap_and_the_write_succeeds(caplog: pytest.LogCaptureFixture) -> None:
@@ -64,7 +65,7 @@ def test_backoff_doubles_to_the_cap_and_the_write_succeeds(caplog: pytest.LogCap
     retry = WriteRetry(stop=stop, counters=counters)
     writer = RetryingWriter(Flaky(9, errno.ENOSPC), retry)
     with caplog.at_level(logging.INFO, logger="tracelake.ingest"):
-        assert writer.write(pa.table({"a": [1]}), "b1") == [Path("b1")]
+        assert writer.write(pa.table({"a": [1]}), "b1") == 1
     assert stop.waits == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
     assert counters.get(metrics.WRITE_FAILURES, "ENOSPC") == 9
     assert counters.get(metrics.WRITE_FAULTS) == 1
@@ -86,7 +87,7 @@ def test_a_stop_while_waiting_interrupts_without_returning() -> None:
 
 def test_other_errors_are_not_retried() -> None:
     class Broken(LakeWriter):
-        def write(self, table: pa.Table, name: str) -> list[Path]:
+        def write(self, table: pa.Table, name: str, positions: Mapping[str, int] | None = None) -> int:
             raise ValueError("a bug")
 
     stop = RecordingStop()

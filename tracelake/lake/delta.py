@@ -111,10 +111,17 @@ def open_table(lake: Lake, table: Table | str) -> DeltaTable | None:
     _legacy_refusal(lake, spec)
     deltalake = _delta()
     uri = lake.table_uri(spec)
+    if not lake.is_remote and not (lake.table_dir(spec) / LOG_DIR).is_dir():
+        return None
     try:
         return deltalake.DeltaTable(uri, storage_options=_options(lake))
     except deltalake.exceptions.TableNotFoundError:
         return None
+    except deltalake.exceptions.DeltaError as exc:
+        # delta-rs says "Path does not exist" / "Not a Delta table" for a prefix with no log yet.
+        if lake.is_remote and not deltalake.DeltaTable.is_deltatable(uri, storage_options=_options(lake)):
+            return None
+        raise storage_error(exc) from exc
 
 
 def ensure_table(lake: Lake, table: Table | str) -> DeltaTable:
