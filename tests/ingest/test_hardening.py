@@ -189,8 +189,8 @@ def test_views_and_compaction_key_on_tenant_and_event_id(tmp_path: Path) -> None
     assert connect(tmp_path).execute(query).fetchall() == expected
     with open_lake(tmp_path, tenant="globex") as con:
         assert con.execute(query).fetchall() == expected[1:]
-    (result,) = compact_lake(tmp_path, older_than_days=1)
-    assert (result.files_in, result.rows_in, result.rows_out) == (2, 4, 3)
+    (result,) = compact_lake(tmp_path, older_than_days=1).partitions
+    assert (result.files_before, result.rows_in, result.rows_out) == (2, 4, 3)
     assert connect(tmp_path).execute(query).fetchall() == expected
 
 
