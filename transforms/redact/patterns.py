@@ -18,6 +18,10 @@ from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers.phonenumbermatcher import _PATTERN as _PHONE_CANDIDATE  # the matcher's own cut
+from phonenumbers.phonenumbermatcher import (  # the matcher's own VALID checks, without its re-scan of the text
+    _contains_only_valid_x_chars,
+    _is_national_prefix_present_if_required,
+)
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
@@ -263,12 +267,25 @@ _CHECK_DIGIT_GROUP = re.compile(r"\d[\- ]\d$")
 # separators, North-American 3-3-4 (optionally after 1), or pairs (94 97 70 22, 06 12 34 56 78).
 _PHONE_SHAPE_BY_GROUPS = re.compile(
     r"^(?:\+|＋|00[1-9])[\s\-./()]{0,3}\d"
-    r"|^\(\d{1,5}\)\s?\d"
+    r"|^(?:\d\s?)?\(\d{1,5}\)\s?\d"
     r"|^0\d{1,5}(?:[\s\-./]|\)\s?)\d{2,4}(?:[\s\-./]\d{2,4}){0,3}$"
     r"|^(?:1[\s\-.])?\d{3}([\-. ])\d{3}\1\d{4}$"
     r"|^\d\d([ .])\d\d\2\d\d\2\d\d(?:\2\d\d)?$"
 )
 _BARE_DIGITS = re.compile(r"^\d+$")
+# An undelimited national number: the trunk prefix 0 (used from Europe to Africa and Asia) and 8 to 11
+# more digits (0612345678, 03001234567, 081234567890). Ids padded with zeros start 00 and stay open.
+_TRUNK_NATIONAL = re.compile(r"^0[1-9]\d{7,10}$")
+# Phone groups separated by spaces or dots: a lead of 1-5 digits, then two or more groups of 2-4
+# (483 82 071, 866 71 43, 8 701 480 02 58, 2540 810 480), 7-13 digits in all. A thousands shape
+# (1-3 digits, then groups of exactly three: 12 345 678) is an amount, not a phone.
+_SPACED_GROUPS = re.compile(r"^\d{1,5}([ .])\d{2,4}(?:\1\d{2,4}){1,4}$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:([ .])\d{3})(?:\1\d{3})*$")
+# A currency code right after a number makes it an amount: "78524550 JPY".
+_AMOUNT_AFTER = re.compile(
+    r"\s?(?:USD|EUR|GBP|JPY|CNY|INR|CHF|CAD|AUD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|RON|BRL|MXN|COP|ZAR|NGN|KES|GHS|PKR"
+    r"|IDR|TRY|RUB|UAH|KRW|SGD|HKD|AED|SAR|ILS)\b"
+)
 _EXTENSION = re.compile(r"\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6}$", re.IGNORECASE)
 # Part numbers and check-digit ids: hyphens only, three or more groups, a last group of one or two digits.
 _PART_NUMBER = re.compile(r"^[1-9]\d*(?:-\d+){1,}-\d{1,2}$")
@@ -293,8 +310,13 @@ def phone_verdict(text: str, start: int, end: int) -> bool | None:
         return False
     if _PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 40)):
         return True
-    if _KEEP_CUE_BEFORE.search(before):
+    if _KEEP_CUE_BEFORE.search(before) or _AMOUNT_AFTER.match(text, end, min(len(text), end + 9)):
         return False
+    digits = sum(ch.isdigit() for ch in candidate)
+    if _TRUNK_NATIONAL.match(candidate) and not (len(candidate) == 12 and _gtin_valid(candidate)):
+        return True  # a UPC-A product code (12 digits, check digit) may start 0 too
+    if _SPACED_GROUPS.match(candidate) and 7 <= digits <= 13 and not _THOUSANDS.match(candidate):
+        return True
     if _BARE_DIGITS.match(candidate):
         # An undelimited run: a phone only when a region's plan says so, and never past 10 digits
         # without a ``+`` (EAN-13, tracking numbers, epoch milliseconds).
@@ -304,6 +326,7 @@ def phone_verdict(text: str, start: int, end: int) -> bool | None:
     return None
 
 
+_INNER_SEPARATOR = re.compile(r"[\s/]")
 _TRIM_LEAD = re.compile(r"^[^\d+＋(]+")
 _TRIM_TAIL = re.compile(r"[^\d]+$")
 
@@ -312,14 +335,15 @@ class FastPhoneRecognizer(_Recognizer):
     """Phone numbers by shape first, then by python-phonenumbers' range validation.
 
     :func:`phone_verdict` decides from the shape and the words around a candidate: a number written
-    as a phone (``+`` or ``00`` and a country code, a trunk ``0`` or bracketed area code with
-    separators, 3-3-4, pairs, a ``phone:``/``call me on`` cue) is one whether or not its range is
-    assigned (``+1-796-257-2474``); an identifier (glued to a letter prefix, a year prefix, a date,
-    a check-digit group, an ``order``/``ticket``/``invoice`` cue, an undelimited run over ten digits)
-    never is. The rest is asked of python-phonenumbers as Presidio's stock recognizer does, but the
-    matcher's own candidate pattern cuts the text once, candidates with fewer than seven or more
-    than twenty digits, and dates, are dropped unparsed, each remaining candidate is tried region
-    by region until one accepts it, and the verdict is cached.
+    as a phone (``+`` or ``00`` and a country code, a trunk ``0`` with separators or undelimited
+    (``0612345678``), a bracketed area code, 3-3-4, pairs, spaced groups such as ``483 82 071``, a
+    ``phone:``/``call me on`` cue) is one whether or not its range is assigned (``+1-796-257-2474``);
+    an identifier (glued to a letter prefix, a year prefix, a date, a check-digit group, an
+    ``order``/``ticket``/``invoice`` cue, a currency code after it, an undelimited run over ten
+    digits) never is. The rest is parsed once per region (16 regions) and kept when one region says
+    it is valid (python-phonenumbers' ``VALID`` leniency, without its matcher's re-scan of the text);
+    only a candidate that is not one valid number as a whole and holds a space or ``/`` is handed to
+    the matcher for the number inside it. Verdicts are cached (bounded).
     """
 
     SCORE = 0.6
@@ -328,28 +352,57 @@ class FastPhoneRecognizer(_Recognizer):
         super().__init__(supported_entities=[PHONE_NUMBER], name="TracelakePhoneRecognizer",
                          supported_language="en")
         self.regions = regions
-        self._cache: dict[str, tuple[tuple[int, int], ...]] = {}
+        self._cache: dict[str, bool] = {}
+        self._inner_cache: dict[str, tuple[tuple[int, int], ...]] = {}
         self._cache_size = cache_size
 
     @staticmethod
     def gate(text: str) -> bool:
         return _PHONE_SHAPE.search(text) is not None
 
-    def _numbers_in(self, candidate: str) -> tuple[tuple[int, int], ...]:
-        found = self._cache.get(candidate)
-        if found is not None:
-            return found
-        spans: tuple[tuple[int, int], ...] = ()
+    def _valid(self, candidate: str) -> bool:
+        """Whether ``candidate`` is a valid number of one of :attr:`regions` (python-phonenumbers'
+        ``VALID`` leniency: valid range, ``x`` only before an extension, the national prefix where a
+        region requires it). One parse per region, no matcher: the matcher re-scans the text and
+        tries inner matches, several times the cost of a parse, and a shape rule has already cut the
+        candidate. Cached (bounded)."""
+        verdict = self._cache.get(candidate)
+        if verdict is not None:
+            return verdict
+        verdict = False
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()  # bounded; a refill costs one parse per candidate
         # An international number reads the same under every region: one try.
         regions = self.regions[:1] if candidate.lstrip("([（［").startswith(("+", "＋")) else self.regions
         for region in regions:
-            spans = tuple((m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(candidate, region, leniency=1))
-            if spans:
+            try:
+                number = phonenumbers.parse(candidate, region, keep_raw_input=True)
+            except phonenumbers.NumberParseException:
+                continue
+            if (phonenumbers.is_valid_number(number) and _contains_only_valid_x_chars(number, candidate)
+                    and _is_national_prefix_present_if_required(number)):
+                verdict = True
                 break
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()  # bounded; a refill costs one parse per candidate
-        self._cache[candidate] = spans
-        return spans
+        self._cache[candidate] = verdict
+        return verdict
+
+    def _inner(self, candidate: str) -> tuple[tuple[int, int], ...]:
+        """Numbers inside a candidate that is not one number as a whole (``0612345678 / 0698765432``, a
+        number after a stray group): python-phonenumbers' matcher, region by region. Several times the
+        cost of :meth:`_valid`, so only asked for candidates with a separator and enough digits for a
+        number beside another group. Cached (bounded)."""
+        found = self._inner_cache.get(candidate)
+        if found is not None:
+            return found
+        found = ()
+        for region in self.regions:
+            found = tuple((m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(candidate, region, leniency=1))
+            if found:
+                break
+        if len(self._inner_cache) >= self._cache_size:
+            self._inner_cache.clear()
+        self._inner_cache[candidate] = found
+        return found
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
@@ -376,8 +429,11 @@ class FastPhoneRecognizer(_Recognizer):
             if verdict:
                 results.append(self._result(PHONE_NUMBER, start, end, self.SCORE))
                 continue
-            for s, e in self._numbers_in(raw):
-                results.append(self._result(PHONE_NUMBER, match.start() + s, match.start() + e, self.SCORE))
+            if self._valid(candidate):
+                results.append(self._result(PHONE_NUMBER, start, end, self.SCORE))
+            elif digits >= 8 and _INNER_SEPARATOR.search(candidate):
+                for s, e in self._inner(candidate):
+                    results.append(self._result(PHONE_NUMBER, start + s, start + e, self.SCORE))
         return results
 
 

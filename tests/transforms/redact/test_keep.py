@@ -91,3 +91,22 @@ def test_phone_cue_makes_a_bare_number_a_phone(redactor: Redactor, text: str) ->
 def test_whole_name_is_redacted(redactor: Redactor, text: str, leaked: str) -> None:
     out, _ = redactor.redact_text(text)
     assert leaked not in out, out
+
+
+@pytest.mark.parametrize("phone", [
+    "0612345678",  # trunk 0, undelimited: a national number whatever the region
+    "081234567890",
+    "483 82 071",  # groups of 2-4 digits after a lead
+    "8 701 480 02 58",
+    "2540 810 480",
+])
+def test_national_number_by_shape_without_a_cue(redactor: Redactor, phone: str) -> None:
+    out, counts = redactor.redact_text(f"spoke with him, prefers {phone} after lunch")
+    assert out == "spoke with him, prefers <PHONE_NUMBER> after lunch", out
+    assert counts == {"PHONE_NUMBER": 1}
+
+
+@pytest.mark.parametrize("token", ["12 345 678", "036000291452", "30029096 JPY", "00012345678"])
+def test_amounts_and_product_codes_are_not_phones_by_shape(redactor: Redactor, token: str) -> None:
+    out, _ = redactor.redact_text(f"the total was {token} yesterday")
+    assert token in out, out
