@@ -1,6 +1,8 @@
 """``tracelake demo``: the whole pipeline on this machine, on real components.
 
-1. Kafka: the local Apache Kafka (cached jars, Java 17) unless ``--bootstrap``.
+1. Kafka: the local Apache Kafka (cached jars, Java 17) unless ``--bootstrap``;
+   with ``--s3`` also the loopback S3 server (S3Proxy, :mod:`tracelake.locals3`)
+   and a bucket on it: the lake is then ``s3://tracelake/demo`` (see below).
 2. The consumer (``tracelake consume``) and the API (``tracelake api``, local
    mode, 127.0.0.1) as child processes: the consumer's redaction is CPU-bound
    and gets its own core; both die with the demo even after a ``kill -9``.
@@ -19,6 +21,14 @@ Settings as every command: ``--lake`` / ``--bootstrap``, then ``TRACELAKE_*``
 (:func:`demo_settings`; the lake's default is ``./tracelake-demo``, not the
 pipeline's), then one :class:`~tracelake.lake.lake.Lake` built from them for
 the in-process analysis; the child processes inherit the environment.
+
+With ``--s3`` the local demo folder (``--lake``, same rules) keeps the S3
+server's data (``s3/``, which outlives the demo: ``tracelake s3 start
+--data-dir <folder>/s3`` serves it again), the logs and the processes' state
+(``XDG_STATE_HOME``); the lake is ``s3://tracelake/demo`` on the server, and
+the consumer, the API and the in-process analysis get the server's
+``AWS_*`` variables (any ``AWS_*`` of the caller's environment is left out,
+so the demo never touches a real bucket).
 """
 
 from __future__ import annotations
@@ -50,6 +60,9 @@ if TYPE_CHECKING:
 
 MARKER = ".tracelake-demo"
 DEFAULT_LAKE = "./tracelake-demo"
+# With --s3: the bucket the demo creates on its own loopback server, and the lake in it.
+S3_BUCKET = "tracelake"
+S3_LAKE = f"s3://{S3_BUCKET}/demo"
 CANARY = {"workflow": "refund_request", "baseline": "v3", "candidate": "v4"}
 
 
@@ -75,9 +88,11 @@ class Child:
                            + "\n".join(tail))
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> Child:
+def _spawn(name: str, args: list[str], env: dict[str, str], log: Path, unset: tuple[str, ...] = ()) -> Child:
+    """``tracelake <args>`` as a child process: the demo's environment plus ``env``, minus ``unset``."""
+    child_env = {k: v for k, v in os.environ.items() if k not in unset}
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tracelake.cli.main", *args], env={**os.environ, **env},
+        proc = subprocess.Popen([sys.executable, "-m", "tracelake.cli.main", *args], env={**child_env, **env},
                                 stdout=out, stderr=out, preexec_fn=_die_with_parent)
     return Child(name, proc, log)
 
@@ -196,36 +211,52 @@ def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str
 
 
 def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str | None, serve: bool,
-             quiet: bool = False, config: Settings | None = None) -> dict[str, Any]:
+             quiet: bool = False, config: Settings | None = None, s3: bool = False) -> dict[str, Any]:
     """The demo (module docstring). ``config``: the settings (default :func:`demo_settings` of ``lake`` and
-    ``bootstrap``); the one :class:`~tracelake.lake.lake.Lake` is built from them here."""
-    from dataclasses import replace
-
+    ``bootstrap``); the one :class:`~tracelake.lake.lake.Lake` is built from them here. ``s3``: run the lake
+    on the loopback S3 server; the settings' lake is then the local folder for its data, logs and state."""
     from tracelake.fleet import Fleet, FleetConfig
-    from tracelake.lake.lake import Lake
+    from tracelake.lake.lake import AWS_VARIABLES, Lake
     from tracelake.sdk import Client
 
     config = config or demo_settings(lake=lake, kafka_bootstrap=bootstrap)
     bootstrap = config.kafka_bootstrap
-    the_lake = Lake.from_settings(config)
-    the_lake = replace(the_lake, root=prepare_lake(the_lake.resolved))
-    lake_root = the_lake.local_root
+    if isinstance(config.lake, str):  # an s3:// URL from --lake or TRACELAKE_LAKE
+        raise UserError(f"the demo replaces its lake, so it does not run on {config.lake}; give --lake a local "
+                        f"directory{'' if s3 else ' (--s3 runs the lake on a loopback S3 server)'}")
+    folder = prepare_lake(Path(config.lake).resolve())
+    the_lake = Lake.at(folder)
     topic = f"tracelake.demo.{uuid.uuid4().hex[:8]}"
-    logs = lake_root / "logs"
+    logs = folder / "logs"
     logs.mkdir()
     say = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     with contextlib.ExitStack() as stack:
+        env = {"TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq", "TRACELAKE_BATCH_MAX_AGE_S": "1"}
+        unset: tuple[str, ...] = ()
+        s3_server = None
+        if s3:
+            from tracelake.locals3 import LocalS3
+
+            say("starting the local S3 server (S3Proxy) …")
+            # Its data in the demo folder, kept after the demo (`tracelake s3 start --data-dir` serves it again).
+            s3_server = stack.enter_context(LocalS3(data_dir=folder / "s3"))
+            s3_server.create_bucket(S3_BUCKET)
+            the_lake = Lake.at(S3_LAKE, s3_server.env())
+            # The children reach the lake only through the server's variables, never the caller's own AWS_*;
+            # their state (consumer health, API spool) stays in the demo folder, not ~/.local/state.
+            unset = AWS_VARIABLES
+            env |= {**s3_server.env(), "XDG_STATE_HOME": str(folder / "state")}
         if bootstrap is None:
             say("starting the local Apache Kafka …")
             bootstrap = stack.enter_context(LocalKafka()).bootstrap
-        env = {"TRACELAKE_TOPIC": topic, "TRACELAKE_DLQ_TOPIC": f"{topic}.dlq", "TRACELAKE_BATCH_MAX_AGE_S": "1"}
-        say(f"starting the consumer and the API (lake {lake_root}, logs in {logs}) …")
-        consumer = _spawn("consumer", ["consume", "--bootstrap", bootstrap, "--lake", str(lake_root), "--group",
-                                       f"demo-{topic}"], env, logs / "consumer.log")
+        lake_arg = str(the_lake.uri)
+        say(f"starting the consumer and the API (lake {lake_arg}, logs in {logs}) …")
+        consumer = _spawn("consumer", ["consume", "--bootstrap", bootstrap, "--lake", lake_arg, "--group",
+                                       f"demo-{topic}"], env, logs / "consumer.log", unset)
         stack.callback(consumer.stop)
         port = free_port()
-        api = _spawn("API", ["api", "--lake", str(lake_root), "--host", "127.0.0.1", "--port", str(port)],
-                     {**env, "TRACELAKE_KAFKA_BOOTSTRAP": bootstrap}, logs / "api.log")
+        api = _spawn("API", ["api", "--lake", lake_arg, "--host", "127.0.0.1", "--port", str(port)],
+                     {**env, "TRACELAKE_KAFKA_BOOTSTRAP": bootstrap}, logs / "api.log", unset)
         stack.callback(api.stop)
         api_url = f"http://127.0.0.1:{port}"
 
@@ -260,7 +291,7 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
             "events_stored": stored,
             "runs": fleet.stats.runs,
             "outcomes": dict(fleet.stats.outcomes),
-            "lake": str(lake_root),
+            "lake": lake_arg,
             "topic": topic,
             "alerts": result["alerts"],
             "canary": {k: result["canary"][k] for k in ("workflow", "baseline", "candidate", "verdict")},
@@ -269,10 +300,15 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
             "api": api_url if api_up else None,
             "dashboard": f"{api_url}/dashboard" if api_up else None,
         }
+        if s3_server is not None:
+            report["s3"] = {"endpoint": s3_server.endpoint, "bucket": S3_BUCKET, "data_dir": str(s3_server.data_dir)}
         if not quiet:
             print_report(result, emitted, stored, api_url if api_up else None)
+            if s3_server is not None:
+                click.echo(f"lake       {lake_arg} on {s3_server.endpoint} (data in {s3_server.data_dir})")
         if serve and api_up:
-            click.echo("\nserving; Ctrl-C stops the API, the consumer and Kafka", err=True)
+            click.echo("\nserving; Ctrl-C stops the API, the consumer, Kafka"
+                       + (" and the S3 server" if s3_server is not None else ""), err=True)
             _wait_for_interrupt()
     return report
 

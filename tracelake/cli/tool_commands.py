@@ -24,10 +24,13 @@ from tracelake.lifecycle import stop_on_signals
               help="Agent runs per second (each run is 5-20 events).")
 @bootstrap_option
 @click.option("--lake", default=None, metavar="DIR",
-              help="Demo lake (default ./tracelake-demo; replaced by the next demo, other data refused).")
+              help="Demo lake (default ./tracelake-demo; replaced by the next demo, other data refused); "
+                   "with --s3 the folder for the S3 server's data, logs and state.")
+@click.option("--s3", is_flag=True,
+              help="Run the lake on a loopback S3 server (S3Proxy, Java 17): s3://tracelake/demo.")
 @click.option("--no-serve", is_flag=True, help="Stop everything and exit after the report.")
 @format_option
-def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, no_serve: bool,
+def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, s3: bool, no_serve: bool,
          fmt: str | None) -> None:
     """The whole pipeline on this machine: Kafka (local unless --bootstrap), consumer, API, an agent fleet
     with a bad canary, alerts and the canary verdict; then serves until Ctrl-C."""
@@ -36,7 +39,7 @@ def demo(duration: float, rate: float, bootstrap: str | None, lake: str | None, 
     as_json = (fmt or default_format()) == "json"
     # The settings first (--lake, then TRACELAKE_LAKE, then the demo's own default), then the one Lake.
     report = run_demo(duration=duration, rate=rate, bootstrap=bootstrap, lake=lake, serve=not no_serve,
-                      quiet=as_json, config=demo_settings(lake=lake, kafka_bootstrap=bootstrap))
+                      quiet=as_json, config=demo_settings(lake=lake, kafka_bootstrap=bootstrap), s3=s3)
     if as_json:
         emit(report, "json")
 
