@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracelake.lake.files import BadFile, one_line, quarantine, scan_lake
+from tracelake.lake.files import BadFile, one_line, quarantine, scan_lake, split_files
 from tracelake.lake.layout import partition_dir, table_dir
 from tracelake.lake.tables import EVENTS, TABLES, Table
 from tracelake.lake.writer import LAKE_DIR_MODE, LAKE_FILE_MODE
@@ -186,7 +186,8 @@ class Lake:
         dates' files.
 
         An event's identity is tenant-scoped: another tenant's row with the same ``event_id`` does not
-        count. Raises :class:`tracelake.errors.Unavailable` when a file cannot be read, naming the way out
+        count. Files that fail the footer check are not read. Raises :class:`tracelake.errors.Unavailable`
+        when a file cannot be read, naming the way out
         (``tracelake lake check --deep``).
         """
         import pyarrow as pa
@@ -194,7 +195,10 @@ class Lake:
         import pyarrow.dataset as ds
 
         wanted = {date.fromisoformat(d) for d in dates}
-        files = [f.uri for f in self.data_files(EVENTS) if f.day in wanted]
+        live = [f for f in self.data_files(EVENTS) if f.day in wanted]
+        # Files that fail the footer check hold no event anyone can see: not read (local lakes; on object
+        # storage a bad file surfaces as the error below).
+        files = [f.uri for f in live] if self.is_remote else split_files(live)[0]
         if not files or not keys:
             return set()
         tenant, event_id = EVENTS.identity
