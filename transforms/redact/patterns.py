@@ -349,16 +349,26 @@ class FastPhoneRecognizer(_Recognizer):
     SCORE = 0.6
 
     def __init__(self, regions: tuple[str, ...] = PHONE_REGIONS, cache_size: int = 20_000) -> None:
-        super().__init__(supported_entities=[PHONE_NUMBER], name="TracelakePhoneRecognizer",
-                         supported_language="en")
+        # Set before Presidio's __init__, which calls load().
         self.regions = regions
         self._cache: dict[str, bool] = {}
         self._inner_cache: dict[str, tuple[tuple[int, int], ...]] = {}
         self._cache_size = cache_size
+        super().__init__(supported_entities=[PHONE_NUMBER], name="TracelakePhoneRecognizer",
+                         supported_language="en")
 
     @staticmethod
     def gate(text: str) -> bool:
         return _PHONE_SHAPE.search(text) is not None
+
+    def load(self) -> None:
+        """Load python-phonenumbers' metadata of every region now (it loads and compiles each region's
+        patterns lazily, on the first number it parses there): start-up, not the first texts, pays."""
+        for region in self.regions:
+            example = phonenumbers.example_number(region)
+            if example is not None:
+                self._valid(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL))
+        self._cache.clear()
 
     def _valid(self, candidate: str) -> bool:
         """Whether ``candidate`` is a valid number of one of :attr:`regions` (python-phonenumbers'
