@@ -81,7 +81,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from tracelake.errors import TracelakeError
-from tracelake.lake.lake import LakeRef
+from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries.engine import (
     Limits,
     QueryError,
@@ -269,7 +269,7 @@ def _cap_address_space(headroom: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _worker(conn: Connection, lake_root: str, sql: str, tenant: str | None, window: Window | None,
+def _worker(conn: Connection, lake_root: LakeRef, sql: str, tenant: str | None, window: Window | None,
             limits: Limits, max_rows: int, max_bytes: int | None, timeout_s: float | None) -> None:
     """Body of a worker: open, tell the parent, cap memory, check and run, send one message, exit."""
     from tracelake.queries.engine import open_lake
@@ -321,7 +321,7 @@ def run_isolated(lake_root: LakeRef, sql: str, *, tenant: str | None, window: Wi
     with query_slot(limits):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_worker, daemon=True,
-                                  args=(sender, str(lake_root), sql, tenant, window, limits, max_rows, max_bytes,
+                                  args=(sender, as_lake(lake_root), sql, tenant, window, limits, max_rows, max_bytes,
                                         timeout_s))
         process.start()
         sender.close()

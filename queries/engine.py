@@ -4,21 +4,32 @@ A :class:`LakeConnection` is an in-memory DuckDB connection that
 
 1. defines the lake's views (:mod:`tracelake.queries.views`), optionally
    pruned to a time window and scoped to one tenant;
-2. is then locked down with DuckDB's own controls, in this order:
-   ``allowed_directories`` = the lake, ``enable_external_access = false``
-   (no other file, no network), extension autoinstall/autoload off, Python
+2. loads the DuckDB extensions it needs from their installed PyPI packages
+   (:mod:`tracelake.lake.duck`: httpfs and the lake's S3 secret for a lake on
+   object storage; nothing for a local lake, whose views read Parquet with
+   DuckDB's built-in reader; both delta and httpfs when asked), with
+   autoinstall/autoload of known extensions off, so nothing is downloaded;
+3. is then locked down with DuckDB's own controls, in this order:
+   ``allowed_directories`` = the lake (its absolute path, or its ``s3://``
+   prefix: DuckDB 1.5.5 compares URLs by prefix there, measured: another
+   bucket or prefix is refused with a Permission Error),
+   ``enable_external_access = false`` (no other file, no network),
+   extension autoinstall/autoload off, Python
    replacement scans off (a table name never resolves to a Python variable),
    memory and thread limits, and finally ``lock_configuration = true`` so no
    statement can undo any of it;
-3. runs every query under a time limit: a timer thread calls
+4. runs every query under a time limit: a timer thread calls
    ``con.interrupt()``; the resulting :class:`QueryTimeout` names the query.
    The limit is the connection's ceiling; a caller may lower it, never raise it.
-4. runs every query under a budget (:class:`Limits`, :mod:`tracelake.queries.budget`
+5. runs every query under a budget (:class:`Limits`, :mod:`tracelake.queries.budget`
    says what was measured and why): one of a process-wide number of query
    slots (:func:`query_slot`; none free within the queue wait:
    :class:`QueryBusy`, 429), DuckDB's ``memory_limit`` = the total budget /
    the slots, a private spill directory under the configured temp directory
-   (never the working directory) capped by ``max_temp_directory_size``, and
+   (never the working directory) capped by ``max_temp_directory_size`` and,
+   because DuckDB 1.5.5 does not hold that cap for sorts and hash tables
+   (measured: 300–800 MiB spilled under a 1 MiB cap), by a watcher that
+   interrupts a query whose spill directory passes it, and
    an answer capped by bytes as well as rows (:meth:`LakeConnection.query`).
    Out of memory or over the byte ceiling: :class:`QueryTooLarge` (413).
 
@@ -44,6 +55,7 @@ from typing import Any
 import duckdb
 
 from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
+from tracelake.lake.duck import load_lake_extensions, needed_extensions
 from tracelake.lake.files import BadFile
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries.timewin import Window
@@ -142,6 +154,20 @@ def value_bytes(value: Any) -> int:
             stack.extend(item)
         else:
             total += 32
+    return total
+
+
+SPILL_POLL_S = 0.05
+"""How often a running query's spill directory is measured against its cap."""
+
+
+def _tree_size(directory: Path) -> int:
+    """Bytes of the regular files under ``directory`` (files that vanish while walking count as 0)."""
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
     return total
 
 
@@ -251,9 +277,12 @@ class LakeConnection:
     """
 
     def __init__(self, lake: LakeRef, *, tenant: str | None = None,
-                 window: Window | None = None, limits: Limits | None = None) -> None:
+                 window: Window | None = None, limits: Limits | None = None,
+                 extensions: tuple[str, ...] | None = None) -> None:
         self.lake = as_lake(lake)
-        self.root = self.lake.resolved
+        self.root = self.lake.uri  # the absolute local path, or the s3:// URL
+        # None: what reading the lake needs (tracelake.lake.duck.needed_extensions); delta costs ~0.45 s to load.
+        self.extensions = needed_extensions(self.lake) if extensions is None else extensions
         self.tenant = tenant
         self.window = window
         self.limits = limits or Limits()
@@ -271,10 +300,12 @@ class LakeConnection:
             raise
         self._lock = threading.Lock()  # guards the interrupt against a query that just finished
         self._running = False
+        self._spilled_over = False
         try:
             self._con.execute("SET TimeZone = 'UTC'")
+            load_lake_extensions(self._con, self.lake, self.extensions)
             # Unreadable files are left out of the views, never read; the caller reports them.
-            self.skipped: list[BadFile] = create_views(self._con, self.root, tenant=tenant, window=window)
+            self.skipped: list[BadFile] = create_views(self._con, self.lake, tenant=tenant, window=window)
             self._lock_down()
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
@@ -287,12 +318,13 @@ class LakeConnection:
     def _refresh_views(self) -> None:
         """Rebuild the views from the lake as it is now (best effort: the retry reports what still fails)."""
         with suppress(duckdb.Error):
-            self.skipped = create_views(self._con, self.root, tenant=self.tenant, window=self.window)
+            self.skipped = create_views(self._con, self.lake, tenant=self.tenant, window=self.window)
 
     def _lock_down(self) -> None:
         # allowed_directories must be set while external access is still on; the lake's views keep
-        # reading their files afterwards, nothing else can be read. Order matters: lock comes last.
-        lake = sql_string(str(self.root) + "/")
+        # reading their files afterwards (an s3:// lake through httpfs and its secret), nothing else can be
+        # read. The extensions are loaded by now: autoload off keeps any other from loading. Lock comes last.
+        lake = sql_string(self.root.rstrip("/") + "/")
         for statement in (
             f"SET allowed_directories = [{lake}]",
             "SET enable_external_access = false",
@@ -338,16 +370,21 @@ class LakeConnection:
         timer.daemon = True
         with self._lock:
             self._running = True
+            self._spilled_over = False
         timer.start()
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch_spill, args=(done,), daemon=True)
+        watcher.start()
         try:
             cursor = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
             columns = [d[0] for d in cursor.description] if cursor.description else []
             rows, truncated = self._fetch(cursor, name, max_rows, max_bytes)
         except duckdb.InterruptException:
+            if self._spilled_over:
+                raise QueryTooLarge(name, self._budget()) from None
             raise QueryTimeout(name, limit) from None
         except (duckdb.OutOfMemoryException, MemoryError):
-            raise QueryTooLarge(name, f"its memory budget ({self.limits.memory_limit} of DuckDB memory, "
-                                      f"{self.limits.temp_max_size} of spill)") from None
+            raise QueryTooLarge(name, self._budget()) from None
         except duckdb.IOException:
             raise
         except duckdb.Error as exc:
@@ -356,7 +393,27 @@ class LakeConnection:
             with self._lock:
                 self._running = False
             timer.cancel()
+            done.set()
+            watcher.join()
         return QueryResult(columns, rows, truncated)
+
+    def _budget(self) -> str:
+        return f"its memory budget ({self.limits.memory_limit} of DuckDB memory, {self.limits.temp_max_size} of spill)"
+
+    def _watch_spill(self, done: threading.Event) -> None:
+        """Interrupt the running query once its spill directory passes ``limits.temp_max_size``.
+
+        DuckDB 1.5.5 lets sorts, windows and hash tables spill past ``max_temp_directory_size``; polled
+        every 50 ms, so a query may overshoot by what it writes in that time.
+        """
+        cap = parse_size(self.limits.temp_max_size)
+        while not done.wait(SPILL_POLL_S):
+            if _tree_size(self._spill) > cap:
+                with self._lock:
+                    if self._running:
+                        self._spilled_over = True
+                        self._con.interrupt()
+                return
 
     def _fetch(self, cursor: Any, name: str, max_rows: int | None,
                max_bytes: int | None) -> tuple[list[tuple[Any, ...]], bool]:
@@ -421,8 +478,8 @@ class LakeConnection:
 
 
 def open_lake(lake: LakeRef, *, tenant: str | None = None, window: Window | None = None,
-              limits: Limits | None = None) -> LakeConnection:
+              limits: Limits | None = None, extensions: tuple[str, ...] | None = None) -> LakeConnection:
     """A :class:`LakeConnection` over ``lake`` (the entry point's :class:`~tracelake.lake.lake.Lake`, or its
     root); the API opens one per request with the key's tenant. Raises :class:`QueryError` when the lake's
     files cannot be bound (a corrupt footer, a vanished file)."""
-    return LakeConnection(lake, tenant=tenant, window=window, limits=limits)
+    return LakeConnection(lake, tenant=tenant, window=window, limits=limits, extensions=extensions)
