@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # The object-store variables the lake passes to delta-rs and DuckDB (the standard AWS names).
 AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                  "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP", "AWS_CONDITIONAL_PUT",
-                 "AWS_S3_ALLOW_UNSAFE_RENAME", "AWS_S3_LOCKING_PROVIDER", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST")
+                 "AWS_S3_ALLOW_UNSAFE_RENAME", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST")
 
 
 def object_store_options(environ: Mapping[str, str]) -> dict[str, str]:
@@ -44,13 +44,15 @@ def object_store_options(environ: Mapping[str, str]) -> dict[str, str]:
 
     - ``AWS_CONDITIONAL_PUT=etag`` unless set: a Delta commit is a put-if-absent of the next log file, which
       AWS S3 and S3Proxy honour; without it two writers could both take one version (docs/operations.md).
+      ``AWS_S3_LOCKING_PROVIDER`` is not passed on: deltalake 1.6.1 removed the DynamoDB lock, and the setting
+      now means commits without any lock.
     - ``AWS_ALLOW_HTTP=true`` when ``AWS_ENDPOINT_URL`` is ``http://`` (a loopback or private store).
     - ``AWS_REGION`` from ``AWS_DEFAULT_REGION`` when only that is set.
     """
     options = {name: environ[name] for name in AWS_VARIABLES if environ.get(name)}
     if "AWS_DEFAULT_REGION" in options:
         options.setdefault("AWS_REGION", options.pop("AWS_DEFAULT_REGION"))
-    if "AWS_S3_LOCKING_PROVIDER" not in options and "AWS_S3_ALLOW_UNSAFE_RENAME" not in options:
+    if "AWS_S3_ALLOW_UNSAFE_RENAME" not in options:
         options.setdefault("AWS_CONDITIONAL_PUT", "etag")
     if options.get("AWS_ENDPOINT_URL", "").startswith("http://"):
         options.setdefault("AWS_ALLOW_HTTP", "true")
