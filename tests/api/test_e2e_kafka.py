@@ -1,4 +1,8 @@
-"""The whole path on real Kafka: HTTP (and OTLP) → API → Kafka → consumer → lake → GET /v1/runs/{id}."""
+"""The whole path on real Kafka: HTTP (and OTLP) → API → Kafka → consumer → lake → GET /v1/runs/{id}.
+
+Run on a local lake and on an ``s3://`` lake on the loopback S3 server (a real S3Proxy process): the API
+reads the same answers from either.
+"""
 
 from __future__ import annotations
 
@@ -17,25 +21,43 @@ from tracelake.settings import Settings
 pytestmark = pytest.mark.kafka
 
 
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def lake_location(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path | str:
+    """A local lake directory, or an ``s3://`` lake in a fresh bucket (its AWS_* variables set for this test)."""
+    if request.param == "local":
+        return tmp_path / "lake"
+    import uuid
+
+    server = request.getfixturevalue("s3_server")
+    bucket = f"e2e-{uuid.uuid4().hex[:10]}"
+    server.create_bucket(bucket)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{bucket}/lake"
+
+
 @pytest.fixture
-def pipeline(kafka_broker: LocalKafka, topic: str, tmp_path: Path, redactor: Any, keys) -> Iterator[tuple]:
+def pipeline(kafka_broker: LocalKafka, topic: str, tmp_path: Path, redactor: Any, keys,
+             lake_location: Path | str) -> Iterator[tuple]:
     """Settings for the API and an in-process consumer (real redactor) on a fresh topic."""
     from tracelake.ingest.backends.kafka import KafkaBackend
-    from tracelake.ingest.consumer import Consumer
+    from tracelake.ingest.consumer import Consumer, lake_resume
     from tracelake.ingest.pipeline import build_pipeline
     from tracelake.ingest.setup import make_parts
+    from tracelake.lake.lake import Lake
 
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
     try:
         admin.create_topics([NewTopic(topic, 3, 1)])
     finally:
         admin.close()
-    settings = Settings(lake=tmp_path / "lake", kafka_bootstrap=kafka_broker.bootstrap, topic=topic,
+    settings = Settings(lake=lake_location, kafka_bootstrap=kafka_broker.bootstrap, topic=topic,
                         group=f"g-{topic}", batch_max_age_s=0.2, api_spool_dir=tmp_path / "spool",
                         api_keys_file=keys["path"])
-    parts = make_parts(settings, redactor=redactor)
+    lake = Lake.from_settings(settings)
+    parts = make_parts(settings, redactor=redactor, lake=lake)
     consumer = Consumer(KafkaBackend(kafka_broker.bootstrap, topic, settings.group),
-                        lambda commit: build_pipeline(parts, commit), parts.counters)
+                        lambda commit: build_pipeline(parts, commit), parts.counters, resume=lake_resume(lake))
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), name="test-consumer", daemon=True)
     thread.start()
