@@ -1,22 +1,35 @@
-"""Analytics speed: every metric on a 30-day lake of ≥ 10 M events, pruned vs full, and vs Polars.
+"""Analytics speed: every metric on a 30-day lake of ≥ 10 M events, pruned vs full, vs Polars, vs the glob read.
 
-    python bench/analytics.py [--events 10000000] [--days 30] [--repeats 3] [--threads 2]
+    python bench/analytics.py [--events 10000000] [--days 30] [--batches-per-day 1] [--repeats 3] [--threads 2]
+                              [--sections peer,glob,log] [--log-commits 1000]
 
-1. Generates (once; cached under ``~/.cache/tracelake/bench-lake-<events>-<days>``)
-   a 30-day lake with the ingest path's writer (``ParquetLakeWriter``,
-   ``EVENTS_SCHEMA``), vectorised with numpy/pyarrow: runs of 8 events
+1. Generates (once; cached under ``~/.cache/tracelake/bench-delta-<events>-<days>-<batches>``)
+   a 30-day lake with the ingest path's writer (the Delta writer,
+   ``Lake.at(root).writer("events")``, each day appended in ``--batches-per-day``
+   transactions), vectorised with numpy/pyarrow: runs of 8 events
    (start, 2 LLM calls, 2 tool calls, a post-condition check, a retrieval or an
    escalation/fallback, finish) over 10 workflows × 3 versions × 5 tenants,
    plus 0.05 % re-delivered duplicates (later ``ingested_at``) so the views'
    de-duplication does real work.
-2. For each metric, ``tracelake.queries.metrics.compute_metric`` for one
+2. ``peer``: for each metric, ``tracelake.queries.metrics.compute_metric`` for one
    workflow over one day and over all days (median of ``--repeats`` runs, each on a
    fresh connection as the CLI and API do). Partition pruning must make the
-   day ≥ 10× faster.
-3. The same computation hand-written in Polars (lazy scan of the same files,
-   same de-duplication, same run semantics), also median; tracelake must not
-   be slower than 1.5× Polars. The results of both routes are compared (an
-   independent check of the SQL).
+   day ≥ 10× faster. The same computation hand-written in Polars (lazy scan of the
+   same files, same de-duplication, same run semantics), also median; tracelake
+   must not be slower than 1.5× Polars. The results of both routes are compared
+   (an independent check of the SQL).
+3. ``glob``: the same metrics (one day, all days) with today's views — the files
+   listed from the Delta log — against the same views over the pre-Delta source,
+   ``read_parquet(['<table>/event_date=X/*.parquet', …])`` per partition (the
+   views' ``source_sql`` swapped in this process for the old code; the files are
+   the same, in the same ``event_date=`` directories), alternating, median of
+   ``--repeats``; results compared. Target: the Delta route no slower.
+4. ``log``: the time to list the live files of ``events`` from the Delta log
+   (``lake.data_files``), cold (table opened from its log, as a fresh CLI process
+   does) and warm (the process's cached snapshot brought up to date, as the API
+   does), on the bench lake and on a lake of ``--log-commits`` small appends
+   (an ingest stream before compaction); beside it, the old per-partition
+   directory listing with its footer checks.
 """
 
 from __future__ import annotations
@@ -37,8 +50,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tracelake.lake.tables import EVENTS_SCHEMA
-from tracelake.lake.writer import ParquetLakeWriter
+from tracelake.lake import delta as delta_module
+from tracelake.lake import files as lake_files
+from tracelake.lake.lake import Lake, LakeRef, as_lake
+from tracelake.lake.layout import DATA_GLOB
+from tracelake.lake.tables import EVENTS, EVENTS_SCHEMA, Table, by_name
+from tracelake.queries import views
 from tracelake.queries.engine import Limits
 from tracelake.queries.metrics import METRICS, PUBLIC_METRICS, compute_metric, connection_window
 from tracelake.queries.timewin import Window
@@ -162,7 +179,9 @@ def day_table(day_index: int, runs: int, first_run: int, rng: np.random.Generato
     return table.take(pc.sort_indices(table, [("ts", "ascending")]))
 
 
-def build_lake(root: Path, events: int, days: int) -> Path:
+def build_lake(root: Path, events: int, days: int, batches_per_day: int = 1) -> Path:
+    """The bench lake at ``root``: ``events`` over ``days`` days through the Delta writer, each day appended in
+    ``batches_per_day`` transactions (ingest's commits before compaction; 1 = a compacted lake)."""
     marker = root / "COMPLETE"
     if marker.exists():
         log(f"reusing the cached lake {root}")
@@ -170,13 +189,15 @@ def build_lake(root: Path, events: int, days: int) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     rng = np.random.default_rng(42)
     runs_per_day = math.ceil(events / len(PATTERN) / days)
-    writer = ParquetLakeWriter(root, "events")
+    writer = Lake.at(root).writer("events")
     started = time.perf_counter()
     for d in range(days):
         table = day_table(d, runs_per_day, d * runs_per_day, rng)
-        writer.write(table, f"bench-day-{d:03d}")
+        step = math.ceil(table.num_rows / batches_per_day)
+        for b in range(0, table.num_rows, step):
+            writer.write(table.slice(b, step), f"bench-day-{d:03d}-{b // step:04d}")
         log(f"  day {d + 1}/{days}: {table.num_rows:,} rows ({time.perf_counter() - started:.0f} s)")
-    marker.write_text(f"{events} {days}\n")
+    marker.write_text(f"{events} {days} {batches_per_day}\n")
     return root
 
 
@@ -309,7 +330,144 @@ def files_for(lake: Path, name: str, w: Window) -> list[str]:
     """The files tracelake reads for this metric and window (the Polars peer reads the same)."""
     available = partitions(lake, "events")
     need = connection_window(METRICS[name], w, HORIZON)
-    return sorted(str(f) for day in partition_days(need, list(available)) for f in available[day].glob("*.parquet"))
+    return sorted(f.uri for day in partition_days(need, list(available)) for f in available[day])
+
+
+# -- the pre-Delta source, for the same-run comparison ---------------------------------------
+def glob_source_sql(root: LakeRef, table: Table | str, window: Window | None = None) -> str | None:
+    """The views' source as it was before the Delta table (commit 3dba10f): the table's ``event_date=``
+    directories listed on disk, each file footer-checked (cached), each partition read by its glob."""
+    lake = as_lake(root)
+    spec = table if isinstance(table, Table) else by_name(table)
+    available = lake_files.partitions(lake.local_root, spec.name)
+    days = partition_days(window, list(available)) if window else sorted(available)
+    sources: list[str] = []
+    skipped: list[lake_files.BadFile] = []
+    for day in days:
+        good, bad = lake_files.split_partition(available[day])
+        skipped.extend(bad)
+        if not bad:
+            if good:
+                sources.append(str(available[day] / DATA_GLOB))
+        else:
+            sources.extend(good)
+    views._note(skipped)
+    if not sources:
+        return None
+    files = ", ".join(views.sql_string(source) for source in sources)
+    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+
+
+DELTA_SOURCE_SQL = views.source_sql
+
+
+def use_source(glob: bool) -> None:
+    views.source_sql = glob_source_sql if glob else DELTA_SOURCE_SQL
+
+
+def same_files(lake: Path) -> None:
+    """Both sources must cover exactly the same files (a compacted-away file would make the glob read more)."""
+    live = sorted(f.uri for f in Lake.at(lake).data_files(EVENTS))
+    on_disk = sorted(str(p) for d in lake_files.partitions(lake, EVENTS.name).values() for p in d.glob(DATA_GLOB))
+    if live != on_disk:
+        raise SystemExit(f"the Delta log lists {len(live)} files, the directories hold {len(on_disk)}: not comparable")
+
+
+def same_rows(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    def key(rows: list[dict[str, Any]]) -> list[str]:
+        return sorted(repr(sorted(r.items())) for r in rows)
+
+    return key(a) == key(b)
+
+
+def glob_comparison(lake: Path, metrics: list[str], windows: list[tuple[str, Window]], limits: Limits,
+                    repeats: int) -> None:
+    same_files(lake)
+    print(f"\nmetric queries, Delta-log file list vs the pre-Delta per-partition glob (same files, same run; "
+          f"median of {repeats}, alternating; warm log snapshot as in a long-lived process)")
+    header = f"{'metric':<26}" + "".join(f"{label + ' delta':>14}{label + ' glob':>13}{'ratio':>8}"
+                                         for label, _ in windows) + "  same result"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for name in metrics:
+        cells, same = [], True
+        for _, w in windows:
+            times: dict[bool, list[float]] = {False: [], True: []}
+            results: dict[bool, Any] = {}
+            for i in range(repeats * 2):
+                glob = bool(i % 2) if (i // 2) % 2 == 0 else not bool(i % 2)  # ABBA order
+                use_source(glob)
+                try:
+                    started = time.perf_counter()
+                    results[glob] = compute_metric(lake, name, since=w.since, until=w.until,
+                                                   where=[("workflow", TARGET_WORKFLOW)], limits=limits,
+                                                   run_horizon=HORIZON)
+                    times[glob].append(time.perf_counter() - started)
+                finally:
+                    use_source(False)
+            d, g = statistics.median(times[False]), statistics.median(times[True])
+            ratios.append(d / g)
+            same = same and same_rows(results[False], results[True])
+            cells.append(f"{d:>13.3f}s{g:>12.3f}s{d / g:>7.2f}×")
+        print(f"{name:<26}{''.join(cells)}  {'yes' if same else 'NO'}", flush=True)
+    geo = math.exp(statistics.fmean(math.log(r) for r in ratios))
+    print(f"ratio = Delta ÷ glob (target ≤ 1.00×); geometric mean {geo:.2f}×, worst {max(ratios):.2f}×")
+
+
+# -- listing the live files ------------------------------------------------------------------
+def listing_times(lake: Path, repeats: int) -> tuple[float, float, float, int]:
+    """(cold, warm, old directory listing) seconds to list the files of ``events``, and the file count."""
+    the_lake = Lake.at(lake)
+    cold, warm, old = [], [], []
+    count = 0
+    for _ in range(max(repeats, 5)):
+        delta_module._SNAPSHOTS._tables.clear()
+        started = time.perf_counter()
+        count = len(the_lake.data_files(EVENTS))
+        cold.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        the_lake.data_files(EVENTS)
+        warm.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for directory in lake_files.partitions(lake, EVENTS.name).values():
+            lake_files.split_partition(directory)
+        old.append(time.perf_counter() - started)
+    return statistics.median(cold), statistics.median(warm), statistics.median(old), count
+
+
+def commits_lake(root: Path, commits: int, days: int) -> Path:
+    """A lake of ``commits`` small appends (a few hundred events each) spread over ``days`` days."""
+    marker = root / "COMPLETE"
+    if marker.exists():
+        log(f"reusing the cached lake {root}")
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    rng = np.random.default_rng(7)
+    writer = Lake.at(root).writer("events")
+    per_day = math.ceil(commits / days)
+    started = time.perf_counter()
+    for c in range(commits):
+        table = day_table(c // per_day, 40, c * 40, rng)
+        writer.write(table, f"commit-{c:06d}")
+        if (c + 1) % 250 == 0:
+            log(f"  {c + 1}/{commits} commits ({time.perf_counter() - started:.0f} s)")
+    marker.write_text(f"{commits} {days}\n")
+    return root
+
+
+def log_listing(lakes: list[tuple[str, Path]], repeats: int) -> None:
+    print(f"\nlisting the live files of events (median of {max(repeats, 5)})")
+    header = f"{'lake':<44}{'commits':>9}{'files':>8}{'cold':>10}{'warm':>10}{'old dir scan':>14}"
+    print(header)
+    print("-" * len(header))
+    for label, lake in lakes:
+        version = Lake.at(lake).writer("events")._open().version()
+        cold, warm, old, count = listing_times(lake, repeats)
+        print(f"{label:<44}{version + 1:>9}{count:>8}{cold * 1000:>8.1f}ms{warm * 1000:>8.1f}ms"
+              f"{old * 1000:>12.1f}ms", flush=True)
+    print("cold = table opened from its log (a fresh CLI process); warm = cached snapshot + update_incremental "
+          "(the API); old dir scan = the pre-Delta listing of partition directories with cached footer checks")
 
 
 def check(name: str, ours: list[dict[str, Any]], theirs: pl.DataFrame) -> str:
@@ -330,40 +488,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--batches-per-day", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--metrics", default=",".join(PUBLIC_METRICS))
+    parser.add_argument("--sections", default="peer,glob,log", help="any of peer, glob, log")
+    parser.add_argument("--log-commits", type=int, default=1000,
+                        help="commits of the small-appends lake the log section also lists (0: none)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tracelake")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    metrics = args.metrics.split(",")
     pl.thread_pool_size()  # Polars sizes its pool from POLARS_MAX_THREADS at import; see README
-    lake = build_lake(args.cache / f"bench-lake-{args.events}-{args.days}", args.events, args.days)
-    stored = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
+    lake = build_lake(args.cache / f"bench-delta-{args.events}-{args.days}-{args.batches_per_day}", args.events,
+                      args.days, args.batches_per_day)
+    live = Lake.at(lake).data_files(EVENTS)
+    stored = sum(f.size for f in live)
     limits = Limits(timeout_s=600, memory_limit="8GB", threads=args.threads)
     start = datetime.combine(START, datetime.min.time(), tzinfo=UTC)
     last_day = Window(start + timedelta(days=args.days - 1), start + timedelta(days=args.days))
     everything = Window(start, start + timedelta(days=args.days))
-    print(f"lake: {lake} ({stored / 1e6:.0f} MB Parquet, {args.days} days, ≥ {args.events:,} events); "
-          f"one workflow ({TARGET_WORKFLOW}); median of {args.repeats}; DuckDB threads {args.threads}, "
-          f"Polars threads {pl.thread_pool_size()}")
-    header = (f"{'metric':<26}{'1 day':>9}{'30 days':>9}{'pruning':>9}{'polars 1d':>11}{'polars 30d':>12}"
-              f"{'ratio 1d':>10}{'ratio 30d':>11}  same result")
+    print(f"lake: {lake} (Delta table, {stored / 1e6:.0f} MB Parquet in {len(live)} files, {args.days} days, "
+          f"≥ {args.events:,} events); one workflow ({TARGET_WORKFLOW}); median of {args.repeats}; "
+          f"DuckDB threads {args.threads}, Polars threads {pl.thread_pool_size()}")
+    if "peer" in sections:
+        peer_table(lake, metrics, last_day, everything, limits, args.repeats, args.days)
+    if "glob" in sections:
+        glob_comparison(lake, metrics, [("1 day", last_day), (f"{args.days} days", everything)], limits,
+                        args.repeats)
+    if "log" in sections:
+        lakes = [(f"bench lake ({args.batches_per_day} commit(s)/day)", lake)]
+        if args.log_commits:
+            lakes.append((f"{args.log_commits} small appends", commits_lake(
+                args.cache / f"bench-delta-commits-{args.log_commits}-{args.days}", args.log_commits, args.days)))
+        log_listing(lakes, args.repeats)
+
+
+def peer_table(lake: Path, metrics: list[str], last_day: Window, everything: Window, limits: Limits,
+               repeats: int, days: int) -> None:
+    header = (f"{'metric':<26}{'1 day':>9}{f'{days} days':>9}{'pruning':>9}{'polars 1d':>11}"
+              f"{f'polars {days}d':>12}{'ratio 1d':>10}{f'ratio {days}d':>11}  same result")
     print(header)
     print("-" * len(header))
-    for name in args.metrics.split(","):
+    for name in metrics:
         row = []
         for w in (last_day, everything):
             t_ours, ours = median_time(lambda w=w, name=name: compute_metric(
                 lake, name, since=w.since, until=w.until, where=[("workflow", TARGET_WORKFLOW)], limits=limits,
-                run_horizon=HORIZON), args.repeats)
+                run_horizon=HORIZON), repeats)
             files = files_for(lake, name, w)
             t_peer, theirs = median_time(
-                lambda w=w, files=files, name=name: polars_metric(name, files, w, TARGET_WORKFLOW), args.repeats)
+                lambda w=w, files=files, name=name: polars_metric(name, files, w, TARGET_WORKFLOW), repeats)
             row.append((t_ours, t_peer, check(name, ours, theirs)))
         (d1, p1, c1), (d30, p30, c30) = row
-        same = "yes" if c1 == c30 == "same" else f"1d: {c1}; 30d: {c30}"
+        same = "yes" if c1 == c30 == "same" else f"1d: {c1}; all: {c30}"
         print(f"{name:<26}{d1:>8.3f}s{d30:>8.3f}s{d30 / d1:>8.1f}×{p1:>10.3f}s{p30:>11.3f}s"
               f"{d1 / p1:>9.2f}×{d30 / p30:>10.2f}×  {same}", flush=True)
-    print("pruning = 30 days ÷ 1 day (target ≥ 10×); ratio = tracelake ÷ Polars (target ≤ 1.5×)")
+    print("pruning = all days ÷ 1 day (target ≥ 10×); ratio = tracelake ÷ Polars (target ≤ 1.5×)")
 
 
 if __name__ == "__main__":
