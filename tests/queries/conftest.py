@@ -30,18 +30,20 @@ from tracelake.ingest.file_ingest import IngestSummary, ingest_stream
 from tracelake.ingest.metrics import Counters
 from tracelake.ingest.pipeline import PipelineParts
 from tracelake.ingest.sinks import MemoryDeadLetterSink
-from tracelake.lake.lake import Lake
+from tracelake.lake.lake import Lake, as_lake
 from tracelake.lake.tables import EVENTS_SCHEMA
 
 
-def ingest(lake: Path, lines: list[bytes], tmp: Path) -> IngestSummary:
-    """JSON Lines through validate → redact → write, as ``tracelake ingest-file`` does."""
+def ingest(lake: Path | Lake, lines: list[bytes], tmp: Path) -> IngestSummary:
+    """JSON Lines through validate → redact → write, as ``tracelake ingest-file`` does (``lake``: a local
+    directory or a :class:`Lake`, e.g. on the loopback S3 server)."""
+    the_lake = as_lake(lake)
     path = tmp / f"in-{len(list(tmp.glob('in-*.jsonl')))}.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    parts = PipelineParts(redactor=MarkingRedactor(), events=Lake.at(lake).writer("events"),
-                          dead_letters=Lake.at(lake).writer("dead_letters"), prices={}, counters=Counters(),
+    parts = PipelineParts(redactor=MarkingRedactor(), events=the_lake.writer("events"),
+                          dead_letters=the_lake.writer("dead_letters"), prices={}, counters=Counters(),
                           dlq=MemoryDeadLetterSink())
-    return ingest_stream([str(path)], parts, lake)
+    return ingest_stream([str(path)], parts, the_lake)
 
 
 _ids = itertools.count(1)
@@ -128,30 +130,57 @@ def golden_events() -> list[dict[str, Any]]:
     ]
 
 
-def replay_partition(lake: Path, day: str) -> None:
+def replay_partition(lake: Path | Lake, day: str) -> None:
     """Store a partition's rows again as another file, ingested an hour later (the same events sent again by
     their producer: another source, so the table takes them and the views must show each event once)."""
-    files = [f.uri for f in Lake.at(lake).data_files("events") if f.day.isoformat() == day]
-    table = pq.read_table(files[0])
+    from tracelake.lake.lake import _filesystem, _fs_path
+
+    the_lake = as_lake(lake)
+    files = [f.uri for f in the_lake.data_files("events") if f.day.isoformat() == day]
+    filesystem = _filesystem(the_lake)
+    table = pq.read_table(_fs_path(files[0]) if filesystem else files[0], filesystem=filesystem)
     column = table.schema.get_field_index("ingested_at")
     later = pc.add(table.column(column), pa.scalar(timedelta(hours=1), pa.duration("us")))
     table = table.set_column(column, "ingested_at", later.cast(EVENTS_SCHEMA.field("ingested_at").type))
     table = table.append_column("event_date", pa.array([day] * table.num_rows))
     table = table.set_column(table.schema.get_field_index("kafka_topic"), "kafka_topic",
                              pa.array(["replayed-batch"] * table.num_rows, pa.string()))
-    Lake.at(lake).writer("events").write(table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA), "replayed-batch")
+    the_lake.writer("events").write(table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA), "replayed-batch")
 
 
 @pytest.fixture(scope="session")
 def golden_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("golden")
     lake = tmp / "lake"
+    build_golden(lake, tmp)
+    return lake
+
+
+def build_golden(lake: Path | Lake, tmp: Path) -> None:
+    """The golden events through the ingest path, one rejected line, and the 2026-11-24 partition re-sent."""
     lines = [orjson.dumps(e) for e in golden_events()]
     lines.append(b'{"schema_version": "1", "tenant": "acme"}')  # rejected → dead_letters
     summary = ingest(lake, lines, tmp)
     assert summary.rejected == 1 and summary.duplicates == 2
     replay_partition(lake, "2026-11-24")
+
+
+@pytest.fixture(scope="session")
+def golden_lake_s3(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Lake:
+    """The golden lake on the loopback S3 server (a real S3Proxy process), built the same way."""
+    import uuid
+
+    bucket = f"golden-{uuid.uuid4().hex[:10]}"
+    s3_server.create_bucket(bucket)
+    lake = Lake.at(f"s3://{bucket}/lake", s3_server.env())
+    build_golden(lake, tmp_path_factory.mktemp("golden-s3"))
     return lake
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def golden_anywhere(request: pytest.FixtureRequest, golden_lake: Path) -> Path | Lake:
+    """The golden lake on local disk, then on S3: tests that only ask questions of it run on both."""
+    return golden_lake if request.param == "local" else request.getfixturevalue("golden_lake_s3")
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ def by_group(rows: list[dict], *keys: str) -> dict[tuple, dict]:
     return {tuple(r[k] for k in keys): r for r in rows}
 
 
-def test_success_rate(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "success_rate"))
+def test_success_rate(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "success_rate"))
     assert list(rows) == [("access", "v1"), ("refund", "v1"), ("refund", "v2")]  # ordered by group
     assert rows["access", "v1"] == {"workflow": "access", "workflow_version": "v1", "success_rate": 0.5, "runs": 2,
                                     "successes": 1, "success": 1, "failure": 1, "escalated": 0, "fallback": 0,
@@ -54,23 +54,23 @@ def test_success_rate(golden_lake: Path) -> None:
     assert rows["refund", "v2"]["runs_unfinished"] == 1
 
 
-def test_success_rate_without_window_counts_the_late_run(golden_lake: Path) -> None:
-    rows = by_group(compute_metric(golden_lake, "success_rate"))
+def test_success_rate_without_window_counts_the_late_run(golden_anywhere: Path) -> None:
+    rows = by_group(compute_metric(golden_anywhere, "success_rate"))
     # R9 (success, finished 2026-11-25) now counts: 2 successes of 4 runs.
     assert (rows["refund", "v1"]["runs"], rows["refund", "v1"]["successes"]) == (4, 2)
     assert rows["refund", "v1"]["success_rate"] == 0.5
     assert rows["refund", "v1"]["runs_unfinished"] == 0
 
 
-def test_group_values_come_from_run_finished(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "success_rate", group_by=["team"]), "team")
+def test_group_values_come_from_run_finished(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "success_rate", group_by=["team"]), "team")
     # R8 started as team "it" but finished as "it-ops": it counts under it-ops.
     assert {k: (r["runs"], r["successes"]) for k, r in rows.items()} == {
         ("it",): (1, 1), ("it-ops",): (1, 0), ("support",): (6, 2)}
 
 
-def test_cost_per_success(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "cost_per_success"))
+def test_cost_per_success(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "cost_per_success"))
     # refund v1: R1 0.01 (llm, sent twice, counted once) + 0.002 (tool) + R3 0.02 = 0.032; 1 success.
     assert rows["refund", "v1"]["total_cost_usd"] == pytest.approx(0.032)
     assert rows["refund", "v1"]["cost_per_success"] == pytest.approx(0.032)
@@ -80,41 +80,41 @@ def test_cost_per_success(golden_lake: Path) -> None:
     assert rows["access", "v1"]["cost_per_success"] == 0.0
 
 
-def test_cost_per_success_zero_successes_is_null(golden_lake: Path) -> None:
-    rows = metric(golden_lake, "cost_per_success", group_by=["team"], where=[("team", "it-ops")])
+def test_cost_per_success_zero_successes_is_null(golden_anywhere: Path) -> None:
+    rows = metric(golden_anywhere, "cost_per_success", group_by=["team"], where=[("team", "it-ops")])
     assert rows == [{"team": "it-ops", "cost_per_success": None, "total_cost_usd": 0.0, "cost_per_run": 0.0,
                      "runs": 1, "successes": 0}]
 
 
-def test_tool_call_validity_and_success(golden_lake: Path) -> None:
-    validity = by_group(metric(golden_lake, "tool_call_validity"))
+def test_tool_call_validity_and_success(golden_anywhere: Path) -> None:
+    validity = by_group(metric(golden_anywhere, "tool_call_validity"))
     # access: R7's call is on 2026-11-23 (outside W); R8's first call has no schema_valid → 0 of 1.
     assert validity["access", "v1"] | {} == {"workflow": "access", "workflow_version": "v1",
                                              "tool_call_validity": 0.0, "tool_calls": 1, "valid_calls": 0}
     # refund v1: R1 valid, R2 invalid, R3 valid.
     assert validity["refund", "v1"]["tool_call_validity"] == pytest.approx(2 / 3)
     assert ("refund", "v2") not in validity  # no tool calls at all: no row
-    success = by_group(metric(golden_lake, "tool_call_success"))
+    success = by_group(metric(golden_anywhere, "tool_call_success"))
     assert success["access", "v1"]["tool_call_success"] == 1.0 and success["access", "v1"]["tool_calls"] == 1
     assert success["refund", "v1"]["tool_call_success"] == pytest.approx(1 / 3)
 
 
-def test_tool_call_validity_zero_denominator_is_null(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "tool_call_validity", group_by=["workflow", "tool_name"],
+def test_tool_call_validity_zero_denominator_is_null(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "tool_call_validity", group_by=["workflow", "tool_name"],
                            where=[("workflow", "access")]), "workflow", "tool_name")
     assert rows["access", "lookup_user"]["tool_call_validity"] is None  # R8's call without schema_valid
     assert rows["access", "lookup_user"]["tool_calls"] == 0
     assert rows["access", "grant"]["tool_call_validity"] == 0.0
 
 
-def test_postcondition_pass_rate(golden_lake: Path) -> None:
-    assert metric(golden_lake, "postcondition_pass_rate") == [
+def test_postcondition_pass_rate(golden_anywhere: Path) -> None:
+    assert metric(golden_anywhere, "postcondition_pass_rate") == [
         {"workflow": "refund", "workflow_version": "v1", "postcondition_pass_rate": 0.5, "checks": 2,
          "passed_checks": 1}]
 
 
-def test_escalation_rate(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "escalation_rate"))
+def test_escalation_rate(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "escalation_rate"))
     assert rows["access", "v1"] == {"workflow": "access", "workflow_version": "v1", "escalation_rate": 0.0,
                                     "runs": 2, "escalated_runs": 0, "reasons": {}}
     assert rows["refund", "v1"]["escalation_rate"] == pytest.approx(1 / 3)  # R2 (R3 fell back, not escalated)
@@ -123,8 +123,8 @@ def test_escalation_rate(golden_lake: Path) -> None:
     assert rows["refund", "v2"]["reasons"] == {"low_confidence": 2}
 
 
-def test_time_to_safe_fallback(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "time_to_safe_fallback"))
+def test_time_to_safe_fallback(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "time_to_safe_fallback"))
     # refund v1: R2 = 10:10:02 − (10:10:01 + 200 ms) = 800 (case 1, +02:00 offsets);
     #            R3 = 10:20:03 − (10:20:01 + 1500 ms) = 500 (missing trigger → earliest trouble, case 2).
     # p50 of [500, 800] = 650; p95 = 500 + 0.95 × 300 = 785.
@@ -137,8 +137,8 @@ def test_time_to_safe_fallback(golden_lake: Path) -> None:
     assert ("access", "v1") not in rows
 
 
-def test_latency_split(golden_lake: Path) -> None:
-    rows = by_group(metric(golden_lake, "latency_split"))
+def test_latency_split(golden_anywhere: Path) -> None:
+    rows = by_group(metric(golden_anywhere, "latency_split"))
     # refund v1: model [1000, 0, 2000], tool [500, 200, 1500], run [5000, 3000, null (R3 has no start)].
     v1 = rows["refund", "v1"]
     assert (v1["model_ms_p50"], v1["model_ms_p95"]) == (1000.0, pytest.approx(1900.0))
@@ -156,30 +156,30 @@ def test_latency_split(golden_lake: Path) -> None:
     assert (acc["run_ms_p50"], acc["run_ms_p95"]) == (62500.0, pytest.approx(114250.0))
 
 
-def test_cost_attribution(golden_lake: Path) -> None:
-    rows = metric(golden_lake, "cost_attribution")
+def test_cost_attribution(golden_anywhere: Path) -> None:
+    rows = metric(golden_anywhere, "cost_attribution")
     # By events' own ts, in flight or not: r1 = 0.01 + 0.002 + 0.02; r2 = 0.03 + 0.05 (R6) + 0.001.
     assert [(r["team"], r["workflow"], r["release"]) for r in rows] == [("support", "refund", "r1"),
                                                                           ("support", "refund", "r2")]
     assert [r["cost_usd"] for r in rows] == [pytest.approx(0.032), pytest.approx(0.081)]
-    by_model = metric(golden_lake, "cost_attribution", group_by=["model"])
+    by_model = metric(golden_anywhere, "cost_attribution", group_by=["model"])
     assert [(r["model"], round(r["cost_usd"], 6)) for r in by_model] == [("m-small", 0.111), (None, 0.002)]
 
 
-def test_where_filters_bind_values_and_repeat_as_in(golden_lake: Path) -> None:
-    rows = metric(golden_lake, "success_rate", group_by=[], where=[("workflow", "refund")])
+def test_where_filters_bind_values_and_repeat_as_in(golden_anywhere: Path) -> None:
+    rows = metric(golden_anywhere, "success_rate", group_by=[], where=[("workflow", "refund")])
     assert [(r["runs"], r["successes"]) for r in rows] == [(6, 2)]
-    both = metric(golden_lake, "success_rate", where=[("workflow_version", "v1"), ("workflow_version", "v2"),
+    both = metric(golden_anywhere, "success_rate", where=[("workflow_version", "v1"), ("workflow_version", "v2"),
                                                       ("workflow", "refund")])
     assert [(r["workflow"], r["workflow_version"]) for r in both] == [("refund", "v1"), ("refund", "v2")]
-    hostile = metric(golden_lake, "success_rate", where=[("workflow", "x' OR 1=1 --")])
+    hostile = metric(golden_anywhere, "success_rate", where=[("workflow", "x' OR 1=1 --")])
     assert hostile == []
 
 
-def test_tenant_scope(golden_lake: Path) -> None:
-    rows = metric(golden_lake, "success_rate", tenant="globex")
+def test_tenant_scope(golden_anywhere: Path) -> None:
+    rows = metric(golden_anywhere, "success_rate", tenant="globex")
     assert [(r["workflow"], r["runs"]) for r in rows] == [("access", 2)]
-    assert metric(golden_lake, "success_rate", tenant="nobody") == []
+    assert metric(golden_anywhere, "success_rate", tenant="nobody") == []
 
 
 def test_empty_lake_gives_no_rows_and_ungrouped_zero_is_null(tmp_path: Path) -> None:
@@ -200,9 +200,9 @@ def test_empty_lake_gives_no_rows_and_ungrouped_zero_is_null(tmp_path: Path) -> 
         ({"since": UNTIL, "until": SINCE}, "must be before"),
     ],
 )
-def test_bad_arguments_are_user_errors(golden_lake: Path, kwargs: dict, words: str) -> None:
+def test_bad_arguments_are_user_errors(golden_anywhere: Path, kwargs: dict, words: str) -> None:
     with pytest.raises(MetricArgumentError, match=words):
-        compute_metric(golden_lake, "success_rate", **kwargs)
+        compute_metric(golden_anywhere, "success_rate", **kwargs)
 
 
 def test_unknown_metric() -> None:

@@ -20,9 +20,9 @@ def ids(rows: list[dict]) -> list[str]:
     return [row["run_id"] for row in rows]
 
 
-def test_pages_follow_each_other_newest_first_without_gaps_or_repeats(golden_lake: Path) -> None:
+def test_pages_follow_each_other_newest_first_without_gaps_or_repeats(golden_anywhere: Path) -> None:
     seen, cursor, pages = [], None, 0
-    with open_lake(golden_lake) as con:
+    with open_lake(golden_anywhere) as con:
         while True:
             rows, next_cursor = search_runs(con, Search(filters=(("workflow", "refund"),), limit=3, cursor=cursor,
                                                         **DAY))
@@ -43,21 +43,21 @@ def test_pages_follow_each_other_newest_first_without_gaps_or_repeats(golden_lak
     (Search(filters=(("release", "r1"),), since=datetime(2026, 11, 24, 10, 5, tzinfo=UTC),
             until=datetime(2026, 11, 24, 10, 30, tzinfo=UTC)), ["R3", "R2"]),
 ])
-def test_filters_tools_and_windows(golden_lake: Path, search: Search, expected: list[str]) -> None:
-    with open_lake(golden_lake) as con:
+def test_filters_tools_and_windows(golden_anywhere: Path, search: Search, expected: list[str]) -> None:
+    with open_lake(golden_anywhere) as con:
         rows, next_cursor = search_runs(con, search)
     assert ids(rows) == expected and next_cursor is None
 
 
-def test_a_tenant_connection_finds_only_its_runs(golden_lake: Path) -> None:
-    with open_lake(golden_lake, tenant="globex") as con:
+def test_a_tenant_connection_finds_only_its_runs(golden_anywhere: Path) -> None:
+    with open_lake(golden_anywhere, tenant="globex") as con:
         rows, _ = search_runs(con, Search(**DAY))
         assert ids(rows) == ["R8"]
         assert run_timeline(con, "R1") is None  # another tenant's run is no run
 
 
-def test_a_bad_search_fails_before_any_query(golden_lake: Path) -> None:
-    with open_lake(golden_lake) as con:
+def test_a_bad_search_fails_before_any_query(golden_anywhere: Path) -> None:
+    with open_lake(golden_anywhere) as con:
         for bad in (Search(filters=(("kafka_offset", "1"),)), Search(filters=(("outcome", "meh"),)),
                     Search(since=DAY["until"], until=DAY["since"])):
             with pytest.raises(SearchError) as caught:
@@ -65,8 +65,8 @@ def test_a_bad_search_fails_before_any_query(golden_lake: Path) -> None:
             assert isinstance(caught.value, UserError) and caught.value.status == 400
 
 
-def test_timeline_is_the_run_row_and_its_events_in_order(golden_lake: Path) -> None:
-    with open_lake(golden_lake) as con:
+def test_timeline_is_the_run_row_and_its_events_in_order(golden_anywhere: Path) -> None:
+    with open_lake(golden_anywhere) as con:
         timeline = run_timeline(con, "R2")
         assert run_timeline(con, "nope") is None
     assert timeline is not None
