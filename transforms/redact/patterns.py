@@ -245,7 +245,11 @@ def _luhn_valid(text: str) -> bool:
 _PHONE_CUE_BEFORE = re.compile(
     r"(?i:\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|ph|sms|whatsapp|callback|hotline"
     r"|call(?:\s(?:me|us|him|her|them))?(?:\s(?:on|at|back\son|back\sat))?|reach\s(?:me|us)\s(?:on|at)"
-    r"|text\s(?:me|us)(?:\s(?:on|at))?|number)\b[\"'\s:=#.\-]{0,6}|\b(?:phone|tel|mobile|cell|fax)[\"']?\s{0,2}:\s{0,2}[\"']?)\Z"
+    r"|text\s(?:me|us)(?:\s(?:on|at))?|number|reachable\s(?:at|on)|reach\s(?:\w+\s)?(?:at|on)"
+    r"|ring(?:\s(?:me|us|him|her|them))?(?:\sback)?\s(?:on|at)|answering\s(?:at|on)|dial(?:ed|led)?|sent\sto"
+    r"|registered|answer\sfrom|msisdn|whatsapp|viber|telegram|on-call|landline|telefon|telefono|tlf|tfn|handy|celular)\b"
+    r"[\"'\s:=#.\-]{0,6}"
+    r"|\b(?:phone|tel|mobile|cell|fax|contact|msisdn|whatsapp)[\"']?\s{0,2}[:=]\s{0,2}[\"']?)\Z"
 )
 _PHONE_CUE_AFTER = re.compile(
     r"\s{0,2}(?:\(?(?i:mobile|cell|fax|phone|tel|office|home|work)\b|as\s(?:your|my|the|a)\s(?:\w+\s)?(?:number|phone))")
@@ -268,9 +272,11 @@ _CHECK_DIGIT_GROUP = re.compile(r"\d[\- ]\d$")
 _PHONE_SHAPE_BY_GROUPS = re.compile(
     r"^(?:\+|＋|00[1-9])[\s\-./()]{0,3}\d"
     r"|^(?:\d\s?)?\(\d{1,5}\)\s?\d"
-    r"|^0\d{1,5}(?:[\s\-./]|\)\s?)\d{2,4}(?:[\s\-./]\d{2,4}){0,3}$"
-    r"|^(?:1[\s\-.])?\d{3}([\-. ])\d{3}\1\d{4}$"
-    r"|^\d\d([ .])\d\d\2\d\d\2\d\d(?:\2\d\d)?$"
+    r"|^0\d{1,5}(?:[\s\-./]|\)\s?|/\s)\d{2,8}(?:[\s\-./]\d{2,8}){0,3}$"
+    r"|^\(?\d{1,4}\)?/\s?\d{3,4}[\s\-]\d{3,4}$"
+    r"|^\d{3}[\- ]\d{4}$|^\d{3}-\d{2}-\d{2}$"
+    r"|^(?:1[\s\-.])?\d{3}(?P<nanp>[\-. ])\d{3}(?P=nanp)\d{4}$"
+    r"|^\d\d(?P<pair>[ .])\d\d(?P=pair)\d\d(?P=pair)\d\d(?:(?P=pair)\d\d)?$"
 )
 _BARE_DIGITS = re.compile(r"^\d+$")
 # An undelimited national number: the trunk prefix 0 (used from Europe to Africa and Asia) and 8 to 11
@@ -287,8 +293,17 @@ _AMOUNT_AFTER = re.compile(
     r"|IDR|TRY|RUB|UAH|KRW|SGD|HKD|AED|SAR|ILS)\b"
 )
 _EXTENSION = re.compile(r"\s{0,2}(?:x|ext\.?|extension|#)\s{0,2}\d{1,6}$", re.IGNORECASE)
+# International numbers written without +: 00 and a country code as one run (00233276819660, not the
+# zero-padded 00012345678), and country code 1 before a North-American number or a Chinese mobile.
+_INTERNATIONAL_00 = re.compile(r"^00[1-9]\d{8,13}$")
+_COUNTRY_1 = re.compile(r"^1[2-9]\d\d[2-9]\d{6}$|^1[3-9]\d{9}$")
+# A markdown table column whose header says it holds phones: | name | phone | order |.
+_TABLE_PHONE_HEADER = re.compile(
+    r"(?i)^\s*(?:phone|tel|telephone|mobile|cell|fax|contact|number|phone number|whatsapp|msisdn|callback)"
+    r"(?:\s*(?:no\.?|number|#))?\s*$")
 # Part numbers and check-digit ids: hyphens only, three or more groups, a last group of one or two digits.
 _PART_NUMBER = re.compile(r"^[1-9]\d*(?:-\d+){1,}-\d{1,2}$")
+_LOCAL_3_2_2 = re.compile(r"^\d{3}-\d{2}-\d{2}$")  # a local number (Ukraine, Russia...): 854-53-41
 
 
 def phone_verdict(text: str, start: int, end: int) -> bool | None:
@@ -297,21 +312,31 @@ def phone_verdict(text: str, start: int, end: int) -> bool | None:
     python-phonenumbers whether its range is valid. Never raises; linear in a bounded window."""
     candidate = text[start:end]
     before = text[max(0, start - 40):start]
-    international = candidate.startswith(("+", "＋")) or (
+    extension = _EXTENSION.search(candidate)
+    if extension and extension.start() > 0:
+        candidate = candidate[:extension.start()]  # 1639246 x123, 053 940 356 ext 4410: the number before it
+    international = candidate.startswith(("+", "＋", "(+", "(＋")) or (
         candidate.startswith("00") and not _BARE_DIGITS.match(candidate))
     glued_after = end < len(text) and (text[end].isalnum() or text[end] == "_")
     if international:
-        digits = sum(ch.isdigit() for ch in _EXTENSION.sub("", candidate))
+        digits = sum(ch.isdigit() for ch in candidate)
         return 8 <= digits <= 17 if not _GLUED.search(before) else None
-    if glued_after or (_GLUED.search(before) and not before.lower().endswith(("tel:", "phone:", "fax:", "mobile:"))):
+    if glued_after or (_GLUED.search(before) and not before.lower().endswith(
+            ("tel:", "phone:", "fax:", "mobile:", "tel=", "phone=", "mobile=", "contact="))):
         return False  # a part of a longer token (ORD-2026-026536, 14:05:04.348831)
-    if (_PART_NUMBER.match(candidate) or _YEAR_PREFIX.match(candidate) or _DATE_PREFIX.match(candidate)
+    if ((_PART_NUMBER.match(candidate) and not _LOCAL_3_2_2.match(candidate)) or _YEAR_PREFIX.match(candidate)
+            or _DATE_PREFIX.match(candidate)
             or _CHECK_DIGIT_GROUP.search(candidate)):
         return False
-    if _PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 40)):
+    if (_PHONE_CUE_BEFORE.search(before) or _PHONE_CUE_AFTER.match(text, end, min(len(text), end + 40))
+            or _phone_column(text, start)):
         return True
     if _KEEP_CUE_BEFORE.search(before) or _AMOUNT_AFTER.match(text, end, min(len(text), end + 9)):
         return False
+    if extension and sum(ch.isdigit() for ch in candidate) >= 7:
+        return True  # an extension (x123, ext. 12) after a number is a phone's
+    if _BARE_DIGITS.match(candidate) and (_INTERNATIONAL_00.match(candidate) or _COUNTRY_1.match(candidate)):
+        return True  # 0044..., 0057..., 1 + a North-American or Chinese mobile number: international without +
     digits = sum(ch.isdigit() for ch in candidate)
     if _TRUNK_NATIONAL.match(candidate) and not (len(candidate) == 12 and _gtin_valid(candidate)):
         return True  # a UPC-A product code (12 digits, check digit) may start 0 too
@@ -326,9 +351,31 @@ def phone_verdict(text: str, start: int, end: int) -> bool | None:
     return None
 
 
+def _phone_column(text: str, start: int) -> bool:
+    """Whether ``start`` lies in a markdown table cell under a header that says phone (``| phone |``).
+    Reads at most 20 lines of 400 characters above it: bounded."""
+    line_start = text.rfind("\n", max(0, start - 400), start) + 1
+    if not text.startswith("|", line_start) and not text[line_start:start].lstrip().startswith("|"):
+        return False
+    column = text.count("|", line_start, start)
+    header = line_start
+    for _ in range(20):
+        if header == 0:
+            break
+        previous = text.rfind("\n", max(0, header - 401), header - 1) + 1
+        if not text[previous:header].lstrip().startswith("|"):
+            break
+        header = previous
+    if header == line_start:
+        return False
+    cells = text[header:text.find("\n", header)].split("|")
+    return column < len(cells) and _TABLE_PHONE_HEADER.match(cells[column]) is not None
+
+
 _INNER_SEPARATOR = re.compile(r"[\s/]")
 _TRIM_LEAD = re.compile(r"^[^\d+＋(]+")
 _TRIM_TAIL = re.compile(r"[^\d]+$")
+_AREA_IN_BRACKETS = re.compile(r"\([+＋]?\d{1,5}\)")
 
 
 class FastPhoneRecognizer(_Recognizer):
@@ -426,8 +473,8 @@ class FastPhoneRecognizer(_Recognizer):
             if end <= start:
                 continue
             candidate = text[start:end]
-            if candidate.startswith("(") and ")" not in candidate:
-                start, candidate = start + 1, candidate[1:]
+            if candidate.startswith("(") and not _AREA_IN_BRACKETS.match(candidate):
+                start, candidate = start + 1, candidate[1:]  # "(1 (280) 759-1984)", "(+43 (0) 7592 …)"
             digits = sum(ch.isdigit() for ch in candidate)
             if digits < 7 or digits > 20 or _DATE_LIKE.match(candidate) or _SSN.fullmatch(candidate):
                 continue

@@ -110,3 +110,53 @@ def test_national_number_by_shape_without_a_cue(redactor: Redactor, phone: str) 
 def test_amounts_and_product_codes_are_not_phones_by_shape(redactor: Redactor, token: str) -> None:
     out, _ = redactor.redact_text(f"the total was {token} yesterday")
     assert token in out, out
+
+
+# Shapes found failing on the phone development set (tests/transforms/redact/honest/dev_phones.py).
+@pytest.mark.parametrize("phone", [
+    "(+57)3060381234",  # country code in brackets
+    "(+358) 691491234",
+    "0316/84691234",  # trunk 0, an area code, a slash, a long subscriber group
+    "0316 27801 565",
+    "45/271 9912",  # area code and slash (Hungary)
+    "(41)/380-1234",
+    "791-1234",  # a local number without its area code
+    "854-53-12",  # 3-2-2 (Ukraine, Russia)
+    "1639212 x123",  # extensions
+    "053 940 312 ext 4410",
+    "00233276811234",  # 00 and a country code as one run
+    "0044 20 7946 0958",
+    "00 44 20 7946 0958",
+    "18004831234",  # country code 1 without +
+])
+def test_phone_shapes_of_the_development_set(redactor: Redactor, phone: str) -> None:
+    out, counts = redactor.redact_text(f"spoke with him, prefers {phone} after lunch")
+    assert out == "spoke with him, prefers <PHONE_NUMBER> after lunch", out
+    assert counts == {"PHONE_NUMBER": 1}
+
+
+@pytest.mark.parametrize("text, phone", [
+    ("Assistant: I found Bo Lund (+43 (0) 7592 32251234) on order SO90101234.", "7592"),
+    ("Assistant: I found Bo Lund (1 (280) 759-1234) on order SO29391234.", "759"),
+    ('{"contact": "6631234", "sku": "SKU-26869-BLK"}', "6631234"),
+    ("WARN dialer: no answer from 96241234 after 3 attempts", "96241234"),
+    ("| name | phone | order |\n|---|---|---|\n| Bo Lund | 1431234 | SO1683351 |", "1431234"),
+])
+def test_phone_in_brackets_keys_logs_and_tables(redactor: Redactor, text: str, phone: str) -> None:
+    out, _ = redactor.redact_text(text)
+    assert phone not in out, out
+
+
+# Ids the new phone shapes could eat: each stays.
+@pytest.mark.parametrize("text, token", [
+    ("EAN 0095036621234 in stock", "0095036621234"),  # 00-prefixed, after an id cue
+    ("user id 15296741234 logged in", "15296741234"),  # 11 digits from 1, after an id cue
+    ("part 123-45-67 reordered", "123-45-67"),  # 3-2-2 after an id cue
+    ("| order | phone |\n|---|---|\n| 1234567 | +44 20 7946 0958 |", "1234567"),  # not the phone column
+    ("order 791-1234 shipped", "791-1234"),
+    ("the total was 1 234 567 yesterday", "1 234 567"),
+    ("released 2024-1234 and 2058.3683", "2058.3683"),  # a year prefix
+])
+def test_ids_beside_the_new_phone_shapes_are_kept(redactor: Redactor, text: str, token: str) -> None:
+    out, _ = redactor.redact_text(text)
+    assert token in out, out
