@@ -374,10 +374,20 @@ def same_files(lake: Path) -> None:
 
 
 def same_rows(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
-    def key(rows: list[dict[str, Any]]) -> list[str]:
-        return sorted(repr(sorted(r.items())) for r in rows)
+    """Same rows, floats equal to 1e-9 (a parallel sum's order changes its last digits between runs)."""
+    def close(x: Any, y: Any) -> bool:
+        if isinstance(x, float) and isinstance(y, float):
+            return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+        return bool(x == y)
 
-    return key(a) == key(b)
+    def rows(found: list[dict[str, Any]]) -> list[list[tuple[str, Any]]]:
+        return sorted((sorted(r.items()) for r in found), key=lambda r: repr([v for v in r if not
+                                                                               isinstance(v[1], float)]))
+
+    left, right = rows(a), rows(b)
+    return len(left) == len(right) and all(
+        len(x) == len(y) and all(kx == ky and close(vx, vy) for (kx, vx), (ky, vy) in zip(x, y, strict=True))
+        for x, y in zip(left, right, strict=True))
 
 
 def glob_comparison(lake: Path, metrics: list[str], windows: list[tuple[str, Window]], limits: Limits,
@@ -385,7 +395,7 @@ def glob_comparison(lake: Path, metrics: list[str], windows: list[tuple[str, Win
     same_files(lake)
     print(f"\nmetric queries, Delta-log file list vs the pre-Delta per-partition glob (same files, same run; "
           f"median of {repeats}, alternating; warm log snapshot as in a long-lived process)")
-    header = f"{'metric':<26}" + "".join(f"{label + ' delta':>14}{label + ' glob':>13}{'ratio':>8}"
+    header = f"{'metric':<26}" + "".join(f"{label + ' delta':>16}{label + ' glob':>15}{'ratio':>8}"
                                          for label, _ in windows) + "  same result"
     print(header)
     print("-" * len(header))
@@ -409,7 +419,7 @@ def glob_comparison(lake: Path, metrics: list[str], windows: list[tuple[str, Win
             d, g = statistics.median(times[False]), statistics.median(times[True])
             ratios.append(d / g)
             same = same and same_rows(results[False], results[True])
-            cells.append(f"{d:>13.3f}s{g:>12.3f}s{d / g:>7.2f}×")
+            cells.append(f"{d:>15.3f}s{g:>14.3f}s{d / g:>7.2f}×")
         print(f"{name:<26}{''.join(cells)}  {'yes' if same else 'NO'}", flush=True)
     geo = math.exp(statistics.fmean(math.log(r) for r in ratios))
     print(f"ratio = Delta ÷ glob (target ≤ 1.00×); geometric mean {geo:.2f}×, worst {max(ratios):.2f}×")
