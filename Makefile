@@ -15,6 +15,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 	$(BIN)/tracelake kafka install >/dev/null
 	$(BIN)/tracelake s3 install >/dev/null
+	$(BIN)/tracelake spark install >/dev/null
 
 demo: install
 	$(BIN)/tracelake demo $(ARGS)

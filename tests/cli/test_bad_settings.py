@@ -101,6 +101,8 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["kafka", "start"], "TRACELAKE_SDK_QUEUE_SIZE", "big"),
     (["s3", "install"], "TRACELAKE_API_COOKIE_SECURE", "perhaps"),
     (["s3", "start"], "TRACELAKE_QUERY_MAX_CONCURRENT", "two"),
+    (["spark", "install"], "TRACELAKE_SQL_MAX_ROWS", "all"),
+    (["spark", "metrics", "success_rate"], "TRACELAKE_RUN_MAX_DURATION_H", "a day"),
     (["schema"], "TRACELAKE_BATCH_MAX_AGE_S", "0"),
     (["validate", "events.jsonl"], "TRACELAKE_MAX_EVENT_BYTES", "0"),
 ]

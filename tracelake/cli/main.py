@@ -23,7 +23,7 @@ import sys
 import click
 
 from tracelake import __version__
-from tracelake.cli import analytics_commands, api_commands, ingest_commands, s3_commands, tool_commands
+from tracelake.cli import analytics_commands, api_commands, ingest_commands, s3_commands, spark_commands, tool_commands
 from tracelake.cli.errors import run
 from tracelake.cli.options import group
 
@@ -40,7 +40,8 @@ for _command in (
     ingest_commands.lake,
     analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts,
     api_commands.api, api_commands.keys,
-    tool_commands.demo, tool_commands.kafka, s3_commands.s3, tool_commands.schema, tool_commands.validate,
+    tool_commands.demo, tool_commands.kafka, s3_commands.s3, spark_commands.spark, tool_commands.schema,
+    tool_commands.validate,
 ):
     cli.add_command(_command)
 

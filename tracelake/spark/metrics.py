@@ -1,0 +1,207 @@
+"""Every metric of :mod:`tracelake.queries.metrics`, computed by Spark over the lake's Delta tables.
+
+One source of truth: the views are DuckDB's own statements
+(:func:`tracelake.queries.views.view_statements`) and the metric query is
+DuckDB's own (:func:`tracelake.queries.metrics.build_query`, from
+``queries/sql/<name>.sql``); :mod:`tracelake.spark.transpile` turns both into
+Spark SQL when the metric runs. The answer has the shape ``compute_metric``
+gives: rows of the group columns, the metric column and its extra columns,
+ordered by the group columns.
+
+How the views reach the Delta tables: the view statements are taken as
+DuckDB builds them for a lake with no files, where each lake table is a typed
+empty relation (``SELECT CAST(NULL AS …) AS "event_id", … WHERE false``).
+Each of those is swapped for a Spark temporary view over the Delta table
+(``spark.read.format("delta").load(lake.table_uri(t))``), kept to the same
+day partitions DuckDB would read (run metrics read ``run_horizon`` earlier,
+as :func:`~tracelake.queries.metrics.connection_window` says). A table that
+does not exist yet keeps its empty relation, as in DuckDB. The tenant scope
+(``tenant``) is the views' own filter, transpiled like the rest.
+
+Differences from DuckDB, by construction: Spark reads the Delta log's current
+files, with no footer check of each file (a damaged file fails the query
+instead of being left out and reported); numbers are compared with a
+tolerance in the tests (summing floats in another order).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from tracelake.lake.lake import Lake, LakeRef, as_lake
+from tracelake.lake.tables import EVENTS, TABLES, Table
+from tracelake.queries.metrics import MetricArgumentError, build_query, connection_window, get_spec
+from tracelake.queries.timewin import Window
+from tracelake.queries.views import view_statements
+from tracelake.spark.transpile import to_spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+Row = dict[str, Any]
+
+# Views kept in Spark's cache once computed (lazily: on the first query that reads them). A metric reads
+# ``events`` several times (directly, through ``runs`` and its parts) and ``runs`` up to three times; Spark
+# plans each reference again, with its own scan and de-duplication, unless the view is cached. DuckDB's
+# ``runs`` does the same with ``AS MATERIALIZED``, a hint Spark has no syntax for.
+CACHED_VIEWS = ("events", "runs")
+RAW_PREFIX = "__tracelake_"  # the Spark temporary view over a Delta table: __tracelake_events, …
+
+
+def raw_view(table: Table) -> str:
+    return f"{RAW_PREFIX}{table.name}"
+
+
+def _empty_relation_table(node: exp.Expression) -> Table | None:
+    """The lake table whose typed empty relation ``node`` is (``SELECT CAST(NULL AS …) AS col, … WHERE false``)."""
+    if not isinstance(node, exp.Subquery) or not isinstance(node.this, exp.Select):
+        return None
+    select = node.this
+    where = select.args.get("where")
+    if select.args.get("from_") is not None or where is None or not isinstance(where.this, exp.Boolean):
+        return None
+    if where.this.this is not False:
+        return None
+    names = [projection.alias_or_name for projection in select.expressions]
+    for table in TABLES:
+        if names == table.schema.names:
+            return table
+    return None
+
+
+def _swap_sources(present: set[str]) -> Any:
+    """A transform: each empty relation of a table in ``present`` becomes that table's raw Spark view."""
+    def rewrite(tree: exp.Expression) -> exp.Expression:
+        def swap(node: exp.Expression) -> exp.Expression:
+            table = _empty_relation_table(node)
+            if table is None or table.name not in present:
+                return node
+            return exp.to_table(raw_view(table))
+        return tree.transform(swap)
+    return rewrite
+
+
+def view_sql(*, tenant: str | None = None, present: set[str] | None = None) -> list[str]:
+    """The Spark SQL of every view, in dependency order: DuckDB's view statements over an empty lake,
+    transpiled, with the tables in ``present`` (default: all) read from their raw Spark views."""
+    with tempfile.TemporaryDirectory(prefix="tracelake-spark-") as empty:
+        statements = view_statements(Lake.at(empty), tenant=tenant)
+    rewrite = _swap_sources({t.name for t in TABLES} if present is None else present)
+    return [to_spark(statement, rewrite=rewrite) for statement in statements]
+
+
+def _days(window: Window | None) -> tuple[date, date] | None:
+    """The first and last UTC day of ``window``: the ``event_date`` partitions DuckDB reads for it
+    (:func:`tracelake.queries.timewin.partition_days`); None for every day."""
+    if window is None:
+        return None
+    return window.since.astimezone(UTC).date(), (window.until.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+
+def spark_uri(lake: Lake, table: Table) -> str:
+    """Where Spark reads ``table``: the local path, or the ``s3a://`` form of an ``s3://`` URL."""
+    uri = lake.table_uri(table)
+    return "s3a://" + uri[len("s3://"):] if uri.startswith("s3://") else uri
+
+
+def register_tables(spark: SparkSession, lake: LakeRef, window: Window | None = None) -> set[str]:
+    """Register a raw temporary view per existing Delta table (``events`` kept to ``window``'s days);
+    return the names of the tables registered."""
+    from pyspark.sql import functions as F
+
+    from tracelake.lake.delta import open_table
+
+    where = as_lake(lake)
+    present: set[str] = set()
+    for table in TABLES:
+        if open_table(where, table) is None:
+            spark.catalog.dropTempView(raw_view(table))
+            continue
+        frame: DataFrame = spark.read.format("delta").load(spark_uri(where, table))
+        days = _days(window) if table is EVENTS else None
+        if days is not None:
+            frame = frame.where(F.col(table.partition).between(F.lit(days[0]), F.lit(days[1])))
+        frame.createOrReplaceTempView(raw_view(table))
+        present.add(table.name)
+    return present
+
+
+def create_views(spark: SparkSession, lake: LakeRef, *, tenant: str | None = None,
+                 window: Window | None = None) -> None:
+    """The lake's views (``events``, ``runs``, ``llm_calls`` …) as Spark temporary views over its Delta tables."""
+    spark.catalog.clearCache()
+    present = register_tables(spark, lake, window)
+    for statement in view_sql(tenant=tenant, present=present):
+        spark.sql(statement)
+    for view in CACHED_VIEWS:
+        spark.catalog.cacheTable(view)
+
+
+def metric_sql(name: str, window: Window, group_by: Sequence[str] | None = None,
+               where: Sequence[tuple[str, str]] = (), *, internal: bool = False) -> str:
+    """The Spark SQL of one metric: ``build_query``'s DuckDB SQL with its parameters bound, transpiled."""
+    sql, params = build_query(get_spec(name, internal=internal), window, group_by, where)
+    return to_spark(sql, params)
+
+
+def _plain(value: Any) -> Any:
+    """A Spark value as DuckDB's Python API gives it (decimals as floats, maps as dicts)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_metric(spark: SparkSession, name: str, *, group_by: Sequence[str] | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               where: Sequence[tuple[str, str]] = (), internal: bool = False) -> list[Row]:
+    """One metric over ``[since, until)`` on a session whose views exist (:func:`create_views`); ``internal``
+    also allows the alert series (``error_types``, ``tool_names``), as DuckDB's ``run_metric`` does."""
+    spec = get_spec(name, internal=internal)
+    try:
+        window = Window.of(since, until)
+    except ValueError as exc:
+        raise MetricArgumentError(str(exc)) from None
+    rows = [{k: _plain(v) for k, v in row.asDict(recursive=True).items()}
+            for row in _run(spark, metric_sql(name, window, group_by, where, internal=internal), name)]
+    for row in rows:
+        for column in spec.empty_maps:
+            if not row.get(column):
+                row[column] = {}
+    return rows
+
+
+def _run(spark: SparkSession, sql: str, name: str) -> list[Any]:
+    from pyspark.errors import PySparkException
+
+    from tracelake.queries.engine import QueryError
+
+    try:
+        return spark.sql(sql).collect()
+    except PySparkException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise QueryError(f"Spark could not compute metric {name!r}: {first[:300]}") from None
+
+
+def compute_metric(spark: SparkSession, lake: LakeRef, name: str, *, group_by: Sequence[str] | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   where: Sequence[tuple[str, str]] = (), tenant: str | None = None,
+                   run_horizon: timedelta = timedelta(hours=24)) -> list[Row]:
+    """:func:`tracelake.queries.metrics.compute_metric`, on Spark: views over the partitions the window needs
+    (``run_horizon`` earlier for run metrics), then the metric."""
+    spec = get_spec(name)
+    try:
+        window = Window.of(since, until)
+    except ValueError as exc:
+        raise MetricArgumentError(str(exc)) from None
+    create_views(spark, lake, tenant=tenant, window=connection_window(spec, window, run_horizon))
+    return run_metric(spark, name, group_by=group_by, since=window.since, until=window.until, where=where)
