@@ -72,21 +72,25 @@ def consumer_message(raw):
     return Message(raw, {Partition(raw.meta.topic, raw.meta.partition): raw.meta.offset + 1})
 
 
-def test_crash_before_commit_replays_without_duplicates(tmp_path: Path, parts_factory) -> None:
-    values = [event(i) for i in range(20)]
-    lake = tmp_path / "lake"
+class Crash(Exception):
+    pass
 
-    class Crash(Exception):
-        pass
 
+def crash_before_commit(backend: MemoryBackend, lake: Path, parts_factory) -> None:
+    """Consume with batches of 7 whose Kafka commit crashes: the first batch is in the table, nothing committed."""
     def crashing_commit(offsets):
         raise Crash
 
-    backend = MemoryBackend("t", {0: values})
     parts = parts_factory(lake, max_batch=7)
     with contextlib.suppress(Crash):
         Consumer(backend, lambda commit: build_pipeline(parts, crashing_commit), parts.counters,
                  poll_timeout_s=0).run(StopAfter(2))
+
+
+def test_crash_before_commit_replays_without_duplicates(tmp_path: Path, parts_factory) -> None:
+    lake = tmp_path / "lake"
+    backend = MemoryBackend("t", {0: [event(i) for i in range(20)]})
+    crash_before_commit(backend, lake, parts_factory)
     assert backend.committed == {}
     assert sorted(file_rows(lake, "events", "event_id")) == sorted(f"e{i}" for i in range(7))  # one batch durable
     # Restart with other batch boundaries, re-reading from Kafka's committed offset (none): the table's
@@ -100,20 +104,9 @@ def test_crash_before_commit_replays_without_duplicates(tmp_path: Path, parts_fa
 
 
 def test_a_restart_resumes_after_what_the_table_holds(tmp_path: Path, parts_factory) -> None:
-    values = [event(i) for i in range(20)] + [b"{bad"]
     lake = tmp_path / "lake"
-
-    class Crash(Exception):
-        pass
-
-    def crashing_commit(offsets):
-        raise Crash
-
-    backend = MemoryBackend("t", {0: values})
-    parts = parts_factory(lake, max_batch=7)
-    with contextlib.suppress(Crash):
-        Consumer(backend, lambda commit: build_pipeline(parts, crashing_commit), parts.counters,
-                 poll_timeout_s=0).run(StopAfter(2))
+    backend = MemoryBackend("t", {0: [event(i) for i in range(20)] + [b"{bad"]})
+    crash_before_commit(backend, lake, parts_factory)
     assert Lake.at(lake).positions("events", ["kafka:t:0"]) == {"kafka:t:0": 6}
     again = parts_factory(lake, max_batch=5)
     Consumer(backend, lambda commit: build_pipeline(again, commit), again.counters, poll_timeout_s=0,

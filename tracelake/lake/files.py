@@ -134,28 +134,28 @@ def partition_files(directory: Path) -> tuple[list[Path], list[BadFile]]:
 
 
 def split_partition(directory: str | os.PathLike[str]) -> tuple[list[str], list[BadFile]]:
-    """:func:`partition_files` with the readable files as strings: the views' hot path (a ``Path`` per file
-    costs more than the ``stat`` and the cache lookup together)."""
-    good: list[str] = []
-    bad: list[BadFile] = []
+    """:func:`partition_files` with the readable files as strings (a pre-Delta partition directory)."""
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
-        return good, bad
-    for entry in entries:
-        if not is_data_file(entry.name):
-            continue
+        return [], []
+    return _split(entry.path for entry in entries if is_data_file(entry.name) and entry.is_file())
+
+
+def _split(paths: Iterable[str]) -> tuple[list[str], list[BadFile]]:
+    """``paths`` split into (readable, bad) by the cached footer check; a file gone meanwhile is in neither."""
+    good: list[str] = []
+    bad: list[BadFile] = []
+    for path in paths:
         try:
-            if not entry.is_file():
-                continue
-            st = entry.stat()
-            problem = check_file(entry.path, st.st_size, st.st_mtime_ns)
+            st = os.stat(path)
+            problem = check_file(path, st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
             continue
         if problem is None:
-            good.append(entry.path)
+            good.append(path)
         else:
-            bad.append(BadFile(Path(entry.path), st.st_size, problem))
+            bad.append(BadFile(Path(path), st.st_size, problem))
     return good, bad
 
 
@@ -209,19 +209,7 @@ def partitions(root: str | os.PathLike[str], table: str, *, with_files: bool = T
 def split_files(files: Iterable[DataFile]) -> tuple[list[str], list[BadFile]]:
     """Local live files split into (readable paths, bad), in the order given; a file that vanished meanwhile
     (a vacuum raced the listing) is left out of both."""
-    good: list[str] = []
-    bad: list[BadFile] = []
-    for item in files:
-        try:
-            st = os.stat(item.uri)
-            problem = check_file(item.uri, st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
-            continue
-        if problem is None:
-            good.append(item.uri)
-        else:
-            bad.append(BadFile(Path(item.uri), st.st_size, problem))
-    return good, bad
+    return _split(item.uri for item in files)
 
 
 def _remote_problem(lake: Lake, item: DataFile, deep: bool) -> str | None:
