@@ -252,6 +252,59 @@ ALERTS = Table(
     json_columns=("group",),
 )
 
+# The run rollup (tracelake.queries.rollup): one row per run, the columns of the ``runs`` view first (same
+# names, same types), then the per-run facts the metrics need beyond it. Partitioned by the day of the run's
+# finish (of its first event while in flight). Maintained by ``refresh_runs``, never by the ingest writer;
+# kept out of TABLES (compaction, conversion, lake check and Spark's table list do not handle it yet).
+RUNS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("tenant", pa.string()),
+        ("workflow", pa.string()),
+        ("workflow_version", pa.string()),
+        ("team", pa.string()),
+        ("release", pa.string()),
+        ("environment", pa.string()),
+        ("started_at", _TS),
+        ("finished_at", _TS),
+        ("outcome", pa.string()),
+        ("total_cost_usd", pa.float64()),
+        ("llm_calls", pa.int64()),
+        ("tool_calls", pa.int64()),
+        ("model_ms", pa.float64()),
+        ("tool_ms", pa.float64()),
+        ("run_ms", pa.float64()),
+        ("escalated", pa.bool_()),
+        ("fell_back", pa.bool_()),
+        ("first_ts", _TS),
+        # beyond the runs view
+        ("events", pa.int64()),
+        ("cost_reported_usd", pa.float64()),
+        ("cost_estimated_usd", pa.float64()),
+        ("tool_calls_validity_known", pa.int64()),
+        ("tool_calls_valid", pa.int64()),
+        ("tool_calls_success_known", pa.int64()),
+        ("tool_calls_successful", pa.int64()),
+        ("postcondition_checks", pa.int64()),
+        ("postconditions_passed", pa.int64()),
+        ("postconditions_failed", pa.int64()),
+        ("escalations", pa.int64()),
+        ("escalation_reasons", pa.string()),
+        ("fallbacks", pa.int64()),
+        ("safe_fallback_at", _TS),
+        ("safe_fallback_trigger", pa.string()),
+        ("ttsf_ms", pa.float64()),
+        ("last_ts", _TS),
+        (PARTITION_COLUMN, pa.string()),
+    ]
+)
+RUNS = Table(
+    "runs", RUNS_SCHEMA,
+    identity=("tenant", "run_id"),
+    copy_order=("first_ts",),
+    json_columns=("escalation_reasons",),
+)
+
 TABLES: tuple[Table, ...] = (EVENTS, DEAD_LETTERS, ALERTS)
 _BY_NAME = {table.name: table for table in TABLES}
 
