@@ -29,6 +29,13 @@ Design (docs/analytics.md, "Run rollups (design)")
   runs touched by events files newer than its covered version, plus those runs computed on the fly (the
   *tail*): one relation equal to the ``runs`` view at the events version read.
 
+Shared SQL (not changed here): the time-to-safe-fallback steps in :data:`EXTRAS_SQL` repeat the per-run part
+of ``queries/sql/time_to_safe_fallback.sql``; splitting that file into a per-run view (``run_ttsf``: run_id,
+f_ts, trigger, ttsf_ms over ``events``) that the metric selects from would let both read one definition.
+Likewise escalation reasons per run (``escalation_rate.sql`` joins events). ``RUNS_VIEW`` groups by ``run_id``
+only; a rollup keyed by (tenant, run_id) needs ``GROUP BY tenant, run_id`` (and ``PARTITION BY tenant,
+run_id``) there.
+
 Assumptions: copies of one event (same tenant and event_id) carry the same ``run_id`` (the ``events`` view
 already assumes they share ``event_type``); the scope filter on touched runs sits below the de-duplication.
 The ``runs`` view has one row per ``run_id`` (not per tenant and run id), and so does the rollup.
@@ -65,8 +72,8 @@ APP_ID = "tracelake.rollup.runs/events"
 MAX_COMMIT_ATTEMPTS = 10
 
 # Per-run facts beyond the runs view, over the (scoped, de-duplicated) ``events`` view. The ttsf part
-# repeats the per-run steps of queries/sql/time_to_safe_fallback.sql (see the module docstring of
-# tracelake.queries.rollup for the change that would let both read one definition).
+# repeats the per-run steps of queries/sql/time_to_safe_fallback.sql (the module docstring names the change
+# that would let both read one definition).
 EXTRAS_SQL = """
 WITH ev AS MATERIALIZED (
     SELECT run_id, event_id, event_type, ts, status, schema_valid, success, decision, passed, reason,
@@ -267,9 +274,10 @@ def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
 # -- reading: rollup + tail --------------------------------------------------------------------------------------
 
 def create_runs_view(con: duckdb.DuckDBPyConnection, lake_ref: LakeRef, name: str = "runs") -> dict[str, Any]:
-    """Create view ``name`` on ``con`` (a private DuckDB connection: the function also creates the helper views
-    ``events`` and ``runs`` and temp tables ``touched``, ``runs_tail``): the rollup's rows plus the still-open
-    tail, one relation with the rollup's columns (``event_date`` as a DATE).
+    """Create view ``name`` on ``con`` (a private DuckDB connection: the function replaces and then drops views
+    ``events`` and ``runs`` and leaves temp tables ``touched``, ``runs_tail``): the rollup's rows plus the
+    still-open tail, one relation with the rollup's columns (``event_date`` as a DATE). With ``name="runs"``
+    the run-only metric SQL files (success_rate, cost_per_success, latency_split) run on it unchanged.
 
     Returns what was read: ``covered`` (events version in the rollup), ``events_version``, ``tail_files``,
     ``tail_runs``.
@@ -286,6 +294,9 @@ def create_runs_view(con: duckdb.DuckDBPyConnection, lake_ref: LakeRef, name: st
     _touched(con, tail_files)
     _recompute(con, files, scoped=True)
     con.execute(f"CREATE OR REPLACE TEMP TABLE runs_tail AS {EXTRAS_SQL}")
+    # The helper views hold only the tail's runs: dropped, so no query on ``con`` mistakes them for the lake's.
+    con.execute("DROP VIEW runs")
+    con.execute("DROP VIEW events")
     stored = (f"read_parquet([{', '.join(sql_string(f) for f in rollup_files)}], hive_partitioning = true, "
               "union_by_name = true)") if rollup_files else empty_source_sql(RUNS.schema, RUNS.partition)
     columns = ", ".join(f'"{c}"' for c in RUNS.schema.names)
