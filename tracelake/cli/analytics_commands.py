@@ -23,6 +23,7 @@ from tracelake.cli.options import (
     group,
     lake_of,
     lake_option,
+    metric_options,
     rules_option,
     settings,
     tenant_option,
@@ -61,13 +62,7 @@ def _horizon(config: Settings) -> timedelta:
 
 # -- metrics ---------------------------------------------------------------------
 @command()
-@click.argument("name")
-@lake_option
-@click.option("--group-by", default=None, metavar="A,B", help="Group columns ('' for one total row).")
-@click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive.")
-@click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive.")
-@click.option("--where", multiple=True, metavar="KEY=VALUE", help="Filter on a group column (repeatable).")
-@tenant_option
+@metric_options
 @format_option
 def metrics(name: str, lake: str | None, group_by: str | None, since: str | None, until: str | None,
             where: tuple[str, ...], tenant: str | None, fmt: str | None) -> None:

@@ -11,11 +11,14 @@ Nothing here imports more than click: ``tracelake --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tracelake.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from tracelake.lake.lake import Lake
@@ -96,11 +99,32 @@ def group(name: str | None = None, **attrs: Any) -> Any:
     return click.group(name, cls=Group, **attrs)
 
 
-lake_option = click.option("--lake", type=click.Path(file_okay=False), default=None, help="Lake root (TRACELAKE_LAKE).")
+lake_option = click.option("--lake", type=click.Path(file_okay=False), default=None, metavar="DIR|s3://…",
+                           help="Where the lake is: a directory or s3://bucket/prefix (TRACELAKE_LAKE).")
 bootstrap_option = click.option(
     "--bootstrap", default=None, metavar="HOST:PORT", help="Kafka bootstrap servers (TRACELAKE_KAFKA_BOOTSTRAP)."
 )
 tenant_option = click.option("--tenant", default=None, help="Only this tenant's rows (as a tenant-scoped API key).")
+
+
+def metric_options(function: F) -> F:
+    """The arguments of a metric question, spelled once for every command that asks one (``tracelake metrics``,
+    ``tracelake spark metrics``): NAME, ``--lake``, ``--group-by``, ``--since``, ``--until``, ``--where``,
+    ``--tenant``."""
+    decorators = (
+        click.argument("name"),
+        lake_option,
+        click.option("--group-by", default=None, metavar="A,B", help="Group columns ('' for one total row)."),
+        click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive."),
+        click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive."),
+        click.option("--where", multiple=True, metavar="KEY=VALUE", help="Filter on a group column (repeatable)."),
+        tenant_option,
+    )
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
 rules_option = click.option("--rules", type=click.Path(dir_okay=False), default=None,
                             help="TOML rules file (TRACELAKE_ALERTS_RULES_FILE).")
 webhook_option = click.option("--webhook", default=None, metavar="URL",

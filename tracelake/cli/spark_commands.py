@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import click
 
-from tracelake.cli.options import format_option, group, lake_of, lake_option, settings, tenant_option
+from tracelake.cli.options import format_option, group, lake_of, metric_options, settings
 from tracelake.cli.output import emit
 
 
@@ -36,13 +36,7 @@ def spark_install(s3: bool) -> None:
 
 
 @spark.command("metrics")
-@click.argument("name")
-@lake_option
-@click.option("--group-by", default=None, metavar="A,B", help="Group columns ('' for one total row).")
-@click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive.")
-@click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive.")
-@click.option("--where", multiple=True, metavar="KEY=VALUE", help="Filter on a group column (repeatable).")
-@tenant_option
+@metric_options
 @click.option("--master", default="local[*]", show_default=True, metavar="URL",
               help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://… .")
 @format_option
