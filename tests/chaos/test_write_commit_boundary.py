@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import file_rows
-from tests.ingest.test_consume_kafka import ConsumerProcess, make_topic, produce, stored_ids, wait_for
+from tests.ingest.test_consume_kafka import ConsumerProcess, make_topic, no_orphans, produce, stored_ids, wait_for
 from tracelake.localkafka import LocalKafka
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
+__all__ = ["no_orphans"]  # the autouse fixture that kills consumers a failed test left running
 
 KILL_ON_SECOND_COMMIT = '''
 import os, signal

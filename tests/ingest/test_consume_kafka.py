@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -62,6 +62,20 @@ def produce(bootstrap: str, topic: str, start: int, count: int, bad_every: int =
     return ids
 
 
+_started: list[ConsumerProcess] = []
+
+
+@pytest.fixture(autouse=True)
+def no_orphans() -> Iterator[None]:
+    """Kill every consumer a test started and left running (a failed assertion before its stop)."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait(30)
+
+
 class ConsumerProcess:
     def __init__(self, bootstrap: str, topic: str, lake: Path | Lake, group: str, log: Path,
                  extra_env: dict[str, str] | None = None) -> None:
@@ -71,6 +85,7 @@ class ConsumerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tracelake.cli.main", "consume", "--bootstrap", bootstrap, "--lake", str(lake),
              "--group", group], env=env, stdout=self.log, stderr=self.log)
+        _started.append(self)
 
     def kill9(self) -> None:
         self.proc.kill()
