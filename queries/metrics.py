@@ -92,7 +92,8 @@ PUBLIC_METRICS = tuple(name for name, spec in METRICS.items() if spec.public)
 
 
 def _template(name: str) -> str:
-    return read_sql(f"{name}.sql")
+    # Shared fragments (queries/sql/fallback_signal.sql) are pasted in before the per-call slots.
+    return render(read_sql(f"{name}.sql"), {"fallback_signal": read_sql("fallback_signal.sql")})
 
 
 def get_spec(name: str, *, internal: bool = False) -> MetricSpec:

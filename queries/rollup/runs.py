@@ -29,12 +29,11 @@ Design (docs/analytics.md, "Run rollups (design)")
   runs touched by events files newer than its covered version, plus those runs computed on the fly (the
   *tail*): one relation equal to the ``runs`` view at the events version read.
 
-Shared SQL (not changed here): the time-to-safe-fallback steps in :data:`EXTRAS_SQL` repeat the per-run part
-of ``queries/sql/time_to_safe_fallback.sql``; splitting that file into a per-run view (``run_ttsf``: run_id,
-f_ts, trigger, ttsf_ms over ``events``) that the metric selects from would let both read one definition.
-Likewise escalation reasons per run (``escalation_rate.sql`` joins events). ``RUNS_VIEW`` groups by ``run_id``
-only; a rollup keyed by (tenant, run_id) needs ``GROUP BY tenant, run_id`` (and ``PARTITION BY tenant,
-run_id``) there.
+Shared SQL: the safe-fallback signal (first fallback, its trigger, the earliest trouble) is
+``queries/sql/fallback_signal.sql``, pasted into both :data:`EXTRAS_SQL` and the time_to_safe_fallback
+metric. Still to share: escalation reasons per run (``escalation_rate.sql`` joins events).
+``RUNS_VIEW`` groups by ``run_id`` only; a rollup keyed by (tenant, run_id) needs ``GROUP BY tenant,
+run_id`` (and ``PARTITION BY tenant, run_id``) there.
 
 Assumptions: copies of one event (same tenant and event_id) carry the same ``run_id`` (the ``events`` view
 already assumes they share ``event_type``); the scope filter on touched runs sits below the de-duplication.
@@ -56,6 +55,8 @@ from tracelake.lake.delta import _data_files, ensure_table, open_table, storage_
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
+from tracelake.queries.metrics import render
+from tracelake.queries.sqlparts import read_sql
 from tracelake.queries.views import EVENTS_VIEW, RUNS_VIEW, empty_source_sql, sql_string
 
 if TYPE_CHECKING:
@@ -71,10 +72,9 @@ APP_ID = "tracelake.rollup.runs/events"
 
 MAX_COMMIT_ATTEMPTS = 10
 
-# Per-run facts beyond the runs view, over the (scoped, de-duplicated) ``events`` view. The ttsf part
-# repeats the per-run steps of queries/sql/time_to_safe_fallback.sql (the module docstring names the change
-# that would let both read one definition).
-EXTRAS_SQL = """
+# Per-run facts beyond the runs view, over the (scoped, de-duplicated) ``events`` view; the safe-fallback
+# signal is queries/sql/fallback_signal.sql, the same CTEs the time_to_safe_fallback metric uses.
+EXTRAS_SQL = render("""
 WITH ev AS MATERIALIZED (
     SELECT run_id, event_id, event_type, ts, status, schema_valid, success, decision, passed, reason,
            trigger_event_id, cost_usd, cost_source,
@@ -99,25 +99,7 @@ WITH ev AS MATERIALIZED (
         max(ts) AS last_ts
     FROM ev
     GROUP BY run_id
-), first_fallback AS (
-    SELECT run_id, ts AS f_ts, trigger_event_id
-    FROM ev
-    WHERE event_type IN ('fallback', 'escalation')
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts, event_id) = 1
-), triggered AS (
-    SELECT f.run_id, any_value(t.observed_us) AS signal_us
-    FROM first_fallback f JOIN ev t ON t.run_id = f.run_id AND t.event_id = f.trigger_event_id
-    GROUP BY f.run_id
-), trouble AS (
-    SELECT f.run_id, arg_min(t.observed_us, (t.ts, t.event_id)) AS signal_us
-    FROM first_fallback f JOIN ev t ON t.run_id = f.run_id
-    WHERE t.observed_us <= epoch_us(f.f_ts)
-      AND (t.status = 'error'
-           OR (t.event_type = 'tool_call' AND (t.schema_valid = false OR t.success = false))
-           OR (t.event_type = 'policy_decision' AND t.decision = 'block')
-           OR t.event_type = 'budget_exceeded'
-           OR (t.event_type = 'postcondition_check' AND t.passed = false))
-    GROUP BY f.run_id
+), {fallback_signal}
 )
 SELECT r.*, c.* EXCLUDE (run_id),
     f.f_ts AS safe_fallback_at, f.trigger_event_id AS safe_fallback_trigger,
@@ -131,7 +113,7 @@ JOIN counts c USING (run_id)
 LEFT JOIN first_fallback f USING (run_id)
 LEFT JOIN triggered USING (run_id)
 LEFT JOIN trouble USING (run_id)
-"""
+""", {"fallback_signal": read_sql("fallback_signal.sql")})
 
 
 @dataclass(frozen=True)

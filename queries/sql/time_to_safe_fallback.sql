@@ -14,26 +14,7 @@ WITH finished AS (
            epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us
     FROM events
     WHERE run_id IN (SELECT run_id FROM finished)
-), first_fallback AS (
-    SELECT run_id, ts AS f_ts, trigger_event_id
-    FROM ev
-    WHERE event_type IN ('fallback', 'escalation')
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts, event_id) = 1
-), triggered AS (
-    SELECT f.run_id, any_value(t.observed_us) AS signal_us
-    FROM first_fallback f JOIN ev t ON t.run_id = f.run_id AND t.event_id = f.trigger_event_id
-    GROUP BY f.run_id
-), trouble AS (
-    SELECT f.run_id, arg_min(t.observed_us, (t.ts, t.event_id)) AS signal_us
-    FROM first_fallback f JOIN ev t ON t.run_id = f.run_id
-    WHERE t.observed_us <= epoch_us(f.f_ts)
-      AND (t.status = 'error'
-           OR (t.event_type = 'tool_call' AND (t.schema_valid = false OR t.success = false))
-           OR (t.event_type = 'policy_decision' AND t.decision = 'block')
-           OR t.event_type = 'budget_exceeded'
-           OR (t.event_type = 'postcondition_check' AND t.passed = false))
-    GROUP BY f.run_id
-), per_run AS (
+), {fallback_signal}), per_run AS (
     SELECT finished.*,
            greatest(0.0, (epoch_us(f.f_ts) - coalesce(triggered.signal_us, trouble.signal_us,
                                                       epoch_us(coalesce(finished.started_at, finished.first_ts))))
