@@ -25,3 +25,12 @@ def make_dirs(path: Path, mode: int) -> None:
                 raise
             continue  # a concurrent writer made it (and sets its mode)
         os.chmod(directory, mode)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable (a rename or a new file in it survives a crash); raises ``OSError``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

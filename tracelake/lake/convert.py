@@ -47,12 +47,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracelake.errors import Unavailable, UserError
+from tracelake.fsutil import fsync_dir
 from tracelake.lake.delta import LOG_DIR
 from tracelake.lake.files import BadFile, deep_problem, one_line, partition_files, partitions, quarantine
 from tracelake.lake.lake import Lake
 from tracelake.lake.layout import DATA_GLOB, QUARANTINE_DIR, QUARANTINE_LOG
 from tracelake.lake.tables import TABLES, Table
-from tracelake.lake.writer import fsync_dir
 
 OnQuarantine = Callable[[BadFile, Path], None]
 

@@ -43,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tracelake.fsutil import fsync_dir
 from tracelake.lake.layout import DATA_GLOB, QUARANTINE_DIR, QUARANTINE_LOG, is_data_file, parse_partition, table_dir
 from tracelake.lake.tables import TABLES as DECLARED
 from tracelake.lake.tables import Table
-from tracelake.lake.writer import fsync_dir, make_dirs
+from tracelake.lake.writer import make_dirs
 
 if TYPE_CHECKING:
     from tracelake.lake.delta import DataFile

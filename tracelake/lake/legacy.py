@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tracelake.fsutil import fsync_dir
 from tracelake.lake.layout import data_file_name, partition_name, temp_file_name
 from tracelake.lake.tables import Table, by_name
-from tracelake.lake.writer import LAKE_DIR_MODE, LAKE_FILE_MODE, fsync_dir, make_dirs
+from tracelake.lake.writer import LAKE_DIR_MODE, LAKE_FILE_MODE, make_dirs
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._=-]+$")
 

@@ -13,7 +13,6 @@ writes, the owner's group may read, others nothing), directories ``0750``
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,14 +33,6 @@ class LakeWriter(ABC):
         """Durably append ``table`` as batch ``name``, exactly once per source (``positions``: source id → last
         offset covered, recorded with it); return the number of data files added. Raises ``OSError`` (or a
         storage error) when the storage refuses: the caller must then not commit the batch's offsets."""
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dirs(path: Path, mode: int = LAKE_DIR_MODE) -> None:

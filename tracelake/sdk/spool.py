@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tracelake.errors import Unavailable
-from tracelake.fsutil import make_dirs
+from tracelake.fsutil import fsync_dir, make_dirs
 
 SEGMENT_BYTES = 4 * 1024 * 1024
 DIR_MODE = 0o700
@@ -73,14 +73,6 @@ def _open_private(path: Path, flags: int) -> int:
 
 def _append(path: Path) -> Any:
     return os.fdopen(_open_private(path, os.O_WRONLY | os.O_APPEND), "ab")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -217,7 +209,7 @@ class Spool:
         finally:
             self._sync_close(fh, do_sync)
         if created and do_sync:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self.dropped += len(records) - stored
         self._records += stored
         return stored
