@@ -141,6 +141,7 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
         if "ner" not in nlp.pipe_names:
             raise RedactorUnavailable(f"spaCy model {self.model!r} has no 'ner' component")
         nlp.max_length = 10**8  # we segment long texts ourselves
+        use_numpy_blas(nlp.get_pipe("ner"))
         self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio declares it None until load()
 
     def artifacts(self, text: str, found: Sequence[_Ent]) -> NlpArtifacts:
@@ -160,6 +161,25 @@ class NerOnlySpacyEngine(SpacyNlpEngine):
         # recognizer of ours reads tokens (no context enhancement), so no Doc is built.
         return NlpArtifacts(entities=cast(Any, ents), tokens=cast(Any, None), tokens_indices=[], lemmas=[],
                             nlp_engine=self, language="en", scores=scores)
+
+
+def use_numpy_blas(ner: Any) -> None:
+    """Run the NER model's matrix products through numpy's BLAS (OpenBLAS), on one thread.
+
+    thinc multiplies through BLIS by default; the BLIS in the ``blis`` wheel picks its kernels by
+    CPU model and falls back to the portable "generic" ones on CPUs it does not know (this
+    benchmark machine's virtual AMD EPYC, many cloud VMs): 4x slower than OpenBLAS on the
+    NER's shapes, a third of all redaction time (docs/redaction.md, "Speed"). ``use_blis=False``
+    is thinc's own switch to numpy's ``dot``; the answers are the same up to float rounding.
+    OpenBLAS is held to one thread: a consumer is one process per core, and threads would only
+    contend with the other consumers (and make the one-core benchmark figures untrue)."""
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    ops = NumpyOps(use_blis=False)
+    for node in ner.model.walk():
+        node.ops = ops
 
 
 def _gates(maybe_name: bool) -> list[tuple[str, Callable[[str], bool]]]:
