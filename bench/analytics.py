@@ -35,13 +35,18 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import math
+import os
 import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +59,9 @@ from tracelake.lake import delta as delta_module
 from tracelake.lake import files as lake_files
 from tracelake.lake.lake import Lake, LakeRef, as_lake
 from tracelake.lake.layout import DATA_GLOB
-from tracelake.lake.tables import EVENTS, EVENTS_SCHEMA, Table, by_name
+from tracelake.lake.tables import EVENTS, EVENTS_SCHEMA, RUNS, Table, by_name
 from tracelake.queries import views
-from tracelake.queries.engine import Limits
+from tracelake.queries.engine import Limits, QueryError
 from tracelake.queries.metrics import METRICS, PUBLIC_METRICS, compute_metric, connection_window
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import partition_days, partitions
@@ -179,9 +184,13 @@ def day_table(day_index: int, runs: int, first_run: int, rng: np.random.Generato
     return table.take(pc.sort_indices(table, [("ts", "ascending")]))
 
 
-def build_lake(root: Path, events: int, days: int, batches_per_day: int = 1) -> Path:
+def build_lake(root: Path, events: int, days: int, batches_per_day: int = 1, deadline: float | None = None) -> Path:
     """The bench lake at ``root``: ``events`` over ``days`` days through the Delta writer, each day appended in
-    ``batches_per_day`` transactions (ingest's commits before compaction; 1 = a compacted lake)."""
+    ``batches_per_day`` transactions (ingest's commits before compaction; 1 = a compacted lake).
+
+    The ``COMPLETE`` marker's second line records how long the build took (:func:`build_seconds`). Raises
+    ``TimeoutError`` when ``time.monotonic()`` passes ``deadline`` between two days (the half-built lake is
+    left without its marker, so the next call starts again)."""
     marker = root / "COMPLETE"
     if marker.exists():
         log(f"reusing the cached lake {root}")
@@ -192,13 +201,23 @@ def build_lake(root: Path, events: int, days: int, batches_per_day: int = 1) -> 
     writer = Lake.at(root).writer("events")
     started = time.perf_counter()
     for d in range(days):
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"building {root.name}: out of time after {d} of {days} days")
         table = day_table(d, runs_per_day, d * runs_per_day, rng)
         step = math.ceil(table.num_rows / batches_per_day)
         for b in range(0, table.num_rows, step):
             writer.write(table.slice(b, step), f"bench-day-{d:03d}-{b // step:04d}")
         log(f"  day {d + 1}/{days}: {table.num_rows:,} rows ({time.perf_counter() - started:.0f} s)")
-    marker.write_text(f"{events} {days} {batches_per_day}\n")
+    marker.write_text(f"{events} {days} {batches_per_day}\nbuilt in {time.perf_counter() - started:.1f} s\n")
     return root
+
+
+def build_seconds(root: Path) -> float | None:
+    """How long :func:`build_lake` took to build ``root``; None for a lake cached before the time was kept."""
+    lines = (root / "COMPLETE").read_text().splitlines()
+    if len(lines) < 2 or not lines[1].startswith("built in "):
+        return None
+    return float(lines[1].removeprefix("built in ").removesuffix(" s"))
 
 
 # -- the Polars peer ----------------------------------------------------------------------------
@@ -494,6 +513,223 @@ def check(name: str, ours: list[dict[str, Any]], theirs: pl.DataFrame) -> str:
     return "same"
 
 
+# -- the fast path: compacted days and the runs rollup, against the event-level path ------------------------------
+TARGET_DAY_S = 0.05  # issue 15: every metric over one day of the 10 M-event lake
+TARGET_ALL_S = 0.3  # … and over its 30 days (median of 5, a fresh connection each)
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """What readying a lake for the fast path cost: compacting its closed days (``partitions`` compacted,
+    ``rows_dropped`` re-delivered copies removed, ``events_files`` live files after) and building the runs
+    rollup (``runs`` rows written)."""
+
+    compaction_s: float
+    partitions: int
+    rows_dropped: int
+    events_files: int
+    refresh_s: float
+    runs: int
+
+
+def link_copy(src: Path, dest: Path, skip: Sequence[str] = ()) -> None:
+    """``dest``: a copy of the lake ``src`` (names in ``skip`` left out, at any depth) whose data files are hard
+    links and every other file (Delta logs, checkpoints, markers) a real copy. Safe for a shared cached lake:
+    Delta never writes into a data file (compaction writes new ones, vacuum unlinks), so ``src`` never changes.
+    Raises ``OSError`` when ``dest`` exists or the two are on different file systems."""
+    def copy(source: str, target: str) -> str:
+        if source.endswith(".parquet") and "_delta_log" not in source:
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+        return target
+
+    shutil.copytree(src, dest, copy_function=copy, ignore=shutil.ignore_patterns(*skip))
+
+
+def fast_lake_path(base: Path, open_days: int) -> Path:
+    """Where the fast copy of the cached bench lake ``base`` lives (a sibling: ``bench-fast-…-open<N>``)."""
+    return base.with_name(base.name.replace("bench-delta-", "bench-fast-", 1) + f"-open{open_days}")
+
+
+def prepare_fast_lake(base: Path, dest: Path, days: int, open_days: int, *, reuse: bool = False) -> OneOff:
+    """Make ``dest`` a copy of the bench lake ``base`` ready for the fast path, and say what that cost: every day
+    but the last ``open_days`` compacted (``compact_lake``, its "today" set inside the bench's calendar, so the
+    last days stay open as a live lake's do), then the runs rollup built by ``refresh_runs``. ``reuse``: keep an
+    earlier ``dest`` and its recorded figures (``ONEOFF.json``) instead. ``base`` is never written."""
+    from tracelake.ingest.compact import compact_lake
+    from tracelake.queries.rollup import refresh_runs
+
+    record = dest / "ONEOFF.json"
+    if reuse and record.exists():
+        log(f"reusing the fast lake {dest}")
+        return OneOff(**json.loads(record.read_text()))
+    shutil.rmtree(dest, ignore_errors=True)
+    link_copy(base, dest, skip=("COMPLETE",))
+    log(f"compacting {dest.name} (all but the last {open_days} day(s)) ...")
+    started = time.perf_counter()
+    report = compact_lake(dest, older_than_days=1, today=START + timedelta(days=days - open_days))
+    compaction_s = time.perf_counter() - started
+    log(f"  {compaction_s:.1f} s; building the runs rollup ...")
+    started = time.perf_counter()
+    refreshed = refresh_runs(dest)
+    refresh_s = time.perf_counter() - started
+    done = [p for p in report.partitions if p.table == EVENTS.name and p.action != "skipped"]
+    oneoff = OneOff(compaction_s, len(done), sum(p.rows_in - p.rows_out for p in done),
+                    len(Lake.at(dest).data_files(EVENTS)), refresh_s, refreshed.runs_recomputed)
+    record.write_text(json.dumps(asdict(oneoff)) + "\n")
+    return oneoff
+
+
+def rollup_switch() -> bool:
+    """Whether ``compute_metric`` takes ``rollup=`` (False: the event-level path on a lake that has a rollup)."""
+    return "rollup" in inspect.signature(compute_metric).parameters
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The two DuckDB routes to one metric on a fast lake, each a fresh connection through ``compute_metric``:
+    ``fast`` (what the CLI and API read: the runs rollup and its open tail, under the product's default
+    limits) and ``event_level`` (runs recomputed from the events, under ``slow_limits``). Until
+    ``compute_metric`` takes ``rollup=False``, the event-level route reads ``events_only``, a hard-linked copy
+    of the lake without its ``runs`` table."""
+
+    lake: Path
+    fast_limits: Limits
+    slow_limits: Limits
+    where: list[tuple[str, str]]
+    events_only: Path | None = None
+
+    @classmethod
+    def on(cls, lake: Path, fast_limits: Limits, slow_limits: Limits, workflow: str | None) -> Paths:
+        events_only = None
+        if not rollup_switch():
+            events_only = lake.with_name(lake.name + "-events-only")
+            shutil.rmtree(events_only, ignore_errors=True)
+            link_copy(lake, events_only, skip=(RUNS.name, "ONEOFF.json"))
+        return cls(lake, fast_limits, slow_limits, [("workflow", workflow)] if workflow else [], events_only)
+
+    def fast(self, name: str, w: Window, timeout_s: float | None = None) -> list[Row]:
+        return compute_metric(self.lake, name, since=w.since, until=w.until, where=self.where,
+                              limits=self.fast_limits, run_horizon=HORIZON, timeout_s=timeout_s)
+
+    def event_level(self, name: str, w: Window, timeout_s: float | None = None) -> list[Row]:
+        switch: dict[str, Any] = {} if self.events_only else {"rollup": False}
+        return compute_metric(self.events_only or self.lake, name, since=w.since, until=w.until, where=self.where,
+                              limits=self.slow_limits, run_horizon=HORIZON, timeout_s=timeout_s, **switch)
+
+    def describe(self) -> str:
+        if self.events_only is None:
+            return "event level = compute_metric(..., rollup=False) on the same lake"
+        return f"event level = the same lake without its runs table ({self.events_only.name}, hard links)"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A median time and the answer of the last run, or the one-line error that stopped it."""
+
+    seconds: float | None
+    rows: Any = None
+    error: str = ""
+
+    def cell(self, width: int) -> str:
+        if self.seconds is None:
+            return f"{'error':>{width}}"
+        return f"{self.seconds:>{width - 1}.3f}s"
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> Timing:
+    """:func:`median_time` of ``fn``; a :class:`QueryError` (time limit, memory) becomes an error cell."""
+    try:
+        seconds, rows = median_time(fn, repeats)
+    except QueryError as exc:
+        return Timing(None, error=str(exc).splitlines()[0])
+    return Timing(seconds, rows)
+
+
+def agreement(name: str, fast: Timing, others: Sequence[tuple[str, Timing]]) -> list[str]:
+    """What differs between the fast answer and each other route's (empty: all the same). Polars answers
+    (data frames) are compared on the metric column by :func:`check`, DuckDB/Spark rows on every column."""
+    problems = []
+    for label, other in others:
+        if fast.rows is None or other.rows is None:
+            problems.append(f"{label}: no answer ({fast.error or other.error})")
+        elif isinstance(other.rows, pl.DataFrame):
+            verdict = check(name, fast.rows, other.rows)
+            if verdict != "same":
+                problems.append(f"{label}: {verdict}")
+        elif not same_rows(fast.rows, other.rows):
+            problems.append(f"{label} differs")
+    return problems
+
+
+def met(t: Timing, target: float) -> str:
+    if t.seconds is None:
+        return "error"
+    return "met" if t.seconds <= target else "MISSED"
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def fast_table(paths: Paths, metrics: list[str], day: Window, everything: Window, days: int, repeats: int,
+               slow_repeats: int, peer_repeats: int) -> None:
+    """Per metric: the fast path over one day and all days against its targets, the event-level path, the
+    Polars peer, and whether all of them give the same answer."""
+    header = (f"{'metric':<26}{'fast 1d':>9}{'≤ 0.05 s':>10}{f'fast {days}d':>10}{'≤ 0.3 s':>9}"
+              f"{'event 1d':>10}{f'event {days}d':>11}{'gain':>8}{'polars 1d':>11}{f'polars {days}d':>12}"
+              "  same result")
+    print(header)
+    print("-" * len(header))
+    hits = 0
+    for name in metrics:
+        row: dict[str, Timing] = {}
+        for label, w in (("1d", day), ("all", everything)):
+            row["fast " + label] = timed(partial(paths.fast, name, w), repeats)
+            row["event " + label] = timed(partial(paths.event_level, name, w), slow_repeats)
+            files = files_for(paths.lake, name, w)
+            row["polars " + label] = timed(partial(polars_metric, name, files, w, TARGET_WORKFLOW), peer_repeats)
+        problems = [f"{label}: {p}" for label in ("1d", "all")
+                    for p in agreement(name, row["fast " + label],
+                                       [("event", row["event " + label]), ("polars", row["polars " + label])])]
+        f1, fa, ea = row["fast 1d"], row["fast all"], row["event all"]
+        hits += (met(f1, TARGET_DAY_S) == "met") + (met(fa, TARGET_ALL_S) == "met")
+        gain = f"{ea.seconds / fa.seconds:>7.0f}×" if ea.seconds and fa.seconds else f"{'–':>8}"
+        print(f"{name:<26}{f1.cell(9)}{met(f1, TARGET_DAY_S):>10}{fa.cell(10)}{met(fa, TARGET_ALL_S):>9}"
+              f"{row['event 1d'].cell(10)}{ea.cell(11)}{gain}{row['polars 1d'].cell(11)}"
+              f"{row['polars all'].cell(12)}  {'; '.join(problems) or 'yes'}", flush=True)
+        for t in row.values():
+            if t.error:
+                print(f"    {t.error}")
+    print(f"targets met: {hits} of {2 * len(metrics)}; fast = median of {repeats}, event = median of "
+          f"{slow_repeats}, polars = median of {peer_repeats}; gain = event {days}d ÷ fast {days}d; "
+          f"same result = fast equals event (every column) and Polars (metric column) on both windows")
+
+
+def fast_section(base: Path, metrics: list[str], day: Window, everything: Window, args: argparse.Namespace) -> None:
+    """The ``fast`` section (module docstring, item 2)."""
+    print(f"\nfast path ({loadavg()})")
+    fast = fast_lake_path(base, args.open_days)
+    oneoff = prepare_fast_lake(base, fast, args.days, args.open_days, reuse=args.reuse_fast)
+    lake = Lake.at(fast)
+    runs = lake.data_files(RUNS)
+    print(f"one-off: compaction of {oneoff.partitions} closed days {oneoff.compaction_s:.1f} s "
+          f"({oneoff.rows_dropped:,} re-delivered copies dropped, {oneoff.events_files} events files after); "
+          f"runs rollup built {oneoff.refresh_s:.1f} s ({oneoff.runs:,} runs, {len(runs)} files, "
+          f"{sum(f.size for f in runs) / 1e6:.0f} MB); last {args.open_days} day(s) left open")
+    fast_limits = Limits(threads=args.threads)
+    slow_limits = Limits(timeout_s=600, memory_limit=args.memory, threads=args.threads, temp_max_size="16GiB")
+    paths = Paths.on(fast, fast_limits, slow_limits, TARGET_WORKFLOW)
+    print(f"{fast}; one workflow ({TARGET_WORKFLOW}); fast = compute_metric under the product's default limits "
+          f"({fast_limits.memory_limit}, {fast_limits.threads} threads); {paths.describe()} "
+          f"({slow_limits.memory_limit})")
+    fast_table(paths, metrics, day, everything, args.days, args.fast_repeats, args.repeats, args.peer_repeats)
+    print(f"({loadavg()})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -502,7 +738,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--metrics", default=",".join(PUBLIC_METRICS))
-    parser.add_argument("--sections", default="peer,glob,log", help="any of peer, glob, log")
+    parser.add_argument("--sections", default="fast,peer,glob,log", help="any of fast, peer, glob, log")
+    parser.add_argument("--open-days", type=int, default=1,
+                        help="fast: the last days left uncompacted (a live lake's open days)")
+    parser.add_argument("--reuse-fast", action="store_true",
+                        help="fast: keep the compacted copy and rollup of an earlier run (its one-off figures)")
+    parser.add_argument("--fast-repeats", type=int, default=5, help="fast: runs per fast-path median")
+    parser.add_argument("--peer-repeats", type=int, default=1, help="fast: runs per Polars median")
+    parser.add_argument("--memory", default="8GB", help="DuckDB memory of the event-level path")
     parser.add_argument("--log-commits", type=int, default=1000,
                         help="commits of the small-appends lake the log section also lists (0: none)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tracelake")
@@ -521,7 +764,10 @@ def main() -> None:
     print(f"lake: {lake} (Delta table, {stored / 1e6:.0f} MB Parquet in {len(live)} files, {args.days} days, "
           f"≥ {args.events:,} events); one workflow ({TARGET_WORKFLOW}); median of {args.repeats}; "
           f"DuckDB threads {args.threads}, Polars threads {pl.thread_pool_size()}")
+    if "fast" in sections:
+        fast_section(lake, metrics, last_day, everything, args)
     if "peer" in sections:
+        print("\nthe lake as ingest wrote it (no compaction, no rollup): today's event-level path")
         peer_table(lake, metrics, last_day, everything, limits, args.repeats, args.days)
     if "glob" in sections:
         glob_comparison(lake, metrics, [("1 day", last_day), (f"{args.days} days", everything)], limits,
@@ -543,12 +789,11 @@ def peer_table(lake: Path, metrics: list[str], last_day: Window, everything: Win
     for name in metrics:
         row = []
         for w in (last_day, everything):
-            t_ours, ours = median_time(lambda w=w, name=name: compute_metric(
-                lake, name, since=w.since, until=w.until, where=[("workflow", TARGET_WORKFLOW)], limits=limits,
-                run_horizon=HORIZON), repeats)
+            t_ours, ours = median_time(partial(
+                compute_metric, lake, name, since=w.since, until=w.until, where=[("workflow", TARGET_WORKFLOW)],
+                limits=limits, run_horizon=HORIZON), repeats)
             files = files_for(lake, name, w)
-            t_peer, theirs = median_time(
-                lambda w=w, files=files, name=name: polars_metric(name, files, w, TARGET_WORKFLOW), repeats)
+            t_peer, theirs = median_time(partial(polars_metric, name, files, w, TARGET_WORKFLOW), repeats)
             row.append((t_ours, t_peer, check(name, ours, theirs)))
         (d1, p1, c1), (d30, p30, c30) = row
         same = "yes" if c1 == c30 == "same" else f"1d: {c1}; all: {c30}"
