@@ -41,6 +41,7 @@ import math
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -566,7 +567,8 @@ def prepare_fast_lake(base: Path, dest: Path, days: int, open_days: int, *, reus
         log(f"reusing the fast lake {dest}")
         return OneOff(**json.loads(record.read_text()))
     shutil.rmtree(dest, ignore_errors=True)
-    link_copy(base, dest, skip=("COMPLETE",))
+    shutil.rmtree(dest.with_name(dest.name + "-events-only"), ignore_errors=True)
+    link_copy(base, dest)
     log(f"compacting {dest.name} (all but the last {open_days} day(s)) ...")
     started = time.perf_counter()
     report = compact_lake(dest, older_than_days=1, today=START + timedelta(days=days - open_days))
@@ -728,6 +730,24 @@ def fast_section(base: Path, metrics: list[str], day: Window, everything: Window
           f"({slow_limits.memory_limit})")
     fast_table(paths, metrics, day, everything, args.days, args.fast_repeats, args.repeats, args.peer_repeats)
     print(f"({loadavg()})")
+    dashboard_page(fast, args.threads)
+
+
+def dashboard_page(lake: Path, threads: int) -> None:
+    """The dashboard page's server time on ``lake`` (``bench/dashboard.py``, another engineer's bench, run as
+    it is, median of 3; target ≤ 1 s); skipped when that script is not there. Bounded to 15 minutes."""
+    script = Path(__file__).with_name("dashboard.py")
+    if not script.exists():
+        print("dashboard page: bench/dashboard.py not found, skipped")
+        return
+    print("\ndashboard page on the fast lake (bench/dashboard.py, target ≤ 1 s server time)", flush=True)
+    try:
+        done = subprocess.run([sys.executable, str(script), "--lake", str(lake), "--repeats", "3",
+                               "--threads", str(threads)], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        print("dashboard page: no answer within 15 minutes")
+        return
+    print(done.stdout.rstrip() or f"dashboard page: exit {done.returncode}: {done.stderr.strip()[-300:]}")
 
 
 def main() -> None:

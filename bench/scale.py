@@ -1,0 +1,362 @@
+"""How cost grows: the same lake at several sizes, every metric over all its days on three routes.
+
+    .venv/bin/python bench/scale.py [--sizes 1000000,10000000,30000000] [--days 30] [--budget 3600]
+                                    [--repeats 5] [--slow-repeats 1] [--spark-master local[2]]
+                                    [--spark-memory 4g] [--no-spark] [--open-days 1] [--reuse-fast]
+                                    [--json PATH]
+
+For each size (events over ``--days`` days), in this order, all within ``--budget`` seconds per size
+(whatever is left when it runs out is printed as ``budget``, never run):
+
+1. the lake, built once by ``bench/analytics.py``'s generator and Delta writer (cached under
+   ``~/.cache/tracelake/bench-delta-<events>-<days>-1``; the build time is the one recorded when it was
+   built);
+2. the one-off cost of the fast path (``analytics.prepare_fast_lake``, in a child process so its peak
+   memory is its own): a hard-linked copy (``bench-fast-…``), every day but the last ``--open-days``
+   compacted, the runs rollup built by ``refresh_runs``;
+3. bytes and files: the live files of ``events`` before and after compaction, of the ``runs`` rollup, the
+   Delta logs;
+4. every public metric for one workflow over all days through ``compute_metric``: the fast path (median of
+   ``--repeats``, a fresh connection each, the product's default limits) and the event-level path
+   (``rollup=False``, median of ``--slow-repeats``, ``--memory``); the peak memory of one event-level
+   metric (``--peak-metric``, in a child process);
+5. the same metrics on Spark (``tracelake.spark.metrics.compute_metric``, ``--spark-master``, the Delta
+   jars of ``tracelake spark install``): one session for the whole run, its start-up timed apart; a
+   metric still running when the budget ends is cancelled (``cancelAllJobs``).
+
+Every answer is compared with the event-level one (``same result``: every column, floats to 1e-9). Prints
+the load average beside each size (the machine is shared) and writes every figure to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import analytics
+import pyarrow.parquet as pq
+from analytics import (
+    START,
+    TARGET_WORKFLOW,
+    OneOff,
+    Paths,
+    Row,
+    Timing,
+    build_lake,
+    build_seconds,
+    fast_lake_path,
+    loadavg,
+    log,
+    same_rows,
+    timed,
+)
+
+from tracelake.lake.lake import Lake
+from tracelake.lake.tables import EVENTS, RUNS
+from tracelake.queries.engine import Limits
+from tracelake.queries.metrics import PUBLIC_METRICS
+from tracelake.queries.timewin import Window
+
+HERE = Path(__file__).resolve()
+
+
+class Budget:
+    """The time left for one size; every step asks it before starting and bounds itself by what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def spent(self) -> bool:
+        return self.left() <= 1.0
+
+
+@dataclass
+class Size:
+    """Everything measured for one lake size (seconds; None: not measured, see ``notes``)."""
+
+    events: int
+    rows: int = 0
+    runs: int = 0
+    build_s: float | None = None
+    compaction_s: float | None = None
+    refresh_s: float | None = None
+    prep_peak_mb: float | None = None
+    event_peak_mb: float | None = None
+    files: dict[str, int] = field(default_factory=dict)
+    mb: dict[str, float] = field(default_factory=dict)
+    fast: dict[str, float | None] = field(default_factory=dict)
+    event: dict[str, float | None] = field(default_factory=dict)
+    spark: dict[str, float | None] = field(default_factory=dict)
+    same: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    load: list[str] = field(default_factory=list)
+
+
+# -- child processes: their own peak memory --------------------------------------------------------------------
+def run_child(args: list[str], timeout_s: float) -> tuple[int, float, str]:
+    """Run this script with ``args`` in a child process, killed after ``timeout_s``; return its exit status,
+    its peak resident memory (MB, from ``wait4``) and its standard output."""
+    with subprocess.Popen([sys.executable, str(HERE), *args], stdout=subprocess.PIPE, text=True) as child:
+        killer = threading.Timer(timeout_s, child.kill)
+        killer.start()
+        try:
+            out = child.stdout.read() if child.stdout else ""
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, usage.ru_maxrss / 1024, out
+
+
+def child_main(argv: list[str]) -> None:
+    """``prepare BASE DEST DAYS OPEN_DAYS`` → the :class:`OneOff` as JSON; ``event LAKE METRIC DAYS`` → the
+    event-level answer's seconds as JSON (the parent reads the child's peak memory)."""
+    what, *rest = argv
+    if what == "prepare":
+        base, dest, days, open_days = Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3])
+        print(json.dumps(asdict(analytics.prepare_fast_lake(base, dest, days, open_days))))
+    elif what == "event":
+        lake, name, days, memory = Path(rest[0]), rest[1], int(rest[2]), rest[3]
+        paths = Paths.on(lake, Limits(), slow_limits(memory, 2, 3600), TARGET_WORKFLOW)
+        started = time.perf_counter()
+        paths.event_level(name, whole(days))
+        print(json.dumps({"seconds": time.perf_counter() - started}))
+    else:
+        raise SystemExit(f"unknown child task {what!r}")
+
+
+# -- measuring -----------------------------------------------------------------------------------------------
+def whole(days: int) -> Window:
+    start = datetime.combine(START, datetime.min.time(), tzinfo=UTC)
+    return Window(start, start + timedelta(days=days))
+
+
+def slow_limits(memory: str, threads: int, timeout_s: float) -> Limits:
+    return Limits(timeout_s=max(1.0, timeout_s), memory_limit=memory, threads=threads, temp_max_size="16GiB")
+
+
+def table_stats(lake: Path) -> tuple[dict[str, int], dict[str, float], int]:
+    """Live files and MB of ``events`` and ``runs``, MB of every Delta log, and the live ``events`` rows."""
+    where = Lake.at(lake)
+    files, mb = {}, {}
+    rows = 0
+    for table in (EVENTS, RUNS):
+        live = where.data_files(table)
+        files[table.name] = len(live)
+        mb[table.name] = sum(f.size for f in live) / 1e6
+        if table is EVENTS:
+            rows = sum(pq.ParquetFile(f.uri).metadata.num_rows for f in live)
+    mb["logs"] = sum(p.stat().st_size for p in lake.glob("*/_delta_log/*") if p.is_file()) / 1e6
+    return files, mb, rows
+
+
+def budget_cell(budget: Budget, fn: Callable[[float], Any], repeats: int) -> Timing:
+    """``fn(timeout_s)`` timed (median of ``repeats``) within what is left of ``budget``."""
+    if budget.spent():
+        return Timing(None, error="budget")
+    return timed(partial(fn, budget.left()), repeats)
+
+
+def spark_call(session: Any, lake: Path, name: str, w: Window, timeout_s: float) -> list[Row]:
+    """One metric on Spark, its jobs cancelled after ``timeout_s`` (the query then fails in one line)."""
+    from tracelake.spark import metrics as spark_metrics
+
+    cancel = threading.Timer(timeout_s, session.sparkContext.cancelAllJobs)
+    cancel.daemon = True
+    cancel.start()
+    try:
+        return spark_metrics.compute_metric(session, lake, name, since=w.since, until=w.until,
+                                            where=[("workflow", TARGET_WORKFLOW)], run_horizon=analytics.HORIZON)
+    finally:
+        cancel.cancel()
+
+
+def jvm_peak_mb(session: Any) -> float | None:
+    """The Spark JVM's peak resident memory so far (``VmHWM``), MB; None when it cannot be read."""
+    try:
+        pid = session._jvm.java.lang.ProcessHandle.current().pid()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spark: Any) -> Size:
+    size = Size(events)
+    size.load.append(loadavg())
+    budget = Budget(args.budget)
+    base = args.cache / f"bench-delta-{events}-{args.days}-1"
+    try:
+        build_lake(base, events, args.days, 1, deadline=budget.deadline)
+    except TimeoutError as exc:
+        size.notes.append(str(exc))
+        return size
+    size.build_s = build_seconds(base)
+    files, mb, size.rows = table_stats(base)
+    size.files["events before"], size.mb["events before"] = files[EVENTS.name], mb[EVENTS.name]
+    fast = fast_lake_path(base, args.open_days)
+    record = fast / "ONEOFF.json"
+    if args.reuse_fast and record.exists():
+        oneoff = OneOff(**json.loads(record.read_text()))
+        size.notes.append("one-off figures of an earlier run (--reuse-fast)")
+    else:
+        log(f"{events:,} events: compaction and rollup in a child process ...")
+        code, peak, out = run_child(["--child", "prepare", str(base), str(fast), str(args.days),
+                                     str(args.open_days)], budget.left())
+        if code != 0:
+            size.notes.append(f"compaction + rollup did not finish (exit {code}; budget or error)")
+            return size
+        oneoff = OneOff(**json.loads(out.strip().splitlines()[-1]))
+        size.prep_peak_mb = peak
+    size.compaction_s, size.refresh_s, size.runs = oneoff.compaction_s, oneoff.refresh_s, oneoff.runs
+    files, mb, _ = table_stats(fast)
+    size.files.update(files)
+    size.mb.update(mb)
+    w = whole(args.days)
+    paths = Paths.on(fast, Limits(threads=args.threads), slow_limits(args.memory, args.threads, 3600),
+                     TARGET_WORKFLOW)
+    answers: dict[str, dict[str, Timing]] = {}
+    for name in metrics:
+        got = answers.setdefault(name, {})
+        got["fast"] = budget_cell(budget, partial(paths.fast, name, w), args.repeats)
+        got["event"] = budget_cell(budget, partial(paths.event_level, name, w), args.slow_repeats)
+        size.fast[name], size.event[name] = got["fast"].seconds, got["event"].seconds
+        log(f"  {name}: fast {got['fast'].seconds}, event {got['event'].seconds} {got['event'].error}")
+    if args.peak_metric and not budget.spent():
+        code, peak, _ = run_child(["--child", "event", str(fast), args.peak_metric, str(args.days), args.memory],
+                                  budget.left())
+        size.event_peak_mb = peak if code == 0 else None
+    if spark is not None:
+        for name in metrics:
+            got = answers[name]
+            got["spark"] = budget_cell(budget, partial(spark_call, spark, fast, name, w), 1)
+            size.spark[name] = got["spark"].seconds
+            log(f"  {name}: spark {got['spark'].seconds} {got['spark'].error}")
+        size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
+    for name, got in answers.items():
+        size.same[name] = verdict(got)
+        for label, t in got.items():
+            if t.error and t.error != "budget":
+                size.notes.append(f"{name} {label}: {t.error}")
+    size.load.append(loadavg())
+    return size
+
+
+def verdict(got: dict[str, Timing]) -> str:
+    """``yes`` when every route that answered gave the event-level rows; else what differs."""
+    reference = got.get("event")
+    if reference is None or reference.rows is None:
+        return "no event-level answer"
+    differs = [label for label, t in got.items() if label != "event" and t.rows is not None
+               and not same_rows(t.rows, reference.rows)]
+    return "yes" if not differs else " and ".join(differs) + " differ"
+
+
+# -- printing -------------------------------------------------------------------------------------------------
+def seconds(value: float | None, width: int) -> str:
+    return f"{'–':>{width}}" if value is None else f"{value:>{width - 1}.2f}s"
+
+
+def label(events: int) -> str:
+    return f"{events / 1e6:g}M"
+
+
+def print_report(sizes: list[Size], metrics: list[str], spark_start: float | None) -> None:
+    print("\nthe lake at each size (30 days; compaction leaves the last day open)")
+    header = (f"{'events':>12}{'runs':>11}{'build':>9}{'compact':>9}{'rollup':>9}{'prep peak':>11}"
+              f"{'events MB':>11}{'files':>7}{'→ MB':>8}{'files':>7}{'runs MB':>9}{'files':>7}{'logs MB':>9}")
+    print(header)
+    print("-" * len(header))
+    for s in sizes:
+        peak = f"{s.prep_peak_mb:>9.0f}MB" if s.prep_peak_mb else f"{'–':>11}"
+        print(f"{s.rows:>12,}{s.runs:>11,}{seconds(s.build_s, 9)}{seconds(s.compaction_s, 9)}"
+              f"{seconds(s.refresh_s, 9)}{peak}{s.mb.get('events before', 0):>11.0f}"
+              f"{s.files.get('events before', 0):>7}{s.mb.get('events', 0):>8.0f}{s.files.get('events', 0):>7}"
+              f"{s.mb.get('runs', 0):>9.1f}{s.files.get('runs', 0):>7}{s.mb.get('logs', 0):>9.2f}")
+    print("events MB/files: as written, then → after compaction; rollup = refresh_runs building every run; "
+          "prep peak = peak resident memory of the compaction + rollup process")
+    print("\nevery metric, one workflow, all days: fast path / event-level path / Spark "
+          + ("" if spark_start is None else f"(Spark session start-up {spark_start:.1f} s, apart)"))
+    header = f"{'metric':<26}" + "".join(f"{label(s.events) + ' fast':>11}{'event':>9}{'spark':>9}" for s in sizes)
+    print(header + "  same result")
+    print("-" * (len(header) + 13))
+    for name in metrics:
+        cells = "".join(f"{seconds(s.fast.get(name), 11)}{seconds(s.event.get(name), 9)}"
+                        f"{seconds(s.spark.get(name), 9)}" for s in sizes)
+        same = "; ".join(f"{label(s.events)}: {s.same.get(name, '–')}" for s in sizes)
+        print(f"{name:<26}{cells}  {same}")
+    totals = "".join(f"{seconds(sum(v for v in s.fast.values() if v), 11)}"
+                     f"{seconds(sum(v for v in s.event.values() if v), 9)}"
+                     f"{seconds(sum(v for v in s.spark.values() if v) or None, 9)}" for s in sizes)
+    print(f"{'sum of the metrics':<26}{totals}")
+    for s in sizes:
+        peak = f"; event-level peak memory {s.event_peak_mb:.0f} MB" if s.event_peak_mb else ""
+        print(f"{label(s.events)}: {' → '.join(s.load)}{peak}")
+        for note in s.notes:
+            print(f"    {note}")
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000000,10000000,30000000", help="events per lake, comma-separated")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--budget", type=float, default=3600, help="seconds per size, everything included")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per fast-path median")
+    parser.add_argument("--slow-repeats", type=int, default=1, help="runs per event-level median")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory", default="8GB", help="DuckDB memory of the event-level path")
+    parser.add_argument("--peak-metric", default="time_to_safe_fallback",
+                        help="the event-level metric whose peak memory is measured in a child ('' = none)")
+    parser.add_argument("--metrics", default=",".join(PUBLIC_METRICS))
+    parser.add_argument("--open-days", type=int, default=1)
+    parser.add_argument("--reuse-fast", action="store_true", help="keep the fast copies of an earlier run")
+    parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory (local mode: all of Spark)")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tracelake")
+    parser.add_argument("--json", type=Path, default=Path.home() / ".cache" / "tracelake" / "scale-results.json")
+    args = parser.parse_args()
+    metrics = args.metrics.split(",")
+    spark, spark_start = None, None
+    if not args.no_spark:
+        from tracelake.spark.session import spark_session
+
+        started = time.perf_counter()
+        spark = spark_session(args.spark_master, conf={"spark.driver.memory": args.spark_memory,
+                                                       "spark.sql.shuffle.partitions": str(args.threads)})
+        spark_start = time.perf_counter() - started
+        log(f"Spark {args.spark_master} started in {spark_start:.1f} s")
+    sizes: list[Size] = []
+    try:
+        for events in (int(n) for n in args.sizes.split(",")):
+            sizes.append(measure_size(events, args, metrics, spark))
+            args.json.write_text(json.dumps({"spark_start_s": spark_start, "sizes": [asdict(s) for s in sizes]},
+                                            indent=1) + "\n")
+    finally:
+        if spark is not None:
+            spark.stop()
+    print_report(sizes, metrics, spark_start)
+    print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
