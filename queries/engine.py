@@ -49,6 +49,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,8 +279,11 @@ class LakeConnection:
 
     def __init__(self, lake: LakeRef, *, tenant: str | None = None,
                  window: Window | None = None, limits: Limits | None = None,
-                 extensions: tuple[str, ...] | None = None) -> None:
+                 extensions: tuple[str, ...] | None = None, rollup: bool = True,
+                 run_horizon: timedelta = timedelta(hours=24)) -> None:
         self.lake = as_lake(lake)
+        self.rollup = rollup
+        self.run_horizon = run_horizon
         self.root = self.lake.uri  # the absolute local path, or the s3:// URL
         # None: what reading the lake needs (tracelake.lake.duck.needed_extensions); delta costs ~0.45 s to load.
         self.extensions = needed_extensions(self.lake) if extensions is None else extensions
@@ -305,7 +309,8 @@ class LakeConnection:
             self._con.execute("SET TimeZone = 'UTC'")
             load_lake_extensions(self._con, self.lake, self.extensions)
             # Unreadable files are left out of the views, never read; the caller reports them.
-            self.skipped: list[BadFile] = create_views(self._con, self.lake, tenant=tenant, window=window)
+            self.skipped: list[BadFile] = create_views(self._con, self.lake, tenant=tenant, window=window,
+                                                       rollup=rollup, run_horizon=run_horizon)
             self._lock_down()
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
@@ -318,7 +323,8 @@ class LakeConnection:
     def _refresh_views(self) -> None:
         """Rebuild the views from the lake as it is now (best effort: the retry reports what still fails)."""
         with suppress(duckdb.Error):
-            self.skipped = create_views(self._con, self.lake, tenant=self.tenant, window=self.window)
+            self.skipped = create_views(self._con, self.lake, tenant=self.tenant, window=self.window,
+                                        rollup=self.rollup, run_horizon=self.run_horizon)
 
     def _lock_down(self) -> None:
         # allowed_directories must be set while external access is still on; the lake's views keep
@@ -478,8 +484,12 @@ class LakeConnection:
 
 
 def open_lake(lake: LakeRef, *, tenant: str | None = None, window: Window | None = None,
-              limits: Limits | None = None, extensions: tuple[str, ...] | None = None) -> LakeConnection:
+              limits: Limits | None = None, extensions: tuple[str, ...] | None = None, rollup: bool = True,
+              run_horizon: timedelta = timedelta(hours=24)) -> LakeConnection:
     """A :class:`LakeConnection` over ``lake`` (the entry point's :class:`~tracelake.lake.lake.Lake`, or its
-    root); the API opens one per request with the key's tenant. Raises :class:`QueryError` when the lake's
-    files cannot be bound (a corrupt footer, a vanished file)."""
-    return LakeConnection(lake, tenant=tenant, window=window, limits=limits, extensions=extensions)
+    root); the API opens one per request with the key's tenant. ``runs`` reads the runs rollup (plus the runs
+    touched since its last refresh) when the lake has one and ``rollup`` is on, else the events (the
+    event-level path, :func:`tracelake.queries.views.view_statements`). Raises :class:`QueryError` when the
+    lake's files cannot be bound (a corrupt footer, a vanished file)."""
+    return LakeConnection(lake, tenant=tenant, window=window, limits=limits, extensions=extensions,
+                          rollup=rollup, run_horizon=run_horizon)

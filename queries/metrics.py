@@ -92,8 +92,7 @@ PUBLIC_METRICS = tuple(name for name, spec in METRICS.items() if spec.public)
 
 
 def _template(name: str) -> str:
-    # Shared fragments (queries/sql/fallback_signal.sql) are pasted in before the per-call slots.
-    return render(read_sql(f"{name}.sql"), {"fallback_signal": read_sql("fallback_signal.sql")})
+    return read_sql(f"{name}.sql")
 
 
 def get_spec(name: str, *, internal: bool = False) -> MetricSpec:
@@ -194,11 +193,13 @@ def compute_metric(lake_root: LakeRef, name: str, *, group_by: Sequence[str] | N
                    since: datetime | None = None, until: datetime | None = None,
                    where: Sequence[tuple[str, str]] = (), tenant: str | None = None,
                    limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),
-                   timeout_s: float | None = None) -> list[Row]:
+                   timeout_s: float | None = None, rollup: bool = True) -> list[Row]:
     """:func:`run_metric` on a fresh connection that reads only the partitions the window needs.
 
     ``tenant`` scopes every view to that tenant (an API key's scope).
     ``run_horizon`` is the longest run assumed (``Settings.run_max_duration_h``).
+    ``rollup=False`` computes runs from the events even when the lake has a runs rollup (the event-level path,
+    the cross-check of the rollup).
     """
     spec = get_spec(name)
     try:
@@ -206,7 +207,7 @@ def compute_metric(lake_root: LakeRef, name: str, *, group_by: Sequence[str] | N
     except ValueError as exc:
         raise MetricArgumentError(str(exc)) from None
     with open_lake(lake_root, tenant=tenant, window=connection_window(spec, window, run_horizon),
-                   limits=limits) as con:
+                   limits=limits, rollup=rollup, run_horizon=run_horizon) as con:
         return run_metric(con, name, group_by=group_by, since=window.since, until=window.until, where=where,
                           timeout_s=timeout_s)
 

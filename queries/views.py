@@ -39,14 +39,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from tracelake.lake.files import BadFile, split_files
-from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.lake.lake import Lake, LakeRef, as_lake
 from tracelake.lake.tables import ALERTS, DEAD_LETTERS, EVENTS, Table
+from tracelake.queries.sqlparts import read_sql
 from tracelake.queries.timewin import Window, partition_days
 
 if TYPE_CHECKING:
@@ -109,51 +110,11 @@ FROM (
 WHERE _copy = 1
 """
 
-_ATTRS = ", ".join(RUN_ATTRIBUTES)
-
-# One pass over the de-duplicated events (materialized once, only the columns runs need), then:
-# per-run aggregates; the event that gives the run its values (the earliest run_finished, else the
-# earliest run_started, ordered by ts then event_id); for runs with neither, their earliest event.
-RUNS_VIEW = f"""
-CREATE OR REPLACE VIEW runs AS
-WITH ev AS MATERIALIZED (
-    SELECT run_id, event_id, event_type, ts, {_ATTRS}, outcome, cost_usd, duration_ms FROM events
-), per_run AS (
-    SELECT
-        run_id,
-        min(ts) FILTER (WHERE event_type = 'run_started') AS started_at,
-        min(ts) FILTER (WHERE event_type = 'run_finished') AS finished_at,
-        min(ts) AS first_ts,
-        coalesce(sum(cost_usd), 0) AS total_cost_usd,
-        count(*) FILTER (WHERE event_type = 'llm_call') AS llm_calls,
-        count(*) FILTER (WHERE event_type = 'tool_call') AS tool_calls,
-        coalesce(sum(duration_ms) FILTER (WHERE event_type = 'llm_call'), 0) AS model_ms,
-        coalesce(sum(duration_ms) FILTER (WHERE event_type = 'tool_call'), 0) AS tool_ms,
-        bool_or(event_type = 'escalation') AS escalated,
-        bool_or(event_type = 'fallback') AS fell_back
-    FROM ev
-    GROUP BY run_id
-), boundary AS (
-    SELECT run_id, {_ATTRS}, CASE WHEN event_type = 'run_finished' THEN outcome END AS outcome
-    FROM ev
-    WHERE event_type IN ('run_finished', 'run_started')
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY event_type = 'run_finished' DESC, ts, event_id) = 1
-), orphan AS (
-    SELECT run_id, {_ATTRS}, CAST(NULL AS VARCHAR) AS outcome
-    FROM ev ANTI JOIN boundary USING (run_id)
-    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts, event_id) = 1
-), picked AS (
-    SELECT * FROM boundary UNION ALL SELECT * FROM orphan
-)
-SELECT
-    p.run_id,
-    {", ".join(f"k.{a}" for a in RUN_ATTRIBUTES)},
-    p.started_at, p.finished_at, k.outcome,
-    p.total_cost_usd, p.llm_calls, p.tool_calls, p.model_ms, p.tool_ms,
-    (epoch_us(p.finished_at) - epoch_us(p.started_at)) / 1000.0 AS run_ms,
-    p.escalated, p.fell_back, p.first_ts
-FROM per_run p JOIN picked k USING (run_id)
-"""
+# One row per run (tenant, run_id) over the de-duplicated events: queries/sql/run_facts.sql, the same SQL
+# the runs rollup stores (tracelake.queries.rollup). A connection over a lake with a rollup reads the rollup
+# plus the runs touched since instead (runs_view_statement there); this is the event-level path.
+RUN_FACTS_SQL = read_sql("run_facts.sql")
+RUNS_VIEW = "CREATE OR REPLACE VIEW runs AS " + RUN_FACTS_SQL.replace("{events}", "events")
 
 LLM_CALLS_VIEW = (
     "CREATE OR REPLACE VIEW llm_calls AS SELECT "
@@ -254,13 +215,18 @@ def empty_source_sql(schema: pa.Schema, partition: str = EVENTS.partition) -> st
     return f"(SELECT {', '.join(columns)} WHERE false)"
 
 
-def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window | None = None) -> list[str]:
+def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window | None = None,
+                    rollup: bool = True, run_horizon: timedelta = timedelta(hours=24)) -> list[str]:
     """The CREATE VIEW statements of every view, in dependency order.
 
     ``window`` prunes the ``events`` partitions (``dead_letters`` and
     ``alerts`` are small and always read whole); ``tenant`` restricts every
     view to that tenant's rows. Dead letters carry no tenant column: a scoped
     reader sees those whose redacted payload names the tenant.
+    ``runs`` reads the runs rollup plus the runs touched since it was refreshed
+    (:func:`tracelake.queries.rollup.runs_view_statement`) when the lake has one and
+    ``rollup`` is on; else it is computed from ``events`` (the event-level path).
+    ``run_horizon`` is the longest run assumed (``Settings.run_max_duration_h``).
     """
     lake = as_lake(root)
     events = source_sql(lake, EVENTS, window) or empty_source_sql(EVENTS.schema, EVENTS.partition)
@@ -275,18 +241,30 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         EVENTS_VIEW.format(source=events, scope=where_tenant),
         DEAD_LETTERS_VIEW.format(source=dead, scope=dead_scope),
         ALERTS_VIEW.format(source=alerts, scope=where_tenant),
-        RUNS_VIEW,
+        _runs_view(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon),
         LLM_CALLS_VIEW,
         TOOL_CALLS_VIEW,
     ]
 
 
+def _runs_view(lake: Lake, *, tenant: str | None, window: Window | None, rollup: bool,
+               run_horizon: timedelta) -> str:
+    if rollup:
+        from tracelake.queries.rollup import runs_view_statement  # the rollup module imports this one
+
+        statement = runs_view_statement(lake, tenant=tenant, window=window, run_horizon=run_horizon)
+        if statement is not None:
+            return statement
+    return RUNS_VIEW
+
+
 def create_views(con: duckdb.DuckDBPyConnection, lake: LakeRef, *, tenant: str | None = None,
-                 window: Window | None = None) -> list[BadFile]:
+                 window: Window | None = None, rollup: bool = True,
+                 run_horizon: timedelta = timedelta(hours=24)) -> list[BadFile]:
     """Create (or replace) every view on ``con``; see :func:`view_statements`. Returns the unreadable files
     the views leave out (also reported to an open :func:`collect_skipped` block)."""
     with collect_skipped() as skipped:
-        statements = view_statements(lake, tenant=tenant, window=window)
+        statements = view_statements(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon)
     _note(skipped)
     for statement in statements:
         con.execute(statement)

@@ -3,13 +3,13 @@
 Design (docs/analytics.md, "Run rollups (design)")
 --------------------------------------------------
 
-- **What a row holds.** Every column of the ``runs`` view (:data:`tracelake.queries.views.RUNS_VIEW`),
-  computed *by that view's SQL*, plus the per-run facts the metrics need beyond it (:data:`EXTRAS_SQL`:
-  tool calls valid/successful and how many carry the flag, post-condition checks passed/failed,
-  escalations and their reasons, fallbacks, the first fallback/escalation, its trigger and the
-  time-to-safe-fallback, reported/estimated cost, event count, last event time). Declared as
-  :data:`tracelake.lake.tables.RUNS`, partitioned by the day of ``finished_at`` (of ``first_ts`` while
-  the run is in flight), so run metrics (selected by ``finished_at``) prune the same way.
+- **What a row holds.** Exactly a row of the ``runs`` view: ``queries/sql/run_facts.sql`` computes both
+  (group values, start/finish, outcome, costs reported/estimated, tool calls valid/successful and how many
+  carry the flag, post-condition checks passed/failed, escalations, fallbacks, the first
+  fallback/escalation, its trigger and the time-to-safe-fallback, event count, first/last event time),
+  one row per ``(tenant, run_id)``. Declared as :data:`tracelake.lake.tables.RUNS`, partitioned by the day
+  of ``finished_at`` (of ``first_ts`` while the run is in flight), so run metrics (selected by
+  ``finished_at``) prune the same way.
 - **What it covers.** Each refresh commits, in the same Delta transaction as its rows, an application
   transaction ``txn(appId = "tracelake.rollup.runs/events", version = V)``: the ``events`` table version
   whose live files the rollup reflects. It is read back with ``DeltaTable.transaction_version``.
@@ -18,46 +18,45 @@ Design (docs/analytics.md, "Run rollups (design)")
   list: the new files (appends; a compaction's rewritten files count as new, so its runs are recomputed,
   which is correct and only costs time). The run ids in those files are the *touched* runs. Each touched
   run is recomputed whole, from all of its events in ``V`` (every live file, de-duplicated by the
-  ``events`` view's own SQL, then the ``runs`` view's SQL), and the rows replace the old ones in one
-  Delta ``MERGE`` on ``run_id`` that also moves the covered version to ``V``. Because a touched run is
+  ``events`` view's own SQL, then ``run_facts.sql``), and the rows replace the old ones in one
+  Delta ``MERGE`` on ``(tenant, run_id)`` that also moves the covered version to ``V``. Because a touched run is
   recomputed from all its events, late and out-of-order events, runs spread over days and batches, and
   re-sent duplicates give the row the view gives. Two refreshes racing both write the same app id: delta-rs
   refuses the later commit (concurrent transaction), which re-reads and tries again (bounded). An append
   racing a refresh lands in a version after ``V``: the next refresh (or the tail) picks it up.
   When ``C`` can no longer be loaded (log cleaned up), the refresh rebuilds every run.
-- **Reading** (:func:`open_runs`, :func:`read_runs`). The rollup's rows at its current version, except the
-  runs touched by events files newer than its covered version, plus those runs computed on the fly (the
-  *tail*): one relation equal to the ``runs`` view at the events version read.
-
-Shared SQL: the safe-fallback signal (first fallback, its trigger, the earliest trouble) is
-``queries/sql/fallback_signal.sql``, pasted into both :data:`EXTRAS_SQL` and the time_to_safe_fallback
-metric. Still to share: escalation reasons per run (``escalation_rate.sql`` joins events).
-``RUNS_VIEW`` groups by ``run_id`` only; a rollup keyed by (tenant, run_id) needs ``GROUP BY tenant,
-run_id`` (and ``PARTITION BY tenant, run_id``) there.
+- **Reading** (:func:`runs_view_statement`, used by every connection of
+  :func:`tracelake.queries.engine.open_lake`). The rollup's rows at its current version (pruned to the days
+  the connection's window needs), except the runs touched by events files newer than its covered version,
+  plus those runs computed on the fly from their events (the *tail*; the events of the days within the run
+  horizon of the new files): one relation equal to the event-level ``runs`` view. The tail is a view, so
+  a connection that never reads ``runs`` never computes it.
 
 Assumptions: copies of one event (same tenant and event_id) carry the same ``run_id`` (the ``events`` view
-already assumes they share ``event_type``); the scope filter on touched runs sits below the de-duplication.
-The ``runs`` view has one row per ``run_id`` (not per tenant and run id), and so does the rollup.
+already assumes they share ``event_type``); a run's events lie within the run horizon
+(``Settings.run_max_duration_h``) of each other, as the run metrics' partition pruning already assumes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tracelake.lake.delta import _data_files, ensure_table, open_table, storage_error
+from tracelake.lake.delta import DataFile, _data_files, ensure_table, live_files, open_table, storage_error
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
-from tracelake.queries.metrics import render
-from tracelake.queries.sqlparts import read_sql
-from tracelake.queries.views import EVENTS_VIEW, RUNS_VIEW, empty_source_sql, sql_string
+from tracelake.queries.timewin import Window
+from tracelake.queries.views import EVENTS_VIEW, RUN_FACTS_SQL, empty_source_sql, sql_string
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,48 +71,11 @@ APP_ID = "tracelake.rollup.runs/events"
 
 MAX_COMMIT_ATTEMPTS = 10
 
-# Per-run facts beyond the runs view, over the (scoped, de-duplicated) ``events`` view; the safe-fallback
-# signal is queries/sql/fallback_signal.sql, the same CTEs the time_to_safe_fallback metric uses.
-EXTRAS_SQL = render("""
-WITH ev AS MATERIALIZED (
-    SELECT run_id, event_id, event_type, ts, status, schema_valid, success, decision, passed, reason,
-           trigger_event_id, cost_usd, cost_source,
-           epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us
-    FROM events
-), counts AS (
-    SELECT run_id,
-        count(*) AS events,
-        coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'reported'), 0) AS cost_reported_usd,
-        coalesce(sum(cost_usd) FILTER (WHERE cost_source = 'estimated'), 0) AS cost_estimated_usd,
-        count(schema_valid) FILTER (WHERE event_type = 'tool_call') AS tool_calls_validity_known,
-        count(*) FILTER (WHERE event_type = 'tool_call' AND schema_valid) AS tool_calls_valid,
-        count(success) FILTER (WHERE event_type = 'tool_call') AS tool_calls_success_known,
-        count(*) FILTER (WHERE event_type = 'tool_call' AND success) AS tool_calls_successful,
-        count(*) FILTER (WHERE event_type = 'postcondition_check') AS postcondition_checks,
-        count(*) FILTER (WHERE event_type = 'postcondition_check' AND passed) AS postconditions_passed,
-        count(*) FILTER (WHERE event_type = 'postcondition_check' AND passed = false) AS postconditions_failed,
-        count(*) FILTER (WHERE event_type = 'escalation') AS escalations,
-        CAST(to_json(histogram(reason) FILTER (WHERE event_type = 'escalation' AND reason IS NOT NULL))
-             AS VARCHAR) AS escalation_reasons,
-        count(*) FILTER (WHERE event_type = 'fallback') AS fallbacks,
-        max(ts) AS last_ts
-    FROM ev
-    GROUP BY run_id
-), {fallback_signal}
-)
-SELECT r.*, c.* EXCLUDE (run_id),
-    f.f_ts AS safe_fallback_at, f.trigger_event_id AS safe_fallback_trigger,
-    CASE WHEN f.run_id IS NOT NULL THEN
-        greatest(0.0, (epoch_us(f.f_ts) - coalesce(triggered.signal_us, trouble.signal_us,
-                                                   epoch_us(coalesce(r.started_at, r.first_ts)))) / 1000.0)
-    END AS ttsf_ms,
-    CAST(coalesce(r.finished_at, r.first_ts) AS DATE) AS event_date
-FROM runs r
-JOIN counts c USING (run_id)
-LEFT JOIN first_fallback f USING (run_id)
-LEFT JOIN triggered USING (run_id)
-LEFT JOIN trouble USING (run_id)
-""", {"fallback_signal": read_sql("fallback_signal.sql")})
+
+
+def run_facts(events: str) -> str:
+    """``queries/sql/run_facts.sql`` over the relation named ``events``: one row per run, the rollup's columns."""
+    return RUN_FACTS_SQL.replace("{events}", events)
 
 
 @dataclass(frozen=True)
@@ -182,16 +144,16 @@ def _connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _touched(con: duckdb.DuckDBPyConnection, new_files: Sequence[str]) -> None:
-    """Temp table ``touched(run_id)``: the runs with an event in ``new_files``."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT run_id FROM {_source(new_files)}")
+    """Temp table ``touched(tenant, run_id)``: the runs with an event in ``new_files``."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT tenant, run_id FROM {_source(new_files)}")
 
 
-def _recompute(con: duckdb.DuckDBPyConnection, files: Sequence[str], *, scoped: bool) -> None:
-    """Views ``events`` and ``runs`` over the runs in ``touched`` (every run when not ``scoped``), from all
-    their events in ``files``: the views' own SQL; :data:`EXTRAS_SQL` over them gives the rollup rows."""
-    scope = "WHERE run_id IN (SELECT run_id FROM touched)" if scoped else ""
+def _recompute(con: duckdb.DuckDBPyConnection, files: Sequence[str], *, scoped: bool) -> str:
+    """View ``events`` over the runs in ``touched`` (every run when not ``scoped``), from all their events in
+    ``files`` (the events view's own SQL); returns the query of their rollup rows (:func:`run_facts`)."""
+    scope = "WHERE (tenant, run_id) IN (SELECT tenant, run_id FROM touched)" if scoped else ""
     con.execute(EVENTS_VIEW.format(source=_source(files), scope=scope))
-    con.execute(RUNS_VIEW)
+    return run_facts("events")
 
 
 def _as_runs(table: pa.Table) -> pa.Table:
@@ -228,15 +190,15 @@ def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
         new_files = files if old is None else sorted(set(files) - set(old))
         with _connection(lake) as con:
             _touched(con, new_files)
-            _recompute(con, files, scoped=not rebuild)
-            rows = _as_runs(con.execute(EXTRAS_SQL).to_arrow_table())
+            rows = _as_runs(con.execute(_recompute(con, files, scoped=not rebuild)).to_arrow_table())
         commit = deltalake.CommitProperties(custom_metadata={"tracelake.rollup": f"runs@events:{target}"},
                                             app_transactions=[deltalake.Transaction(APP_ID, target)])
         try:
             if rows.num_rows == 0:
                 deltalake.write_deltalake(rollup, rows, mode="append", commit_properties=commit)
             else:
-                (rollup.merge(rows, predicate="t.run_id = s.run_id", source_alias="s", target_alias="t",
+                (rollup.merge(rows, predicate="t.tenant = s.tenant AND t.run_id = s.run_id", source_alias="s",
+                              target_alias="t",
                               commit_properties=commit)
                  .when_matched_update_all().when_not_matched_insert_all().execute())
         except deltalake.exceptions.CommitFailedError as exc:
@@ -255,57 +217,114 @@ def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
 
 # -- reading: rollup + tail --------------------------------------------------------------------------------------
 
-def create_runs_view(con: duckdb.DuckDBPyConnection, lake_ref: LakeRef, name: str = "runs") -> dict[str, Any]:
-    """Create view ``name`` on ``con`` (a private DuckDB connection: the function replaces and then drops views
-    ``events`` and ``runs`` and leaves temp tables ``touched``, ``runs_tail``): the rollup's rows plus the
-    still-open tail, one relation with the rollup's columns (``event_date`` as a DATE). With ``name="runs"``
-    the run-only metric SQL files (success_rate, cost_per_success, latency_split) run on it unchanged.
+_FILES_AT: dict[tuple[str, int], frozenset[str] | None] = {}
+_FILES_AT_LOCK = threading.Lock()
 
-    Returns what was read: ``covered`` (events version in the rollup), ``events_version``, ``tail_files``,
-    ``tail_runs``.
+
+def _covered_files(lake: Lake, version: int) -> frozenset[str] | None:
+    """:func:`_files_at` cached per process: a table version never changes, so neither does its file list."""
+    key = (lake.table_uri(EVENTS), version)
+    with _FILES_AT_LOCK:
+        if key in _FILES_AT:
+            return _FILES_AT[key]
+    found = _files_at(lake, version)
+    files = None if found is None else frozenset(found)
+    with _FILES_AT_LOCK:
+        if len(_FILES_AT) > 64:  # a handful of versions are live at once; old ones are never asked again
+            _FILES_AT.clear()
+        _FILES_AT[key] = files
+    return files
+
+
+def _readable(lake: Lake, files: list[DataFile]) -> list[str]:
+    return [f.uri for f in files] if lake.is_remote else split_files(files)[0]
+
+
+def _parquet(files: Sequence[str]) -> str:
+    listed = ", ".join(sql_string(f) for f in files)
+    return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
+
+
+def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
+                        run_horizon: timedelta = timedelta(hours=24)) -> str | None:
+    """``CREATE VIEW runs`` over the rollup plus the still-open tail (module docstring, "Reading"); None when the
+    lake has no rollup yet (or its covered events version can no longer be loaded): the caller then defines
+    ``runs`` from the events (the event-level path).
+
+    ``window`` (a connection's window, already widened by the run horizon for run metrics) prunes the rollup
+    to the partitions of days in ``[window.since, window.until + run_horizon]``: a run finished in the
+    window, or in flight with its first event there, has its row in one of them. ``tenant`` scopes every
+    part. Same columns as the event-level view (``queries/sql/run_facts.sql``).
     """
     lake = as_lake(lake_ref)
     rollup = open_table(lake, RUNS)
     covered = None if rollup is None else rollup.transaction_version(APP_ID)
-    events = open_table(lake, EVENTS)
-    files = [] if events is None else _file_uris(lake, events)
-    old = _files_at(lake, int(covered)) if covered is not None else None
-    tail_files = files if old is None else sorted(set(files) - set(old))
-    rollup_files = [] if rollup is None or covered is None else [
-        f.uri for f in _data_files(lake, RUNS, rollup.get_add_actions(flatten=True))]
-    _touched(con, tail_files)
-    _recompute(con, files, scoped=True)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE runs_tail AS {EXTRAS_SQL}")
-    # The helper views hold only the tail's runs: dropped, so no query on ``con`` mistakes them for the lake's.
-    con.execute("DROP VIEW runs")
-    con.execute("DROP VIEW events")
-    stored = (f"read_parquet([{', '.join(sql_string(f) for f in rollup_files)}], hive_partitioning = true, "
-              "union_by_name = true)") if rollup_files else empty_source_sql(RUNS.schema, RUNS.partition)
-    columns = ", ".join(f'"{c}"' for c in RUNS.schema.names)
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS "
-                f"SELECT {columns} FROM {stored} WHERE run_id NOT IN (SELECT run_id FROM touched) "
-                f"UNION ALL BY NAME SELECT {columns} FROM runs_tail")
-    tail_runs = con.execute("SELECT count(*) FROM runs_tail").fetchone()
-    return {"covered": None if covered is None else int(covered),
-            "events_version": None if events is None else int(events.version()),
-            "tail_files": len(tail_files), "tail_runs": int(tail_runs[0]) if tail_runs else 0}
+    if rollup is None or covered is None:
+        return None
+    old = _covered_files(lake, int(covered))
+    if old is None:
+        return None
+    current = live_files(lake, EVENTS)
+    tail = [f for f in current if f.uri not in old]
+    stored = _data_files(lake, RUNS, rollup.get_add_actions(flatten=True))
+    if window is not None:
+        first, last = window.since.date(), (window.until + run_horizon).date()
+        stored = [f for f in stored if first <= f.day <= last]
+    scope = f"tenant = {sql_string(tenant)}" if tenant is not None else "true"
+    columns = ", ".join(f'"{c}"' for c in RUNS.schema.names if c != RUNS.partition)
+    rows = _readable(lake, stored)
+    stored_sql = _parquet(rows) if rows else empty_source_sql(RUNS.schema, RUNS.partition)
+    if not tail:
+        return f"CREATE OR REPLACE VIEW runs AS SELECT {columns}, {RUNS.partition} FROM {stored_sql} WHERE {scope}"
+    days = {f.day for f in tail}
+    reach = timedelta(days=math.ceil(run_horizon / timedelta(days=1)))
+    first_day, last_day = min(days) - reach, max(days) + reach
+    nearby = _readable(lake, [f for f in current if first_day <= f.day <= last_day])
+    tail_events = EVENTS_VIEW.format(
+        source=_parquet(nearby),
+        scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",
+    ).split(" AS\n", 1)[1]
+    touched_files = _readable(lake, tail)
+    touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope}" if touched_files
+               else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
+    return (f"CREATE OR REPLACE VIEW runs AS\n"
+            f"WITH touched AS MATERIALIZED ({touched}),\n"
+            f"tail_events AS ({tail_events}),\n"
+            f"tail AS ({run_facts('tail_events')})\n"
+            f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
+            f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
+            f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM tail")
 
 
-def read_runs(lake_ref: LakeRef) -> pa.Table:
-    """The rollup plus the still-open tail as an Arrow table (every :data:`~tracelake.lake.tables.RUNS`
-    column), ordered by ``run_id``."""
+def pending_files(lake_ref: LakeRef) -> int | None:
+    """How many live events files the rollup does not cover yet (what the tail reads); None without a rollup."""
+    lake = as_lake(lake_ref)
+    rollup = open_table(lake, RUNS)
+    covered = None if rollup is None else rollup.transaction_version(APP_ID)
+    old = None if covered is None else _covered_files(lake, int(covered))
+    if old is None:
+        return None
+    return sum(1 for f in live_files(lake, EVENTS) if f.uri not in old)
+
+
+def read_runs(lake_ref: LakeRef, *, tenant: str | None = None) -> pa.Table:
+    """The rollup plus the still-open tail (every :data:`~tracelake.lake.tables.RUNS` column, ``event_date`` as
+    a DATE) as an Arrow table ordered by ``(tenant, run_id)``; the event-level rows when there is no rollup."""
     lake = as_lake(lake_ref)
     with _connection(lake) as con:
-        create_runs_view(con, lake, name="runs_all")
-        return con.execute("SELECT * FROM runs_all ORDER BY run_id").to_arrow_table()
+        statement = runs_view_statement(lake, tenant=tenant)
+        if statement is None:
+            return compute_runs(lake)
+        con.execute(statement)
+        return con.execute("SELECT * FROM runs ORDER BY tenant, run_id").to_arrow_table()
 
 
 def compute_runs(lake_ref: LakeRef) -> pa.Table:
     """Every run's rollup row computed from scratch from the events table's latest version (the event-level
-    path the rollup must equal), ordered by ``run_id``; ``event_date`` as a DATE."""
+    path the rollup must equal), ordered by ``(tenant, run_id)``; ``event_date`` as a DATE."""
     lake = as_lake(lake_ref)
     events = open_table(lake, EVENTS)
     files = [] if events is None else _file_uris(lake, events)
     with _connection(lake) as con:
-        _recompute(con, files, scoped=False)
-        return con.execute(f"SELECT * FROM ({EXTRAS_SQL}) ORDER BY run_id").to_arrow_table()
+        query = _recompute(con, files, scoped=False)
+        return con.execute(f"SELECT * FROM ({query}) ORDER BY tenant, run_id").to_arrow_table()

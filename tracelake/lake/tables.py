@@ -252,8 +252,8 @@ ALERTS = Table(
     json_columns=("group",),
 )
 
-# The run rollup (tracelake.queries.rollup): one row per run, the columns of the ``runs`` view first (same
-# names, same types), then the per-run facts the metrics need beyond it. Partitioned by the day of the run's
+# The run rollup (tracelake.queries.rollup): one row per run (tenant, run_id), exactly the columns of the
+# ``runs`` view (queries/sql/run_facts.sql computes both). Partitioned by the day of the run's
 # finish (of its first event while in flight). Maintained by ``refresh_runs``, never by the ingest writer;
 # kept out of TABLES (compaction, conversion, lake check and Spark's table list do not handle it yet).
 RUNS_SCHEMA = pa.schema(
@@ -289,7 +289,6 @@ RUNS_SCHEMA = pa.schema(
         ("postconditions_passed", pa.int64()),
         ("postconditions_failed", pa.int64()),
         ("escalations", pa.int64()),
-        ("escalation_reasons", pa.string()),
         ("fallbacks", pa.int64()),
         ("safe_fallback_at", _TS),
         ("safe_fallback_trigger", pa.string()),
@@ -302,7 +301,6 @@ RUNS = Table(
     "runs", RUNS_SCHEMA,
     identity=("tenant", "run_id"),
     copy_order=("first_ts",),
-    json_columns=("escalation_reasons",),
 )
 
 TABLES: tuple[Table, ...] = (EVENTS, DEAD_LETTERS, ALERTS)

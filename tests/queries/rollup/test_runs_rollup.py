@@ -26,9 +26,8 @@ import pytest
 
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import EVENTS, RUNS
-from tracelake.queries.rollup import compute_runs, create_runs_view, read_runs, refresh_runs
-from tracelake.queries.rollup.runs import _connection
-from tracelake.queries.views import connect
+from tracelake.queries.engine import open_lake
+from tracelake.queries.rollup import compute_runs, pending_files, read_runs, refresh_runs
 
 MIDNIGHT = datetime(2026, 11, 24, tzinfo=UTC)
 TROUBLE = ("tool_call", "llm_call", "postcondition_check", "policy_decision", "budget_exceeded")
@@ -109,39 +108,39 @@ def _append(lake: Lake, batch: list[dict[str, Any]], name: str) -> None:
     lake.writer(EVENTS).write(EVENTS.to_arrow(rows), name)
 
 
-VIEW_COLUMNS = ("run_id", "tenant", "workflow", "workflow_version", "team", "release", "environment",
-                "started_at", "finished_at", "outcome", "total_cost_usd", "llm_calls", "tool_calls", "model_ms",
-                "tool_ms", "run_ms", "escalated", "fell_back", "first_ts")
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     return bool(a == b)
 
 
-def _diff(left: list[dict[str, Any]], right: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
-    if [r["run_id"] for r in left] != [r["run_id"] for r in right]:
-        return [f"runs differ: {sorted({r['run_id'] for r in left} ^ {r['run_id'] for r in right})}"]
+def _diff(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> list[str]:
+    def key(row: dict[str, Any]) -> tuple[str, str]:
+        return row["tenant"], row["run_id"]
+
+    if [key(r) for r in left] != [key(r) for r in right]:
+        return [f"runs differ: {sorted({key(r) for r in left} ^ {key(r) for r in right})}"]
     return [f"{a['run_id']}.{c}: {a[c]!r} != {b[c]!r}"
-            for a, b in zip(left, right, strict=True) for c in columns if not _same(a[c], b[c])]
+            for a, b in zip(left, right, strict=True) for c in RUNS.schema.names if not _same(a[c], b[c])]
 
 
-def _view_rows(lake: Lake) -> list[dict[str, Any]]:
-    with connect(lake) as con:
-        return con.query("SELECT * FROM runs ORDER BY run_id", name="runs view").dicts()
+def _view_rows(lake: Lake, *, rollup: bool) -> list[dict[str, Any]]:
+    with open_lake(lake, rollup=rollup) as con:
+        return con.query("SELECT * FROM runs ORDER BY tenant, run_id", name="runs view").dicts()
 
 
 def check(lake: Lake) -> None:
-    """Rollup + tail == the runs view (its columns) == the rows computed from scratch (every column)."""
-    fast = read_runs(lake).to_pylist()
-    assert not _diff(fast, _view_rows(lake), VIEW_COLUMNS)
-    assert not _diff(fast, compute_runs(lake).to_pylist(), tuple(RUNS.schema.names))
+    """Every column equal, row for row: the runs view of a connection (rollup + tail), the event-level runs
+    view, the rollup's reader and the rows computed from scratch."""
+    fast = _view_rows(lake, rollup=True)
+    assert not _diff(fast, _view_rows(lake, rollup=False))
+    assert not _diff(fast, read_runs(lake).to_pylist())
+    assert not _diff(fast, compute_runs(lake).to_pylist())
 
 
 def tail_runs(lake: Lake) -> int:
-    with _connection(lake) as con:
-        return int(create_runs_view(con, lake, name="all_runs")["tail_runs"])
+    """Events files the rollup does not cover yet."""
+    return pending_files(lake) or 0
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -236,14 +235,13 @@ def test_empty_lake(tmp_path: Path) -> None:
     assert isinstance(table, pa.Table)
 
 
-RUN_ONLY_METRICS = ("success_rate", "cost_per_success", "latency_split")
+RUN_METRICS = ("success_rate", "cost_per_success", "latency_split", "time_to_safe_fallback", "escalation_rate")
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_run_metrics_over_rollup_equal_the_event_level_path(tmp_path: Path, seed: int) -> None:
-    """The metric SQL files that read only ``runs`` give the same rows over rollup + tail as over the views."""
-    from tracelake.queries.metrics import build_query, get_spec, run_metric
-    from tracelake.queries.timewin import Window
+    """Every run metric gives the same rows over rollup + tail as over the events, tenant-scoped or not."""
+    from tracelake.queries.metrics import compute_metric
 
     lake = Lake.at(tmp_path / "lake")
     batches = _batches(300 + seed)
@@ -251,18 +249,14 @@ def test_run_metrics_over_rollup_equal_the_event_level_path(tmp_path: Path, seed
         _append(lake, batch, f"m{i}")
         if i == len(batches) // 2:
             refresh_runs(lake)  # the rest stays in the tail
-    window = Window.of(MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=15))
-    for name in RUN_ONLY_METRICS:
-        for group_by in (None, ("tenant",), ()):
-            with connect(lake) as con:
-                slow = run_metric(con, name, group_by=group_by, since=window.since, until=window.until)
-            sql, params = build_query(get_spec(name), window, group_by)
-            with _connection(lake) as con:
-                create_runs_view(con, lake, name="runs")
-                cursor = con.execute(sql, params)
-                columns = [d[0] for d in cursor.description]
-                fast = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-            assert slow, name
+    assert tail_runs(lake) > 0
+    since, until = MIDNIGHT - timedelta(minutes=20), MIDNIGHT + timedelta(minutes=15)
+    for name in RUN_METRICS:
+        for group_by, tenant in ((None, None), (("tenant",), None), ((), "acme"), (None, "globex")):
+            rows = {rollup: compute_metric(lake, name, group_by=group_by, since=since, until=until, tenant=tenant,
+                                           rollup=rollup) for rollup in (True, False)}
+            fast, slow = rows[True], rows[False]
+            assert slow or tenant, name
             assert len(fast) == len(slow), name
             for a, b in zip(fast, slow, strict=True):
                 assert all(_same(a[c], b[c]) for c in b), (name, a, b)

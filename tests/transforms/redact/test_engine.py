@@ -38,3 +38,31 @@ def test_findings_are_per_text_and_in_order(engine: Engine) -> None:
     found = engine.find(texts)
     assert [sorted({r.entity_type for r in f}) for f in found] == [
         [], ["EMAIL_ADDRESS", "PERSON"], [], ["IP_ADDRESS"]]
+
+
+def test_ner_multiplies_through_numpy_on_one_blas_thread(engine: Engine) -> None:
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info
+
+    ner = engine.nlp.get_pipe("ner")
+    ops = {type(node.ops) for node in ner.model.walk()}
+    assert ops == {NumpyOps}
+    assert all(not node.ops.use_blis for node in ner.model.walk())
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
+def test_numpy_blas_finds_what_blis_finds(engine: Engine) -> None:
+    # The same weights through BLIS and through numpy: float rounding may differ, the entities must not.
+    import spacy
+    from thinc.api import NumpyOps
+
+    texts = ["Please refund Maria Gonzalez, she lives in Porto.", "Ticket from Kwame Mensah about order 8812.",
+             "Dear Mr. Tanaka, your flight to Berlin is confirmed.", "Amara Okafor and Lars Nilsson met in Oslo."]
+    blis = spacy.load(engine.config.model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer"])
+    blis_ops = NumpyOps(use_blis=True)
+    for node in blis.get_pipe("ner").model.walk():
+        node.ops = blis_ops
+    ours = [[(e.text, e.label_) for e in doc.ents] for doc in engine.nlp.pipe(texts)]
+    theirs = [[(e.text, e.label_) for e in doc.ents] for doc in blis.pipe(texts)]
+    assert ours == theirs
+    assert any(ours)
