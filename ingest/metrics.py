@@ -17,6 +17,9 @@ DLQ_PRODUCED = "tracelake_ingest_dlq_produced_total"
 DUPLICATES_SKIPPED = "tracelake_ingest_duplicates_skipped_total"
 WRITE_FAILURES = "tracelake_ingest_write_failures_total"  # label: errno name (EACCES, ENOSPC, EIO, …); one per try
 WRITE_FAULTS = "tracelake_ingest_write_faults_total"  # fault episodes: writes failing until one succeeds again
+ROLLUP_REFRESHES = "tracelake_ingest_rollup_refreshes_total"  # runs rollup brought up to date by this consumer
+ROLLUP_FAILURES = "tracelake_ingest_rollup_refresh_failures_total"  # refreshes that failed (retried later)
+ROLLUP_MS = "tracelake_ingest_rollup_refresh_ms_total"  # time spent refreshing, milliseconds
 
 
 class Counters:

@@ -1,6 +1,6 @@
 """The processing chain, assembled in data-flow order.
 
-    poll → decode + validate → buffer (micro-batch) → redact → write (lake + DLQ) → commit
+    poll → decode + validate → buffer (micro-batch) → redact → write (lake + DLQ) → refresh rollup → commit
 
 Batching comes before redaction on purpose: the redactor runs spaCy over a
 whole batch at once (``nlp.pipe``) and caches repeated strings across it.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from tracelake.ingest.message import Partition, RawMessage
 from tracelake.ingest.metrics import Counters
@@ -18,6 +19,7 @@ from tracelake.ingest.sinks import DeadLetterSink
 from tracelake.ingest.strategies.base import ProcessingStep
 from tracelake.ingest.strategies.batching import Batching
 from tracelake.ingest.strategies.commit import CommitOffsets
+from tracelake.ingest.strategies.rollup import RefreshRollup
 from tracelake.ingest.strategies.run_task import RunTask
 from tracelake.ingest.strategies.write import KnownIds, WriteLake
 from tracelake.lake.writer import LakeWriter
@@ -40,12 +42,17 @@ class PipelineParts:
     max_batch_age_s: float = 2.0
     max_event_bytes: int = 1024 * 1024
     known_ids: KnownIds | None = None
+    # Brings the runs rollup up to date (tracelake.queries.rollup.refresh_runs on the lake); None: not here.
+    refresh_rollup: Callable[[], object] | None = None
+    rollup_interval_s: float = 60.0
 
 
 def build_pipeline(
     parts: PipelineParts, commit: Callable[[dict[Partition, int]], None]
 ) -> ProcessingStep[RawMessage]:
-    committed = CommitOffsets(commit, parts.counters)
+    committed: ProcessingStep[Any] = CommitOffsets(commit, parts.counters)
+    if parts.refresh_rollup is not None:
+        committed = RefreshRollup(parts.refresh_rollup, parts.rollup_interval_s, committed, parts.counters)
     written = WriteLake(parts.events, parts.dead_letters, parts.dlq, parts.prices, committed, parts.counters,
                         known_ids=parts.known_ids)
     redacted = RunTask(partial(redact_batch, parts.redactor), written)

@@ -30,6 +30,13 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
     """The pipeline's parts, writing to ``lake`` (the entry point's :class:`~tracelake.lake.lake.Lake`; built
     from ``settings`` when not given). Raises ``OSError``/``ValueError`` for an unreadable prices file."""
     lake = lake or Lake.from_settings(settings)
+    the_lake = lake
+
+    def refresh_rollup() -> object:
+        from tracelake.queries.rollup import refresh_runs
+
+        return refresh_runs(the_lake)
+
     return PipelineParts(
         redactor=redactor or make_redactor(settings),
         events=lake.writer(EVENTS),
@@ -40,4 +47,6 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
         max_batch=settings.batch_max_events,
         max_batch_age_s=settings.batch_max_age_s,
         max_event_bytes=settings.max_event_bytes,
+        refresh_rollup=refresh_rollup,
+        rollup_interval_s=settings.rollup_interval_s,
     )

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
                                         description="ceiling on any one query's answer, bytes (about its JSON size)")
     sql_max_bytes: int = Field(32 * 1024 * 1024, ge=1,
                                description="bytes returned by ad-hoc SQL before the result is truncated")
+    rollup_interval_s: float = Field(
+        60.0, ge=0, description="how often a consumer brings the runs rollup up to date after writing (0: never)")
     run_max_duration_h: float = Field(
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")

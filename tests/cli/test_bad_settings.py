@@ -87,6 +87,7 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["compact"], "TRACELAKE_DUCKDB_THREADS", "x"),
     (["lake", "check"], "TRACELAKE_QUERY_TIMEOUT_S", "x"),
     (["lake", "convert"], "TRACELAKE_LAKE", "gs://bucket/lake"),
+    (["lake", "rollup"], "TRACELAKE_ROLLUP_INTERVAL_S", "-1"),
     (["metrics", "success_rate"], "TRACELAKE_QUERY_TIMEOUT_S", "abc"),
     (["sql", "select 1"], "TRACELAKE_SQL_TIMEOUT_S", "abc"),
     (["alerts", "run"], "TRACELAKE_ALERTS_WEBHOOK_RETRIES", "-1"),

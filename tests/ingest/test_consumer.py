@@ -123,3 +123,19 @@ def test_quiet_topic_still_flushes_by_age(tmp_path: Path, parts_factory) -> None
     Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0).run(
         StopAfter(1))
     assert backend.committed == {Partition("t", 0): 1}
+
+
+def test_the_consumer_keeps_the_runs_rollup_up_to_date(tmp_path: Path, parts_factory) -> None:
+    from tracelake.queries.rollup import pending_files, refresh_runs
+
+    lake = Lake.at(tmp_path / "lake")
+    backend = MemoryBackend("t", {0: [event(i, run=f"r{i % 3}") for i in range(12)]})
+    parts = parts_factory(tmp_path / "lake", max_batch=4, refresh_rollup=lambda: refresh_runs(lake),
+                          rollup_interval_s=1e-9)
+    Consumer(backend, lambda commit: build_pipeline(parts, commit), parts.counters, poll_timeout_s=0).run(
+        StopAfter(3))
+    assert parts.counters.get(metrics.ROLLUP_REFRESHES) >= 1
+    assert pending_files(lake) == 0  # the rollup covers every events file written
+    with connect(lake) as con:
+        rows = con.execute("SELECT run_id, events FROM runs ORDER BY run_id").fetchall()
+    assert rows == [("r0", 4), ("r1", 4), ("r2", 4)]

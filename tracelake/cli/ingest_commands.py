@@ -198,7 +198,7 @@ def _warn_quarantined(bad: Any, moved: Path) -> None:
 
 @group()
 def lake() -> None:
-    """Lake maintenance: convert a pre-Delta lake, find and quarantine unreadable files."""
+    """Lake maintenance: convert a pre-Delta lake, find and quarantine unreadable files, refresh the runs rollup."""
 
 
 @lake.command("convert")
@@ -218,6 +218,26 @@ def lake_convert(lake: str | None, deep: bool, fmt: str | None) -> None:
     except OSError as exc:
         raise Unavailable(f"cannot convert the lake: {exc}") from None
     emit([d.__dict__ for d in done], fmt)
+
+
+@lake.command("rollup")
+@lake_option
+@format_option
+def lake_rollup(lake: str | None, fmt: str | None) -> None:
+    """Bring the runs rollup (one row per run, what run metrics read) up to date with the events table now.
+
+    Consumers do this by themselves every TRACELAKE_ROLLUP_INTERVAL_S; queries add the runs touched since
+    on the fly, so this is never needed for a correct answer, only for a fast one (e.g. after a bulk
+    ingest-file or a compaction). Safe while consumers run.
+    """
+    from tracelake.queries.rollup import refresh_runs
+
+    the_lake = lake_of(settings(lake=lake))
+    try:
+        report = refresh_runs(the_lake)
+    except OSError as exc:
+        raise Unavailable(f"cannot refresh the runs rollup: {exc}") from None
+    emit([{**report.__dict__, "seconds": round(report.seconds, 3)}], fmt)
 
 
 @lake.command("check")

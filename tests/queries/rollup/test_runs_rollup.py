@@ -277,3 +277,23 @@ def test_refreshes_racing_each_other(tmp_path: Path) -> None:
     assert not refresh_runs(lake).changed
     assert tail_runs(lake) == 0
     check(lake)
+
+
+def test_lake_rollup_command(tmp_path: Path) -> None:
+    import orjson
+    from click.testing import CliRunner
+
+    from tracelake.cli.main import cli
+
+    lake = Lake.at(tmp_path / "lake")
+    for i, batch in enumerate(_batches(501)):
+        _append(lake, batch, f"c{i}")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["lake", "rollup", "--lake", str(tmp_path / "lake"), "--format", "json"])
+    assert first.exit_code == 0, first.output
+    (report,) = orjson.loads(first.output)
+    assert report["runs_recomputed"] > 0 and report["rollup_version"] is not None
+    assert tail_runs(lake) == 0
+    again = runner.invoke(cli, ["lake", "rollup", "--lake", str(tmp_path / "lake"), "--format", "json"])
+    assert orjson.loads(again.output)[0]["rollup_version"] is None  # nothing new: nothing committed
+    check(lake)

@@ -1,0 +1,80 @@
+"""The refresh step: passes every message on at once, refreshes at most every interval, never raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracelake.ingest import metrics
+from tracelake.ingest.message import Message
+from tracelake.ingest.strategies.base import ProcessingStep
+from tracelake.ingest.strategies.rollup import RefreshRollup
+
+
+class Collect(ProcessingStep[Any]):
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+        self.polls = 0
+
+    def submit(self, message: Message[Any]) -> None:
+        self.got.append(message.committable)
+
+    def poll(self) -> None:
+        self.polls += 1
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _step(refresh: Any, interval: float = 60.0) -> tuple[RefreshRollup, Collect, Clock, metrics.Counters]:
+    clock, sink, counters = Clock(), Collect(), metrics.Counters()
+    return RefreshRollup(refresh, interval, sink, counters, clock=clock), sink, clock, counters
+
+
+def test_refreshes_at_most_every_interval_and_only_after_writes() -> None:
+    calls: list[float] = []
+    step, sink, clock, counters = _step(lambda: calls.append(clock.now))
+    step.submit(Message(None, {"p": 1}))
+    assert sink.got == [{"p": 1}] and calls == []  # passed on at once; too early to refresh
+    clock.now = 61
+    step.poll()
+    assert calls == [61]
+    clock.now = 200
+    step.poll()
+    assert calls == [61]  # nothing written since: no refresh
+    step.submit(Message(None, {"p": 2}))
+    assert calls == [61, 200]
+    assert counters.get(metrics.ROLLUP_REFRESHES) == 2
+
+
+def test_a_failing_refresh_is_counted_and_retried_never_raised() -> None:
+    attempts: list[int] = []
+
+    def refresh() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("storage refused\nsecond line")
+
+    step, sink, clock, counters = _step(refresh)
+    clock.now = 61
+    step.submit(Message(None, {"p": 1}))
+    assert sink.got == [{"p": 1}] and counters.get(metrics.ROLLUP_FAILURES) == 1
+    clock.now = 122
+    step.poll()
+    assert len(attempts) == 2 and counters.get(metrics.ROLLUP_REFRESHES) == 1
+
+
+def test_interval_zero_never_refreshes() -> None:
+    calls: list[int] = []
+    step, _, clock, _ = _step(lambda: calls.append(1), interval=0)
+    clock.now = 10_000
+    step.submit(Message(None, {"p": 1}))
+    step.poll()
+    assert calls == []
