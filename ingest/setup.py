@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tracelake.ingest.metrics import Counters
@@ -35,7 +36,7 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
     def refresh_rollup() -> object:
         from tracelake.queries.rollup import refresh_runs
 
-        return refresh_runs(the_lake)
+        return refresh_runs(the_lake, timedelta(hours=settings.run_max_duration_h))
 
     return PipelineParts(
         redactor=redactor or make_redactor(settings),

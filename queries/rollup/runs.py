@@ -164,10 +164,12 @@ def _as_runs(table: pa.Table) -> pa.Table:
 
 # -- refresh ---------------------------------------------------------------------------------------------------
 
-def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
+def refresh_runs(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours=24)) -> RefreshReport:
     """Bring the ``runs`` rollup up to the events table's latest version (see the module docstring).
 
-    Raises ``OSError`` when the storage refuses, :class:`tracelake.errors.Unavailable` when other refreshes
+    A touched run is recomputed from the events of the days within ``run_horizon`` (the longest run,
+    ``Settings.run_max_duration_h``) of the new files' days, so a refresh reads what is near the new events,
+    not the whole lake; a rebuild reads everything. Raises ``OSError`` when the storage refuses, :class:`tracelake.errors.Unavailable` when other refreshes
     keep winning the commit race.
     """
     import deltalake
@@ -184,13 +186,17 @@ def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
         target = int(events.version())
         if covered is not None and covered >= target:
             return RefreshReport(covered, covered, 0, 0, None, time.perf_counter() - started, attempt)
-        files = _file_uris(lake, events)
-        old = _files_at(lake, covered) if covered is not None else []
+        live = _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+        readable = set(_readable(lake, live))
+        live = [f for f in live if f.uri in readable]
+        old = _covered_files(lake, covered) if covered is not None else frozenset()
         rebuild = old is None
-        new_files = files if old is None else sorted(set(files) - set(old))
+        new = live if old is None else [f for f in live if f.uri not in old]
+        source = live if rebuild else _near(live, new, run_horizon)
         with _connection(lake) as con:
-            _touched(con, new_files)
-            rows = _as_runs(con.execute(_recompute(con, files, scoped=not rebuild)).to_arrow_table())
+            _touched(con, sorted(f.uri for f in new))
+            query = _recompute(con, [f.uri for f in source], scoped=not rebuild)
+            rows = _as_runs(con.execute(query).to_arrow_table())
         commit = deltalake.CommitProperties(custom_metadata={"tracelake.rollup": f"runs@events:{target}"},
                                             app_transactions=[deltalake.Transaction(APP_ID, target)])
         try:
@@ -207,7 +213,7 @@ def refresh_runs(lake_ref: LakeRef) -> RefreshReport:
         except deltalake.exceptions.DeltaError as exc:
             raise storage_error(exc) from exc
         rollup.update_incremental()
-        return RefreshReport(covered, target, len(new_files), rows.num_rows, int(rollup.version()),
+        return RefreshReport(covered, target, len(new), rows.num_rows, int(rollup.version()),
                              time.perf_counter() - started, attempt)
     from tracelake.errors import Unavailable
 
@@ -238,6 +244,16 @@ def _covered_files(lake: Lake, version: int) -> frozenset[str] | None:
 
 def _readable(lake: Lake, files: list[DataFile]) -> list[str]:
     return [f.uri for f in files] if lake.is_remote else split_files(files)[0]
+
+
+def _near(files: list[DataFile], new: list[DataFile], run_horizon: timedelta) -> list[DataFile]:
+    """The ``files`` of the days within ``run_horizon`` of a day of ``new``: where the events of the runs that
+    ``new`` touches can be (a run's events lie within the horizon of each other)."""
+    if not new:
+        return []
+    reach = timedelta(days=math.ceil(run_horizon / timedelta(days=1)))
+    first, last = min(f.day for f in new) - reach, max(f.day for f in new) + reach
+    return [f for f in files if first <= f.day <= last]
 
 
 def _parquet(files: Sequence[str]) -> str:
@@ -276,10 +292,7 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     stored_sql = _parquet(rows) if rows else empty_source_sql(RUNS.schema, RUNS.partition)
     if not tail:
         return f"CREATE OR REPLACE VIEW runs AS SELECT {columns}, {RUNS.partition} FROM {stored_sql} WHERE {scope}"
-    days = {f.day for f in tail}
-    reach = timedelta(days=math.ceil(run_horizon / timedelta(days=1)))
-    first_day, last_day = min(days) - reach, max(days) + reach
-    nearby = _readable(lake, [f for f in current if first_day <= f.day <= last_day])
+    nearby = _readable(lake, _near(current, tail, run_horizon))
     tail_events = EVENTS_VIEW.format(
         source=_parquet(nearby),
         scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",

@@ -230,11 +230,14 @@ def lake_rollup(lake: str | None, fmt: str | None) -> None:
     on the fly, so this is never needed for a correct answer, only for a fast one (e.g. after a bulk
     ingest-file or a compaction). Safe while consumers run.
     """
+    from datetime import timedelta
+
     from tracelake.queries.rollup import refresh_runs
 
-    the_lake = lake_of(settings(lake=lake))
+    config = settings(lake=lake)
+    the_lake = lake_of(config)
     try:
-        report = refresh_runs(the_lake)
+        report = refresh_runs(the_lake, timedelta(hours=config.run_max_duration_h))
     except OSError as exc:
         raise Unavailable(f"cannot refresh the runs rollup: {exc}") from None
     emit([{**report.__dict__, "seconds": round(report.seconds, 3)}], fmt)
