@@ -169,7 +169,9 @@ def refresh_runs(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours=24)
 
     A touched run is recomputed from the events of the days within ``run_horizon`` (the longest run,
     ``Settings.run_max_duration_h``) of the new files' days, so a refresh reads what is near the new events,
-    not the whole lake; a rebuild reads everything. Raises ``OSError`` when the storage refuses, :class:`tracelake.errors.Unavailable` when other refreshes
+    not the whole lake; a rebuild reads everything.
+
+    Raises ``OSError`` when the storage refuses, :class:`tracelake.errors.Unavailable` when other refreshes
     keep winning the commit race.
     """
     import deltalake
