@@ -183,6 +183,40 @@ def default_temp_dir() -> Path:
     return Path(cache) / "tracelake" / "query-spill"
 
 
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
+_SPILL_NAME = re.compile(r"^q-(\d+)-")
+
+
+def sweep_spill(base: Path) -> int:
+    """Remove the spill directories under ``base`` left by processes that are gone (killed before a connection
+    closed); once per process and directory. A directory is named ``q-<pid>-…`` by the process that made it;
+    one whose process still runs (or that cannot be told) is left alone. Returns how many were removed."""
+    with _swept_lock:
+        if base in _swept:
+            return 0
+        _swept.add(base)
+    removed = 0
+    with suppress(OSError):
+        for entry in os.scandir(base):
+            found = _SPILL_NAME.match(entry.name)
+            if found is None or not entry.is_dir(follow_symlinks=False) or _alive(int(found.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource ceilings of one query (one connection): see the module docstring.
@@ -294,7 +328,8 @@ class LakeConnection:
         # connections of one process must not share one; removed on close.
         base = self.limits.temp_dir or default_temp_dir()
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._spill = Path(tempfile.mkdtemp(prefix="q-", dir=base))
+        sweep_spill(base)
+        self._spill = Path(tempfile.mkdtemp(prefix=f"q-{os.getpid()}-", dir=base))
         try:
             self._con = duckdb.connect(":memory:", config={
                 "threads": self.limits.threads, "memory_limit": self.limits.memory_limit,

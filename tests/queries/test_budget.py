@@ -6,6 +6,7 @@ Every hostile form below was measured to escape DuckDB's ``memory_limit``
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -161,6 +162,28 @@ def test_default_spill_dir_is_the_cache_never_the_working_directory(golden_lake:
     with open_lake(golden_lake) as con:
         (temp_dir,) = con.execute("SELECT current_setting('temp_directory')").fetchone() or ("",)
     assert Path(temp_dir).parent == tmp_path / "cache" / "tracelake" / "query-spill"
+
+
+def test_spill_left_by_dead_processes_is_swept_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tracelake.queries.engine import sweep_spill
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = int(gone.stdout)  # that process has exited
+    base = tmp_path / "spill"
+    (base / f"q-{dead}-abc").mkdir(parents=True)
+    (base / f"q-{dead}-abc" / "spill.tmp").write_bytes(b"x")
+    mine = base / f"q-{os.getpid()}-def"
+    mine.mkdir()
+    other = base / "not-ours"
+    other.mkdir()
+    assert sweep_spill(base) == 1
+    assert sorted(p.name for p in base.iterdir()) == sorted([mine.name, other.name])
+    (base / f"q-{dead}-again").mkdir()
+    assert sweep_spill(base) == 0  # once per process and directory
 
 
 # -- slots and settings ---------------------------------------------------------------------------------------------
