@@ -17,8 +17,21 @@ keeps one row per ``(tenant, event_id)``, the first ingested copy by
 - no copies, several files → delta-rs ``optimize.compact`` on that partition
   (bin-packing; a ``dataChange=false`` rewrite that never conflicts with
   appends).
-- one file, no copies → nothing to do (running ``compact`` twice changes
-  nothing the second time).
+- one file, no copies → nothing rewritten.
+
+Clean markers. After a rewrite or an optimize, and for a partition that
+needed neither, the partition's live files are checked to hold no two rows
+with the same identity (the rows just read; after a commit, the identity
+columns of exactly the files then live, a concurrent append included) and
+are then marked *clean* (:func:`tracelake.lake.delta.mark_clean`: an
+application transaction ``tracelake.clean/<table>/<day>`` recording a digest
+of exactly those files, in its own empty commit). The views read a clean
+partition as it is and de-duplicate only the others
+(:mod:`tracelake.queries.views`). A partition whose marker still matches its
+files is not read at all: running ``compact`` twice commits nothing the
+second time. A later append into a marked partition (a late event) changes
+its files, so it reads as not clean until the next run compacts and marks it
+again. Markers never touch the consumers' offsets (other app ids).
 
 Safe while consumers append. The rewrite commits against the version it
 read; a consumer appending into the *same* partition meanwhile (a late
@@ -75,7 +88,15 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracelake.lake.delta import ROW_GROUP_SIZE, DataFile, open_table, storage_error
+from tracelake.lake.delta import (
+    ROW_GROUP_SIZE,
+    DataFile,
+    clean_app_id,
+    files_digest,
+    mark_clean,
+    open_table,
+    storage_error,
+)
 from tracelake.lake.files import BadFile, one_line, quarantine, split_files
 from tracelake.lake.lake import Lake, as_lake
 from tracelake.lake.layout import partition_name
@@ -105,9 +126,11 @@ OnQuarantine = Callable[[BadFile, Path], None]
 class CompactionResult:
     """What compaction did to one partition.
 
-    ``action``: ``rewrite`` (copies removed, one overwrite transaction), ``optimize`` (bin-packing only) or
-    ``skipped`` (``note`` says why; the partition is as it was). ``files_after`` and ``read_ms_after`` count the
-    partition's live files after the commit (a file a consumer appended meanwhile included).
+    ``action``: ``rewrite`` (copies removed, one overwrite transaction), ``optimize`` (bin-packing only),
+    ``mark`` (nothing to rewrite: one file, no copies; only marked clean) or ``skipped`` (``note`` says why; the
+    partition is as it was). ``files_after`` and ``read_ms_after`` count the partition's live files after the
+    commit (a file a consumer appended meanwhile included). ``marked``: a clean marker was committed for those
+    files (False when a copy or an unreadable file was found in them, or another run marked them first).
     """
 
     table: str
@@ -120,6 +143,7 @@ class CompactionResult:
     read_ms_before: float
     read_ms_after: float
     note: str = ""
+    marked: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,12 +227,12 @@ def _day_files(lake: Lake, table: Table, delta: DeltaTable, day: date) -> list[D
     return sorted(out, key=lambda f: f.uri)
 
 
-def _read_file(lake: Lake, item: DataFile) -> pa.Table:
+def _read_file(lake: Lake, item: DataFile, columns: list[str] | None = None) -> pa.Table:
     if not lake.is_remote:
-        return pq.read_table(item.uri)
+        return pq.read_table(item.uri, columns=columns)
     from tracelake.lake.lake import _filesystem, _fs_path
 
-    return pq.read_table(_fs_path(item.uri), filesystem=_filesystem(lake))
+    return pq.read_table(_fs_path(item.uri), columns=columns, filesystem=_filesystem(lake))
 
 
 def read_partition(lake: Lake, table: Table, files: list[DataFile], day: date) -> tuple[pa.Table, float]:
@@ -244,6 +268,26 @@ def deduplicated(table: Table, rows: pa.Table) -> pa.Table:
     return table.for_delta(kept.to_arrow())
 
 
+def has_copies(lake: Lake, table: Table, files: list[DataFile]) -> bool | None:
+    """Whether two rows of ``files`` share an identity (:attr:`Table.identity`; nulls compare equal, as in the
+    views' de-duplication); None when a file cannot be read (then nothing may be marked clean)."""
+    parts = []
+    for item in files:
+        try:
+            parts.append(_read_file(lake, item, list(table.identity)))
+        except (pa.ArrowException, OSError):
+            return None
+    if not parts:
+        return False
+    frame = cast(pl.DataFrame, pl.from_arrow(pa.concat_tables(parts, promote_options="permissive")))
+    return bool(frame.is_duplicated().any())
+
+
+def _is_clean(delta: DeltaTable, lake: Lake, table: Table, day: date, files: list[DataFile]) -> bool:
+    """Whether ``files`` are exactly the set ``day``'s clean marker records (verified when it was written)."""
+    return delta.transaction_version(clean_app_id(table, day)) == files_digest(lake, table, files)
+
+
 def read_time(lake: Lake, table: Table, files: list[DataFile], day: date) -> float:
     """How long reading ``files`` (one partition) takes, in ms: on a local lake DuckDB scanning the columns every
     view reads to de-duplicate (identity and copy order), else a pyarrow read of every column. 0 when a file
@@ -270,13 +314,15 @@ def read_time(lake: Lake, table: Table, files: list[DataFile], day: date) -> flo
         con.close()
 
 
-def _timed_read(lake: Lake, table: Table, day: date) -> tuple[int, float]:
-    """Live files of ``day`` now, and :func:`read_time` of them."""
+def _after_commit(lake: Lake, table: Table, day: date) -> tuple[int, float, bool]:
+    """``day``'s live files now: how many, :func:`read_time` of them, and whether they were marked clean
+    (verified first by :func:`has_copies` over exactly those files)."""
     delta = open_table(lake, table)
     if delta is None:
-        return 0, 0.0
+        return 0, 0.0, False
     files = _day_files(lake, table, delta, day)
-    return len(files), read_time(lake, table, files, day)
+    marked = bool(files) and has_copies(lake, table, files) is False and mark_clean(lake, table, delta, day, files)
+    return len(files), read_time(lake, table, files, day), marked
 
 
 def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuarantine | None = None,
@@ -294,8 +340,8 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
         if delta is None:
             return None
         files = _day_files(lake, table, delta, day)
-        if not files:
-            return None
+        if not files or _is_clean(delta, lake, table, day, files):
+            return None  # compacted, verified and marked, and unchanged since: not even read
         try:
             rows, _ = read_partition(lake, table, files, day)
         except FileNotFoundError:
@@ -314,7 +360,12 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
         else:
             merged = deduplicated(table, rows)
             if merged.num_rows == rows.num_rows and len(files) < 2:
-                return None
+                # Nothing to rewrite; the rows just read verify exactly these files.
+                if not mark_clean(lake, table, delta, day, files):
+                    return None
+                read_ms = read_time(lake, table, files, day)
+                return CompactionResult(table.name, name, "mark", 1, 1, rows.num_rows, rows.num_rows, read_ms,
+                                        read_ms, marked=True)
             action = "rewrite" if merged.num_rows < rows.num_rows else "optimize"
             read_before = read_time(lake, table, files, day)
             properties = deltalake.CommitProperties(custom_metadata={
@@ -336,9 +387,9 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
             except deltalake.exceptions.DeltaError as exc:
                 raise storage_error(exc) from exc
             else:
-                files_after, read_after = _timed_read(lake, table, day)
+                files_after, read_after, marked = _after_commit(lake, table, day)
                 return CompactionResult(table.name, name, action, len(files), files_after, rows.num_rows,
-                                        merged.num_rows, read_before, read_after)
+                                        merged.num_rows, read_before, read_after, marked=marked)
         if lost >= max_attempts:
             note = f"concurrent appends into the partition won {lost} times; left for the next run"
             log.warning("%s %s skipped: %s", table.name, name, note)

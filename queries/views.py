@@ -10,7 +10,12 @@ Views: ``events``, ``runs``, ``llm_calls``, ``tool_calls``, ``alerts``,
   event, so they share its ``event_type``; partitioning the de-duplication by
   it as well changes nothing in the result and lets a filter on
   ``event_type`` reach the Parquet scan (a tool-call metric reads only the
-  tool calls).
+  tool calls). De-duplicated once, not per query: partitions that
+  ``tracelake compact`` rewrote and marked clean (no copies on disk, see
+  :mod:`tracelake.lake.delta`) are read as they are; only the files of the
+  other partitions (open days, late appends) go through the window function
+  (:func:`events_view`). Copies of an event share its ``ts``, hence its
+  ``event_date`` partition, so this equals de-duplicating the whole.
 - Partition pruning: given a time window, the views read only the
   ``event_date=`` partitions that can hold rows of that window; the file list
   comes from the lake (:meth:`tracelake.lake.lake.Lake.partitions`), so DuckDB
@@ -75,9 +80,8 @@ _DUCKDB_TYPES = {
     pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
 }
 
-EVENTS_VIEW = """
-CREATE OR REPLACE VIEW events AS
-SELECT * EXCLUDE (_copy)
+# The de-duplication: the first ingested copy of each event of {source}, {scope} below it.
+_EVENTS_DEDUPLICATED = """SELECT * EXCLUDE (_copy)
 FROM (
     SELECT *, row_number() OVER (
         PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
@@ -86,6 +90,16 @@ FROM (
 )
 WHERE _copy = 1
 """
+EVENTS_VIEW = "\nCREATE OR REPLACE VIEW events AS\n" + _EVENTS_DEDUPLICATED
+# Partitions compaction marked clean (no copies on disk; tracelake.lake.delta.clean_days) are read as they are
+# ({clean}); only the others' files ({source}) are de-duplicated. Copies of an event share its ts, hence its
+# partition, so de-duplicating partition by partition is de-duplicating the whole.
+EVENTS_CLEAN_VIEW = """
+CREATE OR REPLACE VIEW events AS
+SELECT * FROM {clean}
+{scope}
+"""
+EVENTS_SPLIT_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_DEDUPLICATED
 
 DEAD_LETTERS_VIEW = """
 CREATE OR REPLACE VIEW dead_letters AS
@@ -159,15 +173,49 @@ def readable_sources(root: LakeRef, table: Table | str, window: Window | None = 
     return split_files(chosen)
 
 
+def split_sources(root: LakeRef, table: Table | str, window: Window | None = None
+                  ) -> tuple[list[str], list[str], list[BadFile]]:
+    """:func:`readable_sources` from one listing, split by partition: the files of partitions marked clean
+    (:meth:`tracelake.lake.lake.Lake.clean_days`: no copies on disk, read as they are), the files of the
+    others (to de-duplicate), and the unreadable files left out (in day order)."""
+    lake = as_lake(root)
+    available = partitions(lake, table)
+    days = partition_days(window, list(available)) if window else sorted(available)
+    clean_days = lake.clean_days(table, {day: available[day] for day in days})
+    chosen = [item for day in days for item in available[day]]
+    clean_uris = {item.uri for item in chosen if item.day in clean_days}
+    readable, skipped = ([item.uri for item in chosen], []) if lake.is_remote else split_files(chosen)
+    return ([u for u in readable if u in clean_uris], [u for u in readable if u not in clean_uris], skipped)
+
+
+def _parquet_sql(sources: list[str]) -> str | None:
+    if not sources:
+        return None
+    files = ", ".join(sql_string(source) for source in sources)
+    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+
+
 def source_sql(root: LakeRef, table: Table | str, window: Window | None = None) -> str | None:
     """``read_parquet([...])`` over the readable files of ``window``'s partitions (all when None); None when there
     are none. Unreadable files are left out and reported to the :func:`collect_skipped` block that is open."""
     sources, skipped = readable_sources(root, table, window)
     _note(skipped)
-    if not sources:
-        return None
-    files = ", ".join(sql_string(source) for source in sources)
-    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+    return _parquet_sql(sources)
+
+
+def events_view(root: LakeRef, window: Window | None = None, scope: str = "") -> str:
+    """The CREATE VIEW statement of ``events`` over ``window``'s partitions (all when None), ``scope`` (a
+    ``WHERE`` on the rows, e.g. the tenant) below any de-duplication: clean partitions' rows as they are,
+    the others' de-duplicated (:func:`split_sources`). Unreadable files are left out and reported to the
+    :func:`collect_skipped` block that is open."""
+    clean, dirty, skipped = split_sources(root, EVENTS, window)
+    _note(skipped)
+    clean_sql, dirty_sql = _parquet_sql(clean), _parquet_sql(dirty)
+    if clean_sql is None:
+        return EVENTS_VIEW.format(source=dirty_sql or empty_source_sql(EVENTS.schema, EVENTS.partition), scope=scope)
+    if dirty_sql is None:
+        return EVENTS_CLEAN_VIEW.format(clean=clean_sql, scope=scope)
+    return EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)
 
 
 _collector: ContextVar[list[BadFile] | None] = ContextVar("tracelake_skipped_files", default=None)
@@ -229,7 +277,6 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
     ``run_horizon`` is the longest run assumed (``Settings.run_max_duration_h``).
     """
     lake = as_lake(root)
-    events = source_sql(lake, EVENTS, window) or empty_source_sql(EVENTS.schema, EVENTS.partition)
     dead = source_sql(lake, DEAD_LETTERS) or empty_source_sql(DEAD_LETTERS.schema, DEAD_LETTERS.partition)
     alerts = source_sql(lake, ALERTS) or empty_source_sql(ALERTS.schema, ALERTS.partition)
     where_tenant = dead_scope = ""
@@ -238,7 +285,7 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         where_tenant = f"WHERE tenant = {literal}"
         dead_scope = f"WHERE try(json_extract_string(payload, '$.tenant')) = {literal}"
     return [
-        EVENTS_VIEW.format(source=events, scope=where_tenant),
+        events_view(lake, window, where_tenant),
         DEAD_LETTERS_VIEW.format(source=dead, scope=dead_scope),
         ALERTS_VIEW.format(source=alerts, scope=where_tenant),
         _runs_view(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon),

@@ -24,6 +24,20 @@ the next log file (``AWS_CONDITIONAL_PUT=etag``, see docs/operations.md).
 :func:`source_positions` gives a consumer the recorded offsets to resume
 from on assignment.
 
+Clean partitions. A partition (table, day) is *clean* when its exact set of
+live files is known to hold no two rows with the same identity
+(:attr:`Table.identity`). Compaction (:mod:`tracelake.ingest.compact`), after
+verifying it, records that fact with :func:`mark_clean`: an empty append
+whose only content is the application transaction
+``tracelake.clean/<table>/<YYYY-MM-DD>`` → :func:`files_digest` of the
+partition's live files (a 62-bit digest of their sorted relative paths).
+:func:`clean_days` tells a reader which partitions are clean: those whose
+current files hash to the recorded version. Any later change to the set (a
+late append, a rewrite, an optimize, a quarantine) changes the digest, so the
+partition reads as dirty again until the next compaction: a marker can go
+stale, never lie. Markers use their own app ids: the per-source offsets above
+are untouched.
+
 Failure modes: ``OSError`` / ``deltalake.exceptions.DeltaError`` when the
 storage refuses (the caller holds the batch uncommitted and retries);
 :class:`tracelake.errors.Unavailable` when a local table directory holds
@@ -34,10 +48,11 @@ lake convert``), or when a commit keeps losing races (bounded attempts).
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -61,6 +76,12 @@ ROW_GROUP_SIZE = 122_880
 MAX_COMMIT_ATTEMPTS = 20
 # Custom commit metadata key naming the batch (topic, partition, offsets), for `DESCRIBE HISTORY` readers.
 BATCH_KEY = "tracelake.batch"
+# Application-transaction ids of the clean markers: ``tracelake.clean/<table>/<YYYY-MM-DD>``.
+CLEAN_PREFIX = "tracelake.clean"
+# Custom commit metadata key of a marker commit (table, day, files), for `DESCRIBE HISTORY` readers.
+CLEAN_KEY = "tracelake.clean"
+# Delta stores a txn version as a signed 64-bit integer: digests are kept positive and below 2**62.
+_DIGEST_MASK = (1 << 62) - 1
 
 
 @dataclass(frozen=True)
@@ -159,9 +180,18 @@ class _Snapshots:
         # The file list of the version last listed: most queries find the table unchanged (measured: 6 ms
         # warm per listing, of which 4 ms are building the list again).
         self._listed: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[int, list[DataFile]]] = {}
+        # Per (table, day): the table version the clean marker was last read at, and the digest it recorded.
+        # Reading one marker replays the log's txn actions (measured: 0.4 ms with a checkpoint, 2 ms over 360
+        # JSON commits), so a marker is read again only for a day that is not clean by the cached one, and only
+        # once per table version.
+        self._markers: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], date], tuple[int, int | None]] = {}
+
+    @staticmethod
+    def _key(lake: Lake, table: Table) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return lake.table_uri(table), tuple(sorted(lake.storage_options.items()))
 
     def files(self, lake: Lake, table: Table) -> list[DataFile]:
-        key = (lake.table_uri(table), tuple(sorted(lake.storage_options.items())))
+        key = self._key(lake, table)
         with self._lock:
             found = self._tables.get(key)
             if found is None:
@@ -178,6 +208,32 @@ class _Snapshots:
             files = _data_files(lake, table, found.get_add_actions(flatten=True))
             self._listed[key] = (version, files)
         return list(files)
+
+    def clean_days(self, lake: Lake, table: Table, partitions: Mapping[date, Sequence[DataFile]]) -> set[date]:
+        key = self._key(lake, table)
+        wanted = {day: files_digest(lake, table, files) for day, files in partitions.items() if files}
+        if not wanted:
+            return set()
+        with self._lock:
+            found = self._tables.get(key)
+            if found is None:
+                found = open_table(lake, table)
+                if found is None:
+                    return set()
+                self._tables[key] = found
+            # Not brought up to date here: a marker describes a set of immutable files, so one recorded at any
+            # version is true of that set; a stale one can only make a clean day look dirty.
+            version = found.version()
+            out = set()
+            for day, digest in wanted.items():
+                cached = self._markers.get((key, day))
+                if cached is None or (cached[1] != digest and cached[0] != version):
+                    recorded = found.transaction_version(clean_app_id(table, day))
+                    cached = (version, None if recorded is None else int(recorded))
+                    self._markers[(key, day)] = cached
+                if cached[1] == digest:
+                    out.add(day)
+        return out
 
 
 def _data_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
@@ -203,6 +259,66 @@ def live_files(lake: Lake, table: Table | str) -> list[DataFile]:
     """The data files of ``table``'s current version (what a reader must read, nothing else); empty when the
     table does not exist yet."""
     return _SNAPSHOTS.files(lake, table if isinstance(table, Table) else by_name(table))
+
+
+def clean_app_id(table: Table, day: date) -> str:
+    """The application-transaction id of ``day``'s clean marker in ``table``:
+    ``tracelake.clean/<table>/<YYYY-MM-DD>``."""
+    return f"{CLEAN_PREFIX}/{table.name}/{day.isoformat()}"
+
+
+def relative_path(lake: Lake, table: Table, item: DataFile) -> str:
+    """``item``'s path as the Delta log names it: relative to the table (a file outside it: its full URI)."""
+    base = lake.table_uri(table).rstrip("/") + "/"
+    return item.uri[len(base):] if item.uri.startswith(base) else item.uri
+
+
+def files_digest(lake: Lake, table: Table, files: Iterable[DataFile]) -> int:
+    """A stable positive 62-bit digest of a set of live files (BLAKE2b of their sorted relative paths): the
+    version a clean marker records for exactly that set."""
+    paths = sorted(relative_path(lake, table, item) for item in files)
+    raw = hashlib.blake2b("\n".join(paths).encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big") & _DIGEST_MASK
+
+
+def clean_days(lake: Lake, table: Table | str, partitions: Mapping[date, Sequence[DataFile]]) -> set[date]:
+    """The days of ``partitions`` (day → its live files, as listed by :func:`live_files`) whose files are
+    exactly a set a clean marker was recorded for: their rows hold no duplicate identity, a reader may take
+    them as they are. Every other day must be de-duplicated. Empty when the table does not exist.
+
+    Cheap: markers are read from the process's cached table snapshot (no log re-read), and only for days
+    that the cached marker does not already show clean.
+    """
+    return _SNAPSHOTS.clean_days(lake, table if isinstance(table, Table) else by_name(table), partitions)
+
+
+def mark_clean(lake: Lake, table: Table, delta: DeltaTable, day: date, files: Sequence[DataFile]) -> bool:
+    """Record that ``files`` — ``day``'s live files in ``delta``, which the caller has *verified* hold no two
+    rows with the same identity — are clean (see the module docstring); False when that very set is already
+    recorded (nothing committed).
+
+    One commit: an empty append carrying only the marker's application transaction (no data, no other app
+    id), which never conflicts with concurrent appends. An append that lands in the partition meanwhile only
+    makes the marker stale. Raises ``OSError`` when the storage refuses; a lost race with another marker of
+    the same day (``CommitFailedError``) is not retried: False.
+    """
+    deltalake = _delta()
+    app_id = clean_app_id(table, day)
+    digest = files_digest(lake, table, files)
+    if delta.transaction_version(app_id) == digest:
+        return False
+    try:
+        deltalake.write_deltalake(
+            delta, table.delta_schema.empty_table(), mode="append", partition_by=[table.partition],
+            commit_properties=deltalake.CommitProperties(
+                custom_metadata={CLEAN_KEY: f"{table.name} {day.isoformat()}: {len(files)} files"},
+                app_transactions=[deltalake.Transaction(app_id, digest)]))
+    except deltalake.exceptions.CommitFailedError as exc:
+        log.info("clean marker of %s %s lost a race (%s); left for the next compaction", table.name, day, exc)
+        return False
+    except deltalake.exceptions.DeltaError as exc:
+        raise storage_error(exc) from exc
+    return True
 
 
 def source_positions(lake: Lake, table: Table | str, sources: list[str]) -> dict[str, int]:

@@ -11,14 +11,15 @@ store); each table in it is a Delta Lake table (:mod:`tracelake.lake.delta`).
 The ``Lake`` holds the location, the object-store options (from the standard
 ``AWS_*`` variables, :func:`object_store_options`), the file and directory
 modes of a local lake; it makes the writers (:meth:`Lake.writer`) and gives
-readers the live data files (:meth:`Lake.data_files`).
+readers the live data files (:meth:`Lake.data_files`) and which partitions
+hold no copies on disk (:meth:`Lake.clean_days`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -174,6 +175,14 @@ class Lake:
         for item in self.data_files(table):
             out.setdefault(item.day, []).append(item)
         return dict(sorted(out.items()))
+
+    def clean_days(self, table: Table | str, partitions: Mapping[date, Sequence[DataFile]]) -> set[date]:
+        """The days of ``partitions`` (as :meth:`partitions` lists them) whose exact file sets compaction marked
+        clean — no two rows with the same identity: readers may skip de-duplicating them
+        (:func:`tracelake.lake.delta.clean_days`)."""
+        from tracelake.lake.delta import clean_days
+
+        return clean_days(self, table, partitions)
 
     def scan(self, *, deep: bool = False, tables: tuple[Table, ...] = TABLES) -> list[BadFile]:
         """Every unreadable live file of ``tables``; see :func:`tracelake.lake.files.scan_lake`."""
