@@ -48,8 +48,10 @@ def run_horizon(settings: Settings) -> timedelta:
 
 @contextmanager
 def open_for(ctx: AppContext, key: ApiKey) -> Iterator[LakeConnection]:
-    """A connection over the app's lake (``ctx.lake``) scoped to ``key``'s tenant, with the settings' limits."""
-    with query_errors(), open_lake(ctx.lake, tenant=tenant_of(key), limits=limits(ctx.settings)) as con:
+    """A connection over the app's lake (``ctx.lake``) scoped to ``key``'s tenant, with the settings' limits and
+    run horizon (how far the ``runs`` view's open tail reaches)."""
+    with query_errors(), open_lake(ctx.lake, tenant=tenant_of(key), limits=limits(ctx.settings),
+                                  run_horizon=run_horizon(ctx.settings)) as con:
         yield con
 
 

@@ -4,7 +4,8 @@
 out) and shared by drift evaluation and the canary comparison, so both apply
 exactly the same tests. :func:`evaluate` does the queries: for every rule the
 metric of ``metrics.py`` over the current and the baseline window, on one
-connection pruned to the partitions the longest rule needs.
+connection pruned to the partitions the longest rule needs (the caller's, when
+it passes one: the alert job runs evaluation and store on one connection).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 
 from tracelake.lake.lake import LakeRef
 from tracelake.queries.alerts.rules import VALUE_KEYS, Rule
+from tracelake.queries.alerts.scope import check_connection
 from tracelake.queries.alerts.stats import one_sided_p
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
 from tracelake.queries.metrics import METRICS, Row, run_metric
@@ -160,19 +162,35 @@ def to_alert(outcome: Outcome, rule: Rule, now: datetime, created_at: datetime) 
     }
 
 
+def evaluation_window(rules: Sequence[Rule], now: datetime, run_horizon: timedelta) -> Window:
+    """The partitions an evaluation at ``now`` reads: the longest rule's baseline and current windows, widened
+    by ``run_horizon`` (run metrics read the events of runs finishing in them). ``rules`` must not be empty."""
+    span = max(r.current_window + r.baseline_window for r in rules)
+    return Window(now - span, now).widened(run_horizon)
+
+
 def evaluate(lake_root: LakeRef, rules: Sequence[Rule], now: datetime, *, tenant: str | None = None,
              limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),
-             created_at: datetime | None = None) -> list[dict[str, Any]]:
-    """Every alert the rules raise at ``now`` (not yet stored; see :mod:`.store`)."""
+             created_at: datetime | None = None, con: LakeConnection | None = None) -> list[dict[str, Any]]:
+    """Every alert the rules raise at ``now`` (not yet stored; see :mod:`.store`).
+
+    ``con``: evaluate on this open connection (the alert job's one); it must be
+    scoped to ``tenant`` and read at least :func:`evaluation_window`, else
+    :class:`~tracelake.queries.alerts.scope.ConnectionScopeError`. Without it,
+    one connection pruned to that window is opened here (``lake_root`` and
+    ``limits`` are only used then). The engine's errors from the queries.
+    """
     if not rules:
         return []
-    span = max(r.current_window + r.baseline_window for r in rules)
-    window = Window(now - span, now).widened(run_horizon)
+    window = evaluation_window(rules, now, run_horizon)
     created = created_at or datetime.now(UTC)
-    alerts = []
-    with open_lake(lake_root, tenant=tenant, window=window, limits=limits) as con:
-        for rule in rules:
-            for outcome in evaluate_rule(con, rule, now):
-                if outcome.status == "fired":
-                    alerts.append(to_alert(outcome, rule, now, created))
-    return alerts
+    if con is None:
+        with open_lake(lake_root, tenant=tenant, window=window, limits=limits, run_horizon=run_horizon) as own:
+            return _alerts(own, rules, now, created)
+    check_connection(con, window, tenant)
+    return _alerts(con, rules, now, created)
+
+
+def _alerts(con: LakeConnection, rules: Sequence[Rule], now: datetime, created: datetime) -> list[dict[str, Any]]:
+    return [to_alert(outcome, rule, now, created)
+            for rule in rules for outcome in evaluate_rule(con, rule, now) if outcome.status == "fired"]

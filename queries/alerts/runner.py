@@ -1,23 +1,24 @@
 """One alert evaluation end to end: evaluate → store the new alerts → announce them.
 
 This is what ``tracelake alerts run`` and every tick of ``alerts schedule``
-call. Order matters: alerts are durably in the lake's table before any sink
-sees them, so a failing webhook never loses one.
+call, on one lake connection per run. Order matters: alerts are durably in the
+lake's table before any sink sees them, so a failing webhook never loses one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tracelake.lake.lake import LakeRef, as_lake
-from tracelake.queries.alerts.evaluate import evaluate
+from tracelake.queries.alerts.evaluate import evaluate, evaluation_window
 from tracelake.queries.alerts.rules import Rule
 from tracelake.queries.alerts.sinks import Delivery, post_webhook
 from tracelake.queries.alerts.store import store_new
-from tracelake.queries.engine import Limits, open_lake
+from tracelake.queries.engine import LakeConnection, Limits, open_lake
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,32 @@ class RunReport:
 
 def run_once(lake: LakeRef, rules: Sequence[Rule], now: datetime, *,
              limits: Limits | None = None, run_horizon: timedelta = timedelta(hours=24),
-             webhook: Webhook | None = None) -> RunReport:
+             webhook: Webhook | None = None, con: LakeConnection | None = None) -> RunReport:
     """Evaluate at ``now`` over ``lake`` (the caller's :class:`~tracelake.lake.lake.Lake`, or its root), store
     what is new, post it to the webhook (if any). Raises OSError if the table cannot be written (then nothing
-    is announced)."""
+    is announced); the engine's errors from the queries.
+
+    One connection for the whole job (every tenant, pruned to
+    :func:`~tracelake.queries.alerts.evaluate.evaluation_window`): the rules
+    are evaluated on it and the store checks it for the ids already stored.
+    ``con``: use the caller's instead (every tenant, reading at least that
+    window, else :class:`~tracelake.queries.alerts.scope.ConnectionScopeError`),
+    left open. No rules: nothing is read, stored or announced.
+    """
+    if not rules:
+        return RunReport(now, [], 0, None)
     lake = as_lake(lake)
-    fired = evaluate(lake, rules, now, limits=limits, run_horizon=run_horizon)
-    with open_lake(lake, limits=limits) as con:
+    with ExitStack() as stack:
+        if con is None:
+            window = evaluation_window(rules, now, run_horizon)
+            con = stack.enter_context(open_lake(lake, window=window, limits=limits, run_horizon=run_horizon))
+        fired = evaluate(lake, rules, now, run_horizon=run_horizon, con=con)
+        # The alerts view is read whole (any window) as of the connection's opening: an evaluation of the same
+        # `now` storing meanwhile is not seen here, as one storing between this check and the write never was;
+        # the view de-duplicates by alert_id either way.
         fresh = store_new(lake, con, fired)
     delivery = None
-    if webhook and fresh:
+    if webhook and fresh:  # after the connection is closed: a slow webhook holds no DuckDB memory
         delivery = post_webhook(webhook.url, fresh, timeout_s=webhook.timeout_s, retries=webhook.retries,
                                 backoff_s=webhook.backoff_s)
     return RunReport(now, fresh, len(fired), delivery)

@@ -170,3 +170,64 @@ def test_local_mode_ignores_a_key_and_an_empty_lake_renders(serve, settings) -> 
         r = c.get("/dashboard", params={"key": "anything"})
     assert r.status_code == 200 and r.text.count("no data in this window") == 4
     assert "no workflow runs two versions" in r.text
+
+
+def rounded(value: Any) -> Any:
+    """``value`` with every float to 12 significant digits (DuckDB's parallel sums may differ in the last bit)."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return value
+
+
+def test_the_page_opens_one_connection_and_answers_as_each_question_alone(fleet_settings: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every panel on the page's one connection equals the same question asked on its own connection."""
+    from types import SimpleNamespace
+
+    from tracelake.api.dashboard.data import RUNS, dashboard_data, history_start
+    from tracelake.lake.lake import Lake
+    from tracelake.queries import engine
+    from tracelake.queries.alerts.canary import compare
+    from tracelake.queries.alerts.rules import load_rules
+    from tracelake.queries.alerts.store import list_alerts
+    from tracelake.queries.metrics import compute_metric
+    from tracelake.queries.runs import Search, search_runs
+    from tracelake.queries.timewin import Window
+
+    lake = Lake.from_settings(fleet_settings)
+    ctx = SimpleNamespace(settings=fleet_settings, lake=lake)
+    opened: list[engine.LakeConnection] = []
+    original = engine.LakeConnection.__init__
+
+    def counting(con: engine.LakeConnection, *args: Any, **kwargs: Any) -> None:
+        opened.append(con)
+        original(con, *args, **kwargs)
+
+    monkeypatch.setattr(engine.LakeConnection, "__init__", counting)
+    now = datetime.now().astimezone()
+    data = dashboard_data(ctx, None, now)  # type: ignore[arg-type]
+    assert len(opened) == 1 and opened[0].tenant is None
+    assert opened[0].window == Window(history_start(now) - timedelta(hours=24), now)
+
+    day = now - timedelta(days=1)
+    assert rounded(data["cost"]) == rounded(compute_metric(lake, "cost_per_success", since=day, until=now))
+    assert rounded(data["ttsf"]) == rounded(compute_metric(lake, "time_to_safe_fallback", group_by=["workflow"],
+                                                           since=data["since"], until=now))
+    rules = load_rules(None)
+    assert len(data["canaries"]) >= 1
+    for verdict in data["canaries"]:
+        alone = compare(lake, rules, workflow=verdict["workflow"], baseline=verdict["baseline"],
+                        candidate=verdict["candidate"], window=Window(day, now))
+        assert rounded(verdict) == rounded(alone)
+    with engine.open_lake(lake) as every_day:  # the run and alert lists as a connection over every partition has them
+        assert data["runs"] == search_runs(every_day, Search(limit=RUNS))[0] and len(data["runs"]) == RUNS
+        assert data["alerts"] == list_alerts(every_day, limit=20) and data["alerts"]
+
+    del opened[:]
+    quiet = dashboard_data(ctx, "no-such-tenant", now)  # type: ignore[arg-type]
+    assert quiet["runs"] == [] and quiet["cost"] == []
+    assert len(opened) == 2 and opened[1].window is None  # fewer than RUNS runs in 8 days: older ones looked up
