@@ -148,32 +148,33 @@ def wait_for_api(url: str, child: Child, timeout: float) -> bool:
 
 def analyse(lake: Lake | Path, now: datetime, config: Settings | None = None) -> dict[str, Any]:
     """Metrics tables, drift alerts (stored in the lake) and the canary verdict, under ``config``'s query
-    limits (the defaults when None)."""
+    limits (the defaults when None), on one connection over the whole (small) demo lake."""
     from tracelake.queries.alerts.canary import compare
     from tracelake.queries.alerts.rules import load_rules
     from tracelake.queries.alerts.runner import run_once
-    from tracelake.queries.engine import Limits
-    from tracelake.queries.metrics import compute_metric
+    from tracelake.queries.engine import Limits, open_lake
+    from tracelake.queries.metrics import run_metric
     from tracelake.queries.timewin import Window
 
     rules = load_rules(None)
     limits = Limits.from_settings(config) if config is not None else None
     horizon = timedelta(hours=config.run_max_duration_h if config is not None else 24)
     day = now - timedelta(days=1)
+    # No window: the 8-day tables ask for all time, and every partition holds whatever the others need.
+    with open_lake(lake, limits=limits, run_horizon=horizon) as con:
+        def metric(name: str, **kw: Any) -> list[dict[str, Any]]:
+            return run_metric(con, name, **kw)
 
-    def metric(name: str, **kw: Any) -> list[dict[str, Any]]:
-        return compute_metric(lake, name, limits=limits, run_horizon=horizon, **kw)
-
-    tables = {
-        "success rate by version (last 24 h)": metric("success_rate", since=day, until=now),
-        "cost per successful outcome (last 24 h)": metric("cost_per_success", since=day, until=now),
-        "tool-call validity (last 24 h)": metric("tool_call_validity", since=day, until=now),
-        "time to safe fallback (8 days)": metric("time_to_safe_fallback", group_by=["workflow"]),
-        "latency split (8 days)": metric("latency_split", group_by=["workflow"]),
-    }
-    report = run_once(lake, rules, now, limits=limits, run_horizon=horizon)
-    canary = compare(lake, rules, window=Window(day, now), workflow=CANARY["workflow"], baseline=CANARY["baseline"],
-                     candidate=CANARY["candidate"], limits=limits, run_horizon=horizon)
+        tables = {
+            "success rate by version (last 24 h)": metric("success_rate", since=day, until=now),
+            "cost per successful outcome (last 24 h)": metric("cost_per_success", since=day, until=now),
+            "tool-call validity (last 24 h)": metric("tool_call_validity", since=day, until=now),
+            "time to safe fallback (8 days)": metric("time_to_safe_fallback", group_by=["workflow"]),
+            "latency split (8 days)": metric("latency_split", group_by=["workflow"]),
+        }
+        report = run_once(lake, rules, now, run_horizon=horizon, con=con)
+        canary = compare(lake, rules, window=Window(day, now), workflow=CANARY["workflow"],
+                         baseline=CANARY["baseline"], candidate=CANARY["candidate"], run_horizon=horizon, con=con)
     return {"tables": tables, "alerts": report.alerts, "alerts_raised": report.raised, "canary": canary}
 
 
