@@ -718,8 +718,10 @@ def fast_section(base: Path, metrics: list[str], day: Window, everything: Window
     oneoff = prepare_fast_lake(base, fast, args.days, args.open_days, reuse=args.reuse_fast)
     lake = Lake.at(fast)
     runs = lake.data_files(RUNS)
+    clean = len(lake.clean_days(EVENTS, lake.partitions(EVENTS)))
     print(f"one-off: compaction of {oneoff.partitions} closed days {oneoff.compaction_s:.1f} s "
-          f"({oneoff.rows_dropped:,} re-delivered copies dropped, {oneoff.events_files} events files after); "
+          f"({oneoff.rows_dropped:,} re-delivered copies dropped, {oneoff.events_files} events files after, "
+          f"{clean} partitions marked clean: read without de-duplication); "
           f"runs rollup built {oneoff.refresh_s:.1f} s ({oneoff.runs:,} runs, {len(runs)} files, "
           f"{sum(f.size for f in runs) / 1e6:.0f} MB); last {args.open_days} day(s) left open")
     fast_limits = Limits(threads=args.threads)

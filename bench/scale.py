@@ -91,6 +91,7 @@ class Size:
     events: int
     rows: int = 0
     runs: int = 0
+    clean_days: int = 0
     build_s: float | None = None
     compaction_s: float | None = None
     refresh_s: float | None = None
@@ -226,6 +227,7 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
         size.prep_peak_mb = peak
     size.compaction_s, size.refresh_s, size.runs = oneoff.compaction_s, oneoff.refresh_s, oneoff.runs
     files, mb, _ = table_stats(fast)
+    size.clean_days = len(Lake.at(fast).clean_days(EVENTS, Lake.at(fast).partitions(EVENTS)))
     size.files.update(files)
     size.mb.update(mb)
     w = whole(args.days)
@@ -280,7 +282,8 @@ def label(events: int) -> str:
 def print_report(sizes: list[Size], metrics: list[str], spark_start: float | None) -> None:
     print("\nthe lake at each size (30 days; compaction leaves the last day open)")
     header = (f"{'events':>12}{'runs':>11}{'build':>9}{'compact':>9}{'rollup':>9}{'prep peak':>11}"
-              f"{'events MB':>11}{'files':>7}{'→ MB':>8}{'files':>7}{'runs MB':>9}{'files':>7}{'logs MB':>9}")
+              f"{'events MB':>11}{'files':>7}{'→ MB':>8}{'files':>7}{'clean':>7}{'runs MB':>9}{'files':>7}"
+              f"{'logs MB':>9}")
     print(header)
     print("-" * len(header))
     for s in sizes:
@@ -288,8 +291,9 @@ def print_report(sizes: list[Size], metrics: list[str], spark_start: float | Non
         print(f"{s.rows:>12,}{s.runs:>11,}{seconds(s.build_s, 9)}{seconds(s.compaction_s, 9)}"
               f"{seconds(s.refresh_s, 9)}{peak}{s.mb.get('events before', 0):>11.0f}"
               f"{s.files.get('events before', 0):>7}{s.mb.get('events', 0):>8.0f}{s.files.get('events', 0):>7}"
-              f"{s.mb.get('runs', 0):>9.1f}{s.files.get('runs', 0):>7}{s.mb.get('logs', 0):>9.2f}")
+              f"{s.clean_days:>7}{s.mb.get('runs', 0):>9.1f}{s.files.get('runs', 0):>7}{s.mb.get('logs', 0):>9.2f}")
     print("events MB/files: as written, then → after compaction; rollup = refresh_runs building every run; "
+          "clean = partitions compaction marked clean (read without de-duplication);\n"
           "prep peak = peak resident memory of the compaction + rollup process")
     print("\nevery metric, one workflow, all days: fast path / event-level path / Spark "
           + ("" if spark_start is None else f"(Spark session start-up {spark_start:.1f} s, apart)"))
