@@ -51,7 +51,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tracelake.lake.delta import DataFile, _data_files, ensure_table, live_files, open_table, storage_error
+from tracelake.lake.delta import (
+    DataFile,
+    _data_files,
+    ensure_table,
+    files_and_transaction,
+    live_files,
+    open_table,
+    storage_error,
+)
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
@@ -275,16 +283,15 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     part. Same columns as the event-level view (``queries/sql/run_facts.sql``).
     """
     lake = as_lake(lake_ref)
-    rollup = open_table(lake, RUNS)
-    covered = None if rollup is None else rollup.transaction_version(APP_ID)
-    if rollup is None or covered is None:
+    found = files_and_transaction(lake, RUNS, APP_ID)  # the per-process snapshot: no log replay per connection
+    if found is None or found[1] is None:
         return None
-    old = _covered_files(lake, int(covered))
+    stored, covered = found
+    old = _covered_files(lake, covered)
     if old is None:
         return None
     current = live_files(lake, EVENTS)
     tail = [f for f in current if f.uri not in old]
-    stored = _data_files(lake, RUNS, rollup.get_add_actions(flatten=True))
     if window is not None:
         first, last = window.since.date(), (window.until + run_horizon).date()
         stored = [f for f in stored if first <= f.day <= last]
@@ -314,9 +321,8 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
 def pending_files(lake_ref: LakeRef) -> int | None:
     """How many live events files the rollup does not cover yet (what the tail reads); None without a rollup."""
     lake = as_lake(lake_ref)
-    rollup = open_table(lake, RUNS)
-    covered = None if rollup is None else rollup.transaction_version(APP_ID)
-    old = None if covered is None else _covered_files(lake, int(covered))
+    found = files_and_transaction(lake, RUNS, APP_ID)
+    old = None if found is None or found[1] is None else _covered_files(lake, found[1])
     if old is None:
         return None
     return sum(1 for f in live_files(lake, EVENTS) if f.uri not in old)

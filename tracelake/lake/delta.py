@@ -185,6 +185,8 @@ class _Snapshots:
         # JSON commits), so a marker is read again only for a day that is not clean by the cached one, and only
         # once per table version.
         self._markers: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], date], tuple[int, int | None]] = {}
+        # Per (table, app id): the table version an application transaction was read at, and what it recorded.
+        self._txns: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], str], tuple[int, int | None]] = {}
 
     @staticmethod
     def _key(lake: Lake, table: Table) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -235,6 +237,28 @@ class _Snapshots:
                     out.add(day)
         return out
 
+    def with_transaction(self, lake: Lake, table: Table, app_id: str) -> tuple[list[DataFile], int | None] | None:
+        """The table's current live files and the version its ``app_id`` application transaction records, both
+        of one table version (None when the table does not exist; the version None when the app id has none).
+        The recorded version is read once per table version."""
+        files = self.files(lake, table)
+        key = self._key(lake, table)
+        with self._lock:
+            found = self._tables.get(key)
+            if found is None:
+                return None
+            version = found.version()
+            listed = self._listed.get(key)
+            if listed is None or listed[0] != version:  # moved on since files(): list again at this version
+                files = _data_files(lake, table, found.get_add_actions(flatten=True))
+                self._listed[key] = (version, files)
+            cached = self._txns.get((key, app_id))
+            if cached is None or cached[0] != version:
+                recorded = found.transaction_version(app_id)
+                cached = (version, None if recorded is None else int(recorded))
+                self._txns[(key, app_id)] = cached
+        return list(files), cached[1]
+
 
 def _data_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
     adds = pa.table(actions) if not isinstance(actions, pa.Table) else actions
@@ -259,6 +283,12 @@ def live_files(lake: Lake, table: Table | str) -> list[DataFile]:
     """The data files of ``table``'s current version (what a reader must read, nothing else); empty when the
     table does not exist yet."""
     return _SNAPSHOTS.files(lake, table if isinstance(table, Table) else by_name(table))
+
+
+def files_and_transaction(lake: Lake, table: Table, app_id: str) -> tuple[list[DataFile], int | None] | None:
+    """``table``'s live files and the version its ``app_id`` application transaction records, read from one
+    table version of the per-process snapshot (brought up to date first); None when the table does not exist."""
+    return _SNAPSHOTS.with_transaction(lake, table, app_id)
 
 
 def clean_app_id(table: Table, day: date) -> str:
