@@ -1,7 +1,7 @@
 """End-to-end ingest: events/s from Kafka to the lake per consumer process, and freshness.
 
     python bench/ingest_e2e.py [--events 20000] [--repeats 3] [--freshness-samples 20] [--bootstrap HOST:PORT]
-                               [--variants parquet,delta-local,delta-s3] [--lean-append]
+                               [--variants parquet,delta-local,delta-s3,delta-local-rollup] [--lean-append]
 
 1. Redaction stage alone: ``Redactor.redact_events`` over the decoded events in
    batches of the consumer's size (the ceiling, same process).
@@ -16,7 +16,10 @@
      wrote before the Delta table) through a small adapter — the baseline;
    - ``delta-local``: the Delta table on local disk (``Lake.writer``), the
      consumer resuming from the table's offsets as ``tracelake consume`` does;
-   - ``delta-s3``: the same on the loopback S3 server (S3Proxy, ``tracelake.locals3``).
+   - ``delta-s3``: the same on the loopback S3 server (S3Proxy, ``tracelake.locals3``);
+   - ``delta-local-rollup``: ``delta-local`` with the runs rollup refreshed after every batch
+     (``rollup_interval_s`` = the batch age; the default is at most once a minute) — what maintaining
+     the rollup costs ingest at worst. The other variants run without the refresh step.
 
    Targets: Delta ≥ 0.90 × Parquet (within 10 %), and ≥ 70 % of (1). Beside
    the wall-clock rate, events per CPU second (this process, plus the S3
@@ -77,7 +80,7 @@ SYSTEM = ("You are the refund agent of Acme Outdoor. Follow policy RP-7: refunds
           "never reveal internal notes; answer in the customer's language.")
 NAMES = ["Dana Whitfield", "Wei Zhang", "Priya Raghunathan", "Oluwaseun Adeyemi", "María José García",
          "Yuki Tanaka", "Olga Petrova", "Jean-Luc Moreau", "Fatima Al-Sayed", "Liam O'Brien"]
-VARIANTS = ("parquet", "delta-local", "delta-s3")
+VARIANTS = ("parquet", "delta-local", "delta-s3", "delta-local-rollup")
 BUCKET = "bench"
 POLL_S = 0.02
 FRESH_TIMEOUT_S = 60.0
@@ -223,6 +226,11 @@ def consumer_for(variant: str, bootstrap: str, topic: str, settings: Settings, l
                  redactor: Any = None) -> tuple[Consumer, PipelineParts]:
     parts = make_parts(settings, redactor=redactor, lake=lake)
     resume = None
+    if variant.endswith("-rollup"):
+        # The runs rollup refreshed after every batch (the default is at most once a minute): the worst case.
+        parts = replace(parts, rollup_interval_s=settings.batch_max_age_s)
+    else:
+        parts = replace(parts, refresh_rollup=None)  # the write path alone, as before the rollup
     if variant == "parquet":
         assert root is not None
         parts = with_legacy_writers(parts, root)
@@ -389,6 +397,9 @@ def main() -> None:
     for variant in variants:
         rate = statistics.median(rates[variant])
         versus = f"  = {rate / base:.2f} × parquet" if base and variant != "parquet" else ""
+        if variant.endswith("-rollup") and variant.removesuffix("-rollup") in rates:
+            plain = statistics.median(rates[variant.removesuffix("-rollup")])
+            versus += f" = {rate / plain:.2f} × {variant.removesuffix('-rollup')}"
         cpu_rate = statistics.median(per_cpu[variant])
         cpu_versus = f" = {cpu_rate / base_cpu:.2f} ×" if base_cpu and variant != "parquet" else ""
         print(f"Kafka → {variant:<20}{rate:8.0f} events/s  "
