@@ -9,7 +9,8 @@ for opening the lake once and every panel gets the engine's fast path
 cost per success, time to safe fallback and escalations come from
 :func:`tracelake.queries.metrics.run_metric` (what ``compute_metric`` runs for
 ``/v1/metrics``, on its own connection); alerts from the lake's
-``alerts`` table; canary verdicts from :func:`tracelake.queries.alerts.canary.compare`;
+``alerts`` table; canary verdicts from :func:`tracelake.queries.alerts.canary.compare_many`
+(``compare`` for several workflows at once);
 the run list and timelines from :mod:`tracelake.queries.runs`, as ``GET /v1/runs`` calls it.
 """
 
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tracelake.api.lake import limits, run_horizon
-from tracelake.queries.alerts.canary import compare
+from tracelake.queries.alerts.canary import Canary, compare_many
 from tracelake.queries.alerts.rules import RulesError, load_rules
 from tracelake.queries.alerts.store import list_alerts
 from tracelake.queries.engine import LakeConnection, open_lake
@@ -87,20 +88,21 @@ def canaries(ctx: AppContext, con: LakeConnection, now: datetime,
     """For each workflow with two or more versions finishing runs in the last 24 hours: the newest version
     (natural order, so ``v10`` after ``v9``) against the one before it, over those 24 hours.
 
-    The same :func:`compare` call, rules file and window as ``POST /v1/alerts/compare`` with its defaults, on
-    the page's connection (``con``: scoped to the page's tenant, reading at least :func:`page_window`).
+    The verdicts of :func:`compare` with the rules file and window of ``POST /v1/alerts/compare`` with its
+    defaults, all from one :func:`compare_many` on the page's connection (``con``: scoped to the page's tenant,
+    reading at least :func:`page_window`), which asks each rule's metric once for every canary.
     Raises :class:`~tracelake.queries.alerts.rules.RulesError` when the server's rules file is broken.
     """
     rules = load_rules(ctx.settings.alerts_rules_file)
-    out = []
+    pairs = []
     for workflow, seen in sorted(versions.items()):
         ordered = sorted(set(seen), key=_natural)
-        if len(ordered) < 2:
-            continue
-        out.append(compare(ctx.lake, rules, workflow=workflow, baseline=ordered[-2], candidate=ordered[-1],
-                           window=Window(now - timedelta(days=1), now), tenant=con.tenant,
-                           run_horizon=run_horizon(ctx.settings), con=con))
-    return out
+        if len(ordered) >= 2:
+            pairs.append(Canary(workflow, baseline=ordered[-2], candidate=ordered[-1]))
+    if not pairs:
+        return []
+    return compare_many(ctx.lake, rules, pairs, window=Window(now - timedelta(days=1), now), tenant=con.tenant,
+                        run_horizon=run_horizon(ctx.settings), con=con)
 
 
 def newest_runs(ctx: AppContext, con: LakeConnection, since: datetime) -> list[dict[str, Any]]:

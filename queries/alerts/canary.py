@@ -5,6 +5,9 @@ Over one window ``[since, until)`` the baseline is the rows of
 ``by="release"``), the candidate plays the current window. Every enabled rule
 runs its test (:func:`~tracelake.queries.alerts.evaluate.run_test`, the same
 code as drift alerts) on the two, without grouping beyond the workflow.
+Each rule's metric is asked once per call, grouped by workflow and version, for
+every canary of the call (:func:`compare_many`: the dashboard's canaries in
+one go; :mod:`.version_rows` says why that is the same answer).
 
 Verdict:
 
@@ -19,6 +22,7 @@ Exit codes of the CLI (documented in the README): 0 promote, 1 rollback, 3 hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -26,8 +30,8 @@ from tracelake.lake.lake import LakeRef
 from tracelake.queries.alerts.evaluate import Outcome, new_value_outcomes, run_test
 from tracelake.queries.alerts.rules import Rule
 from tracelake.queries.alerts.scope import check_connection
+from tracelake.queries.alerts.version_rows import By, VersionRows
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
-from tracelake.queries.metrics import run_metric
 from tracelake.queries.timewin import Window
 
 Verdict = Literal["promote", "hold", "rollback"]
@@ -43,8 +47,17 @@ def verdict_of(outcomes: Sequence[Outcome], gates: set[str]) -> Verdict:
     return "promote"
 
 
+@dataclass(frozen=True)
+class Canary:
+    """One comparison: ``candidate`` against ``baseline`` (versions or releases) of ``workflow``."""
+
+    workflow: str
+    baseline: str
+    candidate: str
+
+
 def compare(lake_root: LakeRef, rules: Sequence[Rule], *, workflow: str, baseline: str, candidate: str,
-            window: Window, by: Literal["workflow_version", "release"] = "workflow_version",
+            window: Window, by: By = "workflow_version",
             tenant: str | None = None, limits: Limits | None = None,
             run_horizon: timedelta = timedelta(hours=24), con: LakeConnection | None = None) -> dict[str, Any]:
     """The verdict and its evidence: ``{"workflow", "baseline", "candidate", "by", "window_start",
@@ -62,37 +75,55 @@ def compare(lake_root: LakeRef, rules: Sequence[Rule], *, workflow: str, baselin
     (``lake_root`` and ``limits`` are only used then). Raises ``ValueError``
     when baseline and candidate are the same; the engine's errors from the queries.
     """
-    if baseline == candidate:
-        raise ValueError("baseline and candidate must differ")
+    [result] = compare_many(lake_root, rules, [Canary(workflow, baseline, candidate)], window=window, by=by,
+                            tenant=tenant, limits=limits, run_horizon=run_horizon, con=con)
+    return result
+
+
+def compare_many(lake_root: LakeRef, rules: Sequence[Rule], canaries: Sequence[Canary], *, window: Window,
+                 by: By = "workflow_version", tenant: str | None = None, limits: Limits | None = None,
+                 run_horizon: timedelta = timedelta(hours=24),
+                 con: LakeConnection | None = None) -> list[dict[str, Any]]:
+    """:func:`compare` of each canary over the same window, in order, asking each rule's metric once for all of
+    them (:class:`~tracelake.queries.alerts.version_rows.VersionRows`): the same verdicts and evidence as one
+    :func:`compare` call per canary. Arguments and failure modes as :func:`compare`."""
+    for canary in canaries:
+        if canary.baseline == canary.candidate:
+            raise ValueError("baseline and candidate must differ")
     needed = window.widened(run_horizon)
     if con is None:
         with open_lake(lake_root, tenant=tenant, window=needed, limits=limits, run_horizon=run_horizon) as own:
-            outcomes, gates = _tests(own, rules, workflow, baseline, candidate, window, by)
-    else:
-        check_connection(con, needed, tenant)
-        outcomes, gates = _tests(con, rules, workflow, baseline, candidate, window, by)
-    return {
-        "workflow": workflow, "baseline": baseline, "candidate": candidate, "by": by,
-        "window_start": window.since, "window_end": window.until,
-        "verdict": verdict_of(outcomes, gates),
-        "tests": [o.as_dict() for o in outcomes],
-    }
+            return _compare_on(own, rules, canaries, window, by)
+    check_connection(con, needed, tenant)
+    return _compare_on(con, rules, canaries, window, by)
 
 
-def _tests(con: LakeConnection, rules: Sequence[Rule], workflow: str, baseline: str, candidate: str,
-           window: Window, by: str) -> tuple[list[Outcome], set[str]]:
-    """Every chosen rule's outcome for candidate against baseline, and the names of the gate rules."""
+def _compare_on(con: LakeConnection, rules: Sequence[Rule], canaries: Sequence[Canary], window: Window,
+                by: By) -> list[dict[str, Any]]:
+    rows = VersionRows(con, window, by, [(c.workflow, v) for c in canaries for v in (c.baseline, c.candidate)])
+    out = []
+    for canary in canaries:
+        outcomes, gates = _tests(rows, rules, canary)
+        out.append({
+            "workflow": canary.workflow, "baseline": canary.baseline, "candidate": canary.candidate, "by": by,
+            "window_start": window.since, "window_end": window.until,
+            "verdict": verdict_of(outcomes, gates),
+            "tests": [o.as_dict() for o in outcomes],
+        })
+    return out
+
+
+def _tests(rows: VersionRows, rules: Sequence[Rule], canary: Canary) -> tuple[list[Outcome], set[str]]:
+    """Every rule's outcome for the canary's candidate against its baseline, and the names of the gate rules.
+    Per-workflow rule copies replace the general rule of the same name."""
+    workflow = canary.workflow
     chosen = {r.name: r for r in rules if r.workflow is None}
     chosen.update({r.name: r for r in rules if r.workflow == workflow})
     outcomes: list[Outcome] = []
     group = {"workflow": workflow}
-
-    def rows(rule: Rule, version: str) -> list[dict[str, Any]]:
-        return run_metric(con, rule.metric, group_by=(), since=window.since, until=window.until,
-                          where=[("workflow", workflow), (by, version)], internal=True)
-
     for rule in chosen.values():
-        base_rows, cand_rows = rows(rule, baseline), rows(rule, candidate)
+        base_rows = rows.rows(rule.metric, workflow, canary.baseline)
+        cand_rows = rows.rows(rule.metric, workflow, canary.candidate)
         if rule.test == "new_value":
             fired = new_value_outcomes(rule, base_rows, cand_rows, (), group)
             outcomes.extend(fired or [Outcome(rule.name, rule.metric, group, "ok", None, None, None, None,

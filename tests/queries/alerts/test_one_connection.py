@@ -14,12 +14,13 @@ from tests.queries.conftest import ingest
 from tests.queries.test_alerts import NOW, drift_events
 from tests.queries.test_canary import WINDOW, canary_events
 from tracelake.queries import engine
-from tracelake.queries.alerts.canary import compare
-from tracelake.queries.alerts.evaluate import evaluate, evaluation_window
-from tracelake.queries.alerts.rules import load_rules
+from tracelake.queries.alerts.canary import Canary, compare, compare_many, verdict_of
+from tracelake.queries.alerts.evaluate import Outcome, evaluate, evaluation_window, new_value_outcomes, run_test
+from tracelake.queries.alerts.rules import Rule, load_rules
 from tracelake.queries.alerts.runner import run_once
 from tracelake.queries.alerts.scope import ConnectionScopeError
-from tracelake.queries.engine import open_lake
+from tracelake.queries.engine import LakeConnection, open_lake
+from tracelake.queries.metrics import run_metric
 from tracelake.queries.timewin import Window
 
 
@@ -45,6 +46,40 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert ingest(tmp / "lake", [orjson.dumps(e) for e in events], tmp).rejected == 0
         out[name] = tmp / "lake"
     return out
+
+
+def reference_compare(con: LakeConnection, rules: list[Rule], canary: Canary, window: Window,
+                      by: str = "workflow_version") -> dict[str, Any]:
+    """The canary verdict as compare() first computed it: every rule's metric asked per version, ungrouped."""
+    chosen = {r.name: r for r in rules if r.workflow is None}
+    chosen.update({r.name: r for r in rules if r.workflow == canary.workflow})
+    group = {"workflow": canary.workflow}
+    outcomes: list[Outcome] = []
+    for rule in chosen.values():
+        base, cand = (run_metric(con, rule.metric, group_by=(), since=window.since, until=window.until,
+                                 where=[("workflow", canary.workflow), (by, version)], internal=True)
+                      for version in (canary.baseline, canary.candidate))
+        if rule.test == "new_value":
+            outcomes.extend(new_value_outcomes(rule, base, cand, (), group) or [
+                Outcome(rule.name, rule.metric, group, "ok", None, None, None, None, sum(r["n"] for r in base),
+                        sum(r["n"] for r in cand), rule.severity, "no value new in the candidate")])
+        else:
+            outcomes.append(run_test(rule, base[0] if base else None, cand[0] if cand else None, group))
+    return {"workflow": canary.workflow, "baseline": canary.baseline, "candidate": canary.candidate, "by": by,
+            "window_start": window.since, "window_end": window.until,
+            "verdict": verdict_of(outcomes, {r.name for r in chosen.values() if r.gate}),
+            "tests": [o.as_dict() for o in outcomes]}
+
+
+def rounded(value: Any) -> Any:
+    """``value`` with every float to 12 significant digits (DuckDB's parallel sums may differ in the last bit)."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return value
 
 
 def ids(alerts: list[dict[str, Any]]) -> list[str]:
@@ -91,6 +126,23 @@ def test_a_canary_on_a_shared_connection_equals_its_own(lakes: dict[str, Path],
     assert len(opened) == 5
     assert shared == alone
     assert [shared[c]["verdict"] for c in ("v2", "v3", "v4", "v5")] == ["rollback", "promote", "hold", "rollback"]
+
+
+def test_many_canaries_at_once_equal_each_asked_per_version(lakes: dict[str, Path]) -> None:
+    """compare_many asks each metric once, grouped by version; the answers are those of asking per version
+    (groups without rows included: no tool calls here at all, a version with five runs, another workflow)."""
+    # access gets its own success_rate_drop, not a gate: its v1 has no runs, yet v2 is promoted
+    rules = [*load_rules(None), Rule("success_rate_drop", "success_rate", "proportion_drop", workflow="access",
+                                     min_delta=0.5)]
+    canaries = [Canary("refund", "v1", c) for c in ("v2", "v3", "v4", "v5")]
+    canaries += [Canary("access", "v1", "v2"), Canary("refund", "v9", "v1"), Canary("nothing", "a", "b")]
+    with open_lake(lakes["canary"], window=WINDOW.widened(timedelta(hours=24))) as con:
+        many = compare_many(lakes["canary"], rules, canaries, window=WINDOW, con=con)
+        expected = [reference_compare(con, rules, c, WINDOW) for c in canaries]
+    assert rounded(many) == rounded(expected)
+    assert [m["verdict"] for m in many] == ["rollback", "promote", "hold", "rollback", "promote", "hold", "hold"]
+    with pytest.raises(ValueError, match="differ"):
+        compare_many(lakes["canary"], rules, [Canary("refund", "v1", "v1")], window=WINDOW)
 
 
 def test_a_connection_that_cannot_answer_is_refused(lakes: dict[str, Path]) -> None:
