@@ -10,7 +10,7 @@ keeps one row per ``(tenant, event_id)``, the first ingested copy by
 - copies were found → the partition is rewritten as **one Delta transaction**
   that replaces exactly that partition (``write_deltalake(mode="overwrite",
   predicate="event_date = '…'")``): remove actions for the files read, add
-  actions for the rewritten rows (sorted by time, bin-packed into files of up
+  actions for the rewritten rows (sorted by :data:`SORT_KEYS`, bin-packed into files of up
   to ~100 MB, row groups of 122 880 rows). The commit carries no application
   transaction, so the per-source offsets the consumers resume from
   (:mod:`tracelake.lake.delta`) are untouched.
@@ -116,6 +116,11 @@ DEFAULT_RETENTION_HOURS = 168
 ORPHAN_MIN_AGE_HOURS = 1
 # Custom commit metadata key naming what a compaction commit did (for ``DESCRIBE HISTORY`` readers).
 COMPACTION_KEY = "tracelake.compaction"
+# The order of a rewritten partition's rows. Events by type, then workflow, then time: a row group then holds
+# few event types and workflows, so its min/max statistics let DuckDB skip most of a day for a per-type metric
+# (measured on the 10M-event bench lake, 30 days: tool_call_validity 0.61 → 0.18 CPU-s, cost_attribution
+# 0.57 → 0.37 CPU-s; docs/analytics.md). Time order only mattered inside a day (a day is ~3 row groups).
+SORT_KEYS: dict[str, tuple[str, ...]] = {EVENTS.name: ("event_type", "workflow", "ts")}
 
 log = logging.getLogger("tracelake.ingest")
 
@@ -259,11 +264,12 @@ def read_partition(lake: Lake, table: Table, files: list[DataFile], day: date) -
 
 def deduplicated(table: Table, rows: pa.Table) -> pa.Table:
     """``rows`` with one row per :attr:`Table.identity` — the first by :attr:`Table.copy_order` (nulls last,
-    then the order read) — sorted by ``ts`` when the table has it, else by the copy order."""
+    then the order read) — sorted by :data:`SORT_KEYS` (events: event type, workflow, time), else by ``ts``
+    when the table has it, else by the copy order."""
     frame = cast(pl.DataFrame, pl.from_arrow(rows)).with_row_index("_read")
     kept = frame.sort([*table.copy_order, "_read"], nulls_last=True, maintain_order=True).unique(
         subset=list(table.identity), keep="first", maintain_order=True)
-    order = ["ts"] if "ts" in kept.columns else list(table.copy_order)
+    order = list(SORT_KEYS.get(table.name, ("ts",) if "ts" in kept.columns else table.copy_order))
     kept = kept.sort([*order, "_read"], nulls_last=True, maintain_order=True).drop("_read")
     return table.for_delta(kept.to_arrow())
 
