@@ -284,10 +284,10 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     """
     lake = as_lake(lake_ref)
     found = files_and_transaction(lake, RUNS, APP_ID)  # the per-process snapshot: no log replay per connection
-    if found is None or found[1] is None:
+    if found is None:
         return None
     stored, covered = found
-    old = _covered_files(lake, covered)
+    old = None if covered is None else _covered_files(lake, covered)
     if old is None:
         return None
     current = live_files(lake, EVENTS)
