@@ -100,7 +100,7 @@ from tracelake.lake.delta import (
 from tracelake.lake.files import BadFile, one_line, quarantine, split_files
 from tracelake.lake.lake import Lake, as_lake
 from tracelake.lake.layout import partition_name
-from tracelake.lake.tables import DEAD_LETTERS, EVENTS, TABLES, Table
+from tracelake.lake.tables import DEAD_LETTERS, EVENTS, RUNS, TABLES, Table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -167,6 +167,8 @@ class CompactionReport:
 
     partitions: list[CompactionResult] = field(default_factory=list)
     maintenance: list[Maintenance] = field(default_factory=list)
+    # The runs rollup brought up to date after the rewrites (tracelake.queries.rollup.RefreshReport), or None.
+    rollup: Any = None
 
 
 class _Unreadable(Exception):
@@ -438,7 +440,8 @@ def _vacuum(lake: Lake, table: Table, delta: DeltaTable, hours: int, *, full: bo
 
 def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date | None = None,
                  on_quarantine: OnQuarantine | None = None, *,
-                 retention_hours: int = DEFAULT_RETENTION_HOURS) -> CompactionReport:
+                 retention_hours: int = DEFAULT_RETENTION_HOURS,
+                 run_horizon: timedelta = timedelta(hours=24)) -> CompactionReport:
     """Compact every closed partition of :data:`COMPACTED`, then vacuum and checkpoint every table of ``root`` (a
     :class:`~tracelake.lake.lake.Lake`, or its root directory); see the module docstring.
 
@@ -454,7 +457,13 @@ def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date 
             result = compact_partition(lake, table, day, on_quarantine)
             if result is not None:
                 report.partitions.append(result)
-    for table in TABLES:
+    # A rewrite replaces files, so the runs rollup sees them as new: bring it up to date here, once, rather
+    # than leave the recompute to the next reader's tail (its rows do not change: compaction keeps every
+    # event the views count).
+    from tracelake.queries.rollup import refresh_runs
+
+    report.rollup = refresh_runs(lake, run_horizon)
+    for table in (*TABLES, RUNS):
         done = maintain_table(lake, table, retention_hours)
         if done is not None:
             report.maintenance.append(done)

@@ -15,6 +15,7 @@ WITH ev AS MATERIALIZED (
            outcome, cost_usd, cost_source, duration_ms, status, schema_valid, success, decision, passed,
            trigger_event_id, epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us
     FROM {events}
+    WHERE run_id IS NOT NULL  -- the contract requires one; a row without it belongs to no run
 ), per_run AS (
     SELECT
         tenant, run_id,

@@ -175,11 +175,14 @@ def compact(lake: str | None, older_than: int, retention_hours: int, fmt: str | 
     Safe while consume runs. Unreadable files are moved to <lake>/_quarantine/ (a warning each on stderr)
     instead of stopping it.
     """
+    from datetime import timedelta
+
     from tracelake.ingest.compact import compact_lake
 
+    config = settings(lake=lake)
     try:
-        report = compact_lake(lake_of(settings(lake=lake)), older_than_days=older_than,
-                              on_quarantine=_warn_quarantined, retention_hours=retention_hours)
+        report = compact_lake(lake_of(config), older_than_days=older_than, on_quarantine=_warn_quarantined,
+                              retention_hours=retention_hours, run_horizon=timedelta(hours=config.run_max_duration_h))
     except OSError as exc:
         raise Unavailable(f"cannot compact the lake: {exc}") from None
     for row in report.partitions:
@@ -189,6 +192,9 @@ def compact(lake: str | None, older_than: int, retention_hours: int, fmt: str | 
         click.echo(f"tracelake: {done.table}: vacuum deleted {done.vacuumed} removed and {done.orphans} "
                    f"unreferenced file{'' if done.orphans == 1 else 's'}; checkpoint at version "
                    f"{done.checkpoint_version}", err=True)
+    if report.rollup is not None and report.rollup.changed:
+        click.echo(f"tracelake: runs rollup: {report.rollup.runs_recomputed} runs recomputed from "
+                   f"{report.rollup.new_files} new files in {report.rollup.seconds:.1f} s", err=True)
     emit([r.__dict__ for r in report.partitions], fmt)
 
 
