@@ -1,6 +1,6 @@
 """Dashboard page server time: ``dashboard_data(...)`` in process on the cached 30-day bench lake.
 
-    .venv/bin/python bench/dashboard.py [--lake DIR] [--now T] [--tenant T] [--repeats 3] [--threads 2]
+    .venv/bin/python bench/dashboard.py [--lake DIR] [--now T] [--tenant T] [--repeats 3] [--threads 2] [--profile]
 
 Times what ``GET /dashboard`` computes before rendering
 (:func:`tracelake.api.dashboard.data.dashboard_data`: every panel, the canary
@@ -18,7 +18,8 @@ the runs rollup built; ``bench/analytics.py`` makes it and runs this script on
 it), is what a live lake reads. Lakes are only read. ``--now`` defaults to
 midnight after the lake's last ``events`` day, so the dashboard's 8 days hold
 data. ``--tenant`` scopes the page as a key of that tenant would (default:
-every tenant, an all-tenant key).
+every tenant, an all-tenant key). ``--profile``: after the medians, the
+queries of the last page by name (count, total seconds), slowest first.
 
 The issue's target: ≤ 1 s server time on this lake. Targets live here, never
 in the tests.
@@ -31,6 +32,7 @@ import os
 import statistics
 import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
@@ -56,24 +58,35 @@ class BenchContext:
 
 
 class ConnectionCounter:
-    """Counts :class:`LakeConnection` constructions in this process while installed (bench only)."""
+    """Counts :class:`LakeConnection` constructions, and times its queries by name, while installed (bench only)."""
 
     def __init__(self) -> None:
         self.count = 0
-        self._original = engine.LakeConnection.__init__
+        self.queries: dict[str, list[float]] = defaultdict(list)
+        self._init = engine.LakeConnection.__init__
+        self._query = engine.LakeConnection.query
 
     def __enter__(self) -> ConnectionCounter:
-        original = self._original
+        init, query = self._init, self._query
 
         def counting(con: engine.LakeConnection, *args: Any, **kwargs: Any) -> None:
             self.count += 1
-            original(con, *args, **kwargs)
+            init(con, *args, **kwargs)
+
+        def timing(con: engine.LakeConnection, *args: Any, name: str, **kwargs: Any) -> engine.QueryResult:
+            start = time.perf_counter()
+            try:
+                return query(con, *args, name=name, **kwargs)
+            finally:
+                self.queries[name].append(time.perf_counter() - start)
 
         engine.LakeConnection.__init__ = counting  # type: ignore[method-assign,assignment]
+        engine.LakeConnection.query = timing  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        engine.LakeConnection.__init__ = self._original  # type: ignore[method-assign]
+        engine.LakeConnection.__init__ = self._init  # type: ignore[method-assign]
+        engine.LakeConnection.query = self._query  # type: ignore[method-assign]
 
 
 def lake_end(lake: Lake) -> datetime:
@@ -91,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads per connection")
+    parser.add_argument("--profile", action="store_true", help="the last page's queries by name")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each repeat shows as it ends
     if not (args.lake / "events").is_dir():
@@ -105,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lake {args.lake}, now {now.isoformat()}, tenant {args.tenant or 'every'}, "
           f"{args.threads} DuckDB threads, load average before {os.getloadavg()[0]:.2f}")
     seconds: list[float] = []
+    last: dict[str, list[float]] = {}
     connections: list[int] = []
     failures = 0
     for _ in range(max(1, args.repeats)):  # bounded by --repeats
@@ -119,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             seconds.append(time.perf_counter() - start)
         connections.append(counter.count)
+        last = dict(counter.queries)
         print(f"  {seconds[-1]:.2f} s, {counter.count} connection(s), {len(data['canaries'])} canaries, "
               f"{len(data['runs'])} runs listed, load average {os.getloadavg()[0]:.2f}")
     if not seconds:
@@ -128,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
           f"(min {min(seconds):.2f}, max {max(seconds):.2f}); connections per page: {max(connections)}; "
           f"failed {failures}; "
           f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.profile:
+        print("queries of the last page (name, count, seconds):")
+        for name, times in sorted(last.items(), key=lambda kv: -sum(kv[1])):
+            print(f"  {name:<40}{len(times):>4}{sum(times):>8.2f}")
     return 0
 
 
