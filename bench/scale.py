@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -108,34 +107,41 @@ class Size:
 
 
 # -- child processes: their own peak memory --------------------------------------------------------------------
-def run_child(args: list[str], timeout_s: float) -> tuple[int, float, str]:
-    """Run this script with ``args`` in a child process, killed after ``timeout_s``; return its exit status,
-    its peak resident memory (MB, from ``wait4``) and its standard output."""
-    with subprocess.Popen([sys.executable, str(HERE), *args], stdout=subprocess.PIPE, text=True) as child:
-        killer = threading.Timer(timeout_s, child.kill)
-        killer.start()
-        try:
-            out = child.stdout.read() if child.stdout else ""
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            killer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, usage.ru_maxrss / 1024, out
+def run_child(args: list[str], timeout_s: float) -> dict[str, Any] | None:
+    """Run this script with ``args`` in a child process, killed after ``timeout_s``; return the JSON object it
+    printed last, or None when it failed or was killed."""
+    try:
+        done = subprocess.run([sys.executable, str(HERE), *args], stdout=subprocess.PIPE, text=True,
+                              timeout=max(1.0, timeout_s))
+    except subprocess.TimeoutExpired:
+        return None
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if done.returncode == 0 and lines else None
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory in MB, from ``VmHWM`` (its own memory since it started: not
+    ``ru_maxrss``, which Linux also charges with the parent's peak when a child is spawned)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def child_main(argv: list[str]) -> None:
-    """``prepare BASE DEST DAYS OPEN_DAYS`` → the :class:`OneOff` as JSON; ``event LAKE METRIC DAYS`` → the
-    event-level answer's seconds as JSON (the parent reads the child's peak memory)."""
+    """``prepare BASE DEST DAYS OPEN_DAYS`` → ``{"oneoff": …, "peak_mb": …}``; ``event LAKE METRIC DAYS MEMORY``
+    → ``{"seconds": …, "peak_mb": …}`` (one event-level answer), each as one JSON line on stdout."""
     what, *rest = argv
     if what == "prepare":
         base, dest, days, open_days = Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3])
-        print(json.dumps(asdict(analytics.prepare_fast_lake(base, dest, days, open_days))))
+        oneoff = analytics.prepare_fast_lake(base, dest, days, open_days)
+        print(json.dumps({"oneoff": asdict(oneoff), "peak_mb": peak_mb()}))
     elif what == "event":
         lake, name, days, memory = Path(rest[0]), rest[1], int(rest[2]), rest[3]
         paths = Paths.on(lake, Limits(), slow_limits(memory, 2, 3600), TARGET_WORKFLOW)
         started = time.perf_counter()
         paths.event_level(name, whole(days))
-        print(json.dumps({"seconds": time.perf_counter() - started}))
+        print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}))
     else:
         raise SystemExit(f"unknown child task {what!r}")
 
@@ -218,13 +224,13 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
         size.notes.append("one-off figures of an earlier run (--reuse-fast)")
     else:
         log(f"{events:,} events: compaction and rollup in a child process ...")
-        code, peak, out = run_child(["--child", "prepare", str(base), str(fast), str(args.days),
-                                     str(args.open_days)], budget.left())
-        if code != 0:
-            size.notes.append(f"compaction + rollup did not finish (exit {code}; budget or error)")
+        prepared = run_child(["--child", "prepare", str(base), str(fast), str(args.days), str(args.open_days)],
+                             budget.left())
+        if prepared is None:
+            size.notes.append("compaction + rollup did not finish (out of budget, or an error above)")
             return size
-        oneoff = OneOff(**json.loads(out.strip().splitlines()[-1]))
-        size.prep_peak_mb = peak
+        oneoff = OneOff(**prepared["oneoff"])
+        size.prep_peak_mb = prepared["peak_mb"]
     size.compaction_s, size.refresh_s, size.runs = oneoff.compaction_s, oneoff.refresh_s, oneoff.runs
     files, mb, _ = table_stats(fast)
     size.clean_days = len(Lake.at(fast).clean_days(EVENTS, Lake.at(fast).partitions(EVENTS)))
@@ -241,9 +247,9 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
         size.fast[name], size.event[name] = got["fast"].seconds, got["event"].seconds
         log(f"  {name}: fast {got['fast'].seconds}, event {got['event'].seconds} {got['event'].error}")
     if args.peak_metric and not budget.spent():
-        code, peak, _ = run_child(["--child", "event", str(fast), args.peak_metric, str(args.days), args.memory],
-                                  budget.left())
-        size.event_peak_mb = peak if code == 0 else None
+        measured = run_child(["--child", "event", str(fast), args.peak_metric, str(args.days), args.memory],
+                             budget.left())
+        size.event_peak_mb = None if measured is None else measured["peak_mb"]
     if spark is not None:
         for name in metrics:
             got = answers[name]
