@@ -160,9 +160,9 @@ def test_compact_quarantines_bad_files_and_compacts_the_rest(lake_with_bad_files
                           on_quarantine=lambda bad, moved: seen.append((bad.error, moved)))
     assert sorted(error for error, _ in seen) == ["truncated Parquet file (no magic bytes at the end)",
                                                   "zero-byte file"]
-    # 11-23: three readable files bin-packed into one; 11-24: one readable file left, nothing to do
+    # 11-23: three readable files bin-packed into one; 11-24: one readable file left, only marked clean
     assert [(r.partition, r.action, r.files_before, r.files_after, r.rows_out) for r in report.partitions] == [
-        ("event_date=2026-11-23", "optimize", 3, 1, 6)]
+        ("event_date=2026-11-23", "optimize", 3, 1, 6), ("event_date=2026-11-24", "mark", 1, 1, 2)]
     assert len(live(lake, day="2026-11-24")) == 1
     assert len(list((lake / QUARANTINE_DIR).rglob("*.parquet"))) == 2
     assert len((lake / QUARANTINE_DIR / QUARANTINE_LOG).read_bytes().splitlines()) == 2
@@ -177,7 +177,7 @@ def test_compact_quarantines_a_file_that_fails_to_decode(lake_with_bad_files: Pa
     victim.write_bytes(bytes(data))
     report = compact_lake(lake, older_than_days=0)
     assert (lake / QUARANTINE_DIR / "events" / "event_date=2026-11-23" / victim.name).exists()
-    (result,) = report.partitions
+    (result,) = [r for r in report.partitions if r.action != "mark"]
     assert (result.partition, result.files_before, result.files_after, result.rows_out) == (
         "event_date=2026-11-23", 2, 1, 4)
 
