@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as htmllib
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -215,7 +216,12 @@ def test_the_page_opens_one_connection_and_answers_as_each_question_alone(fleet_
             canary = Canary(verdict["workflow"], verdict["baseline"], verdict["candidate"])
             assert rounded(verdict) == rounded(reference_compare(con, rules, canary, Window(day, now)))
     with engine.open_lake(lake) as every_day:  # the run and alert lists as a connection over every partition has them
-        assert data["runs"] == search_runs(every_day, Search(limit=RUNS))[0] and len(data["runs"]) == RUNS
+        expected = search_runs(every_day, Search(limit=RUNS))[0]
+        # Sums of floats over another set of files come out in another order: equal to the last digit or so.
+        diffs = [(i, k, a[k], b.get(k)) for i, (a, b) in enumerate(zip(data["runs"], expected, strict=True))
+                 for k in a if a[k] != b.get(k)
+                 and not (isinstance(a[k], float) and math.isclose(a[k], b[k], rel_tol=1e-9))]
+        assert not diffs and len(data["runs"]) == RUNS
         assert data["alerts"] == list_alerts(every_day, limit=20) and data["alerts"]
 
     del opened[:]
