@@ -22,7 +22,9 @@ For each size (events over ``--days`` days), in this order, all within ``--budge
    metric (``--peak-metric``, in a child process);
 5. the same metrics on Spark (``tracelake.spark.metrics.compute_metric``, ``--spark-master``, the Delta
    jars of ``tracelake spark install``): one session for the whole run, its start-up timed apart; a
-   metric still running when the budget ends is cancelled (``cancelAllJobs``).
+   metric still running when the budget ends is cancelled (``cancelAllJobs``);
+6. last (it writes the fast copy): ``--increments`` rounds of one consumer-sized append to the open day
+   (``--increment-runs`` new runs) and the incremental ``refresh_runs`` after it, in a child (peak memory).
 
 Every answer is compared with the event-level one (``same result``: every column, floats to 1e-9). Prints
 the load average beside each size (the machine is shared) and writes every figure to ``--json``.
@@ -44,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import analytics
+import numpy as np
 import pyarrow.parquet as pq
 from analytics import (
     START,
@@ -95,6 +98,9 @@ class Size:
     compaction_s: float | None = None
     refresh_s: float | None = None
     prep_peak_mb: float | None = None
+    increment_s: list[float] = field(default_factory=list)
+    increment_runs: int = 0
+    increment_peak_mb: float | None = None
     event_peak_mb: float | None = None
     files: dict[str, int] = field(default_factory=dict)
     mb: dict[str, float] = field(default_factory=dict)
@@ -142,8 +148,30 @@ def child_main(argv: list[str]) -> None:
         started = time.perf_counter()
         paths.event_level(name, whole(days))
         print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}))
+    elif what == "increment":
+        lake, days, rounds, runs = Path(rest[0]), int(rest[1]), int(rest[2]), int(rest[3])
+        print(json.dumps({**increments(lake, days, rounds, runs), "peak_mb": peak_mb()}))
     else:
         raise SystemExit(f"unknown child task {what!r}")
+
+
+def increments(lake: Path, days: int, rounds: int, runs: int) -> dict[str, list[float]]:
+    """``rounds`` times: append one consumer-sized batch (``runs`` new runs of the open last day, 8 events each,
+    as one Delta append) to ``lake`` and bring the runs rollup up to date (``refresh_runs``); the refresh
+    seconds and the runs it recomputed each round. Writes ``lake`` (the bench's own copy)."""
+    from tracelake.queries.rollup import refresh_runs
+
+    writer = Lake.at(lake).writer("events")
+    rng = np.random.default_rng(11)
+    seconds, recomputed = [], []
+    for i in range(rounds):
+        # run ids far above the generator's, so the batch's Kafka offsets are new to every source
+        writer.write(analytics.day_table(days - 1, runs, 10**8 + i * runs, rng), f"bench-increment-{i:03d}")
+        started = time.perf_counter()
+        report = refresh_runs(lake)
+        seconds.append(time.perf_counter() - started)
+        recomputed.append(float(report.runs_recomputed))
+    return {"refresh_s": seconds, "runs": recomputed}
 
 
 # -- measuring -----------------------------------------------------------------------------------------------
@@ -257,6 +285,14 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
             size.spark[name] = got["spark"].seconds
             log(f"  {name}: spark {got['spark'].seconds} {got['spark'].error}")
         size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
+    if args.increments and not budget.spent():
+        # last: it appends to the fast lake, after every route has answered on the same files
+        measured = run_child(["--child", "increment", str(fast), str(args.days), str(args.increments),
+                              str(args.increment_runs)], budget.left())
+        if measured is not None:
+            size.increment_s, size.increment_peak_mb = measured["refresh_s"], measured["peak_mb"]
+            size.increment_runs = int(max(measured["runs"]))
+        (fast / "ONEOFF.json").unlink(missing_ok=True)  # the copy has changed: never --reuse-fast it
     for name, got in answers.items():
         size.same[name] = verdict(got)
         for label, t in got.items():
@@ -318,6 +354,9 @@ def print_report(sizes: list[Size], metrics: list[str], spark_start: float | Non
     for s in sizes:
         peak = f"; event-level peak memory {s.event_peak_mb:.0f} MB" if s.event_peak_mb else ""
         print(f"{label(s.events)}: {' → '.join(s.load)}{peak}")
+        if s.increment_s:
+            print(f"    after one appended batch ({s.increment_runs} new runs): incremental refresh "
+                  f"{', '.join(f'{t:.2f}' for t in s.increment_s)} s, peak memory {s.increment_peak_mb or 0:.0f} MB")
         for note in s.notes:
             print(f"    {note}")
 
@@ -339,6 +378,10 @@ def main() -> None:
     parser.add_argument("--metrics", default=",".join(PUBLIC_METRICS))
     parser.add_argument("--open-days", type=int, default=1)
     parser.add_argument("--reuse-fast", action="store_true", help="keep the fast copies of an earlier run")
+    parser.add_argument("--increments", type=int, default=3,
+                        help="rounds of one appended batch + incremental rollup refresh, timed (0 = none)")
+    parser.add_argument("--increment-runs", type=int, default=625,
+                        help="new runs per appended batch (8 events each: 625 = 5 000 events)")
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory (local mode: all of Spark)")
