@@ -7,7 +7,7 @@ WITH finished AS (
 ), escalations AS (
     SELECT run_id, reason AS escalation_reason
     FROM events
-    WHERE event_type = 'escalation' AND run_id IN (SELECT run_id FROM finished)
+    WHERE event_type = 'escalation' AND run_id IN (SELECT run_id FROM finished WHERE escalated)
 ), joined AS (
     SELECT finished.*, escalations.escalation_reason
     FROM finished LEFT JOIN escalations USING (run_id)
