@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
@@ -77,3 +78,19 @@ def read_topic_fixture() -> Callable[..., list]:
 @pytest.fixture(name="wait_until")
 def wait_until_fixture() -> Callable[..., bool]:
     return wait_until
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every :class:`~tracelake.queries.engine.LakeConnection` constructed while the test runs."""
+    from tracelake.queries import engine
+
+    seen: list[engine.LakeConnection] = []
+    original = engine.LakeConnection.__init__
+
+    def counting(con: engine.LakeConnection, *args: Any, **kwargs: Any) -> None:
+        seen.append(con)
+        original(con, *args, **kwargs)
+
+    monkeypatch.setattr(engine.LakeConnection, "__init__", counting)
+    return seen

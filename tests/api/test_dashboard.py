@@ -174,7 +174,7 @@ def test_local_mode_ignores_a_key_and_an_empty_lake_renders(serve, settings) -> 
 
 
 def test_the_page_opens_one_connection_and_answers_as_each_question_alone(fleet_settings: Any,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                           opened: list[Any]) -> None:
     """Every panel on the page's one connection equals the same question asked on its own connection, the
     canaries (each rule's metric asked once for all of them) equal to asking per version."""
     from types import SimpleNamespace
@@ -192,14 +192,6 @@ def test_the_page_opens_one_connection_and_answers_as_each_question_alone(fleet_
 
     lake = Lake.from_settings(fleet_settings)
     ctx = SimpleNamespace(settings=fleet_settings, lake=lake)
-    opened: list[engine.LakeConnection] = []
-    original = engine.LakeConnection.__init__
-
-    def counting(con: engine.LakeConnection, *args: Any, **kwargs: Any) -> None:
-        opened.append(con)
-        original(con, *args, **kwargs)
-
-    monkeypatch.setattr(engine.LakeConnection, "__init__", counting)
     now = datetime.now().astimezone()
     data = dashboard_data(ctx, None, now)  # type: ignore[arg-type]
     assert len(opened) == 1 and opened[0].tenant is None

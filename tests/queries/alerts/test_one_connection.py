@@ -24,20 +24,6 @@ from tracelake.queries.metrics import run_metric
 from tracelake.queries.timewin import Window
 
 
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[engine.LakeConnection]:
-    """Every LakeConnection constructed while the test runs."""
-    seen: list[engine.LakeConnection] = []
-    original = engine.LakeConnection.__init__
-
-    def counting(con: engine.LakeConnection, *args: Any, **kwargs: Any) -> None:
-        seen.append(con)
-        original(con, *args, **kwargs)
-
-    monkeypatch.setattr(engine.LakeConnection, "__init__", counting)
-    return seen
-
-
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
