@@ -153,6 +153,8 @@ def build_query(spec: MetricSpec, window: Window, group_by: Sequence[str] | None
         "where": " ".join(clauses),
         "group_by": f"GROUP BY {', '.join(quoted)}" if quoted else "",
         "order_by": f"ORDER BY {', '.join(f'{q} NULLS LAST' for q in quoted)}" if quoted else "",
+        # Two aggregates of one metric meeting on their group values (escalation_rate: rates and reasons).
+        "join_groups": " AND ".join(f"r.{q} IS NOT DISTINCT FROM s.{q}" for q in quoted) or "true",
     })
     return sql, params
 
