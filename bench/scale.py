@@ -220,6 +220,23 @@ def spark_call(session: Any, lake: Path, name: str, w: Window, timeout_s: float)
         cancel.cancel()
 
 
+def spark_cell(session: Any, budget: Budget, lake: Path, name: str, w: Window) -> Timing:
+    """:func:`spark_call` within ``budget``. A failure the product does not turn into a ``QueryError`` (a JVM
+    ``OutOfMemoryError`` arrives as a ``Py4JJavaError`` and takes the SparkContext down) is an error cell."""
+    try:
+        return budget_cell(budget, partial(spark_call, session, lake, name, w), 1)
+    except Exception as exc:  # noqa: BLE001 - any JVM failure is a figure here, not a crash of the bench
+        lines = [line for line in str(exc).splitlines() if "Error" in line or "Exception" in line]
+        return Timing(None, error=f"Spark failed: {(lines or [type(exc).__name__])[0].strip()[:200]}")
+
+
+def spark_alive(session: Any) -> bool:
+    try:
+        return not session.sparkContext._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 - a dead gateway is a dead session
+        return False
+
+
 def jvm_peak_mb(session: Any) -> float | None:
     """The Spark JVM's peak resident memory so far (``VmHWM``), MB; None when it cannot be read."""
     try:
@@ -227,7 +244,7 @@ def jvm_peak_mb(session: Any) -> float | None:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    except (OSError, ValueError, AttributeError):
+    except Exception:  # noqa: BLE001 - a JVM that is gone has no figure
         return None
     return None
 
@@ -281,7 +298,8 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
     if spark is not None:
         for name in metrics:
             got = answers[name]
-            got["spark"] = budget_cell(budget, partial(spark_call, spark, fast, name, w), 1)
+            got["spark"] = (spark_cell(spark, budget, fast, name, w) if spark_alive(spark)
+                            else Timing(None, error="Spark stopped after an earlier failure"))
             size.spark[name] = got["spark"].seconds
             log(f"  {name}: spark {got['spark'].seconds} {got['spark'].error}")
         size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
@@ -405,7 +423,7 @@ def main() -> None:
             args.json.write_text(json.dumps({"spark_start_s": spark_start, "sizes": [asdict(s) for s in sizes]},
                                             indent=1) + "\n")
     finally:
-        if spark is not None:
+        if spark is not None and spark_alive(spark):
             spark.stop()
     print_report(sizes, metrics, spark_start)
     print(f"figures written to {args.json}")
