@@ -249,8 +249,11 @@ def jvm_peak_mb(session: Any) -> float | None:
     return None
 
 
-def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spark: Any) -> Size:
-    size = Size(events)
+def measure_size(size: Size, args: argparse.Namespace, metrics: list[str], spark: Any,
+                 save: Callable[[], None]) -> None:
+    """Measure ``size`` (steps in the module docstring), calling ``save`` after every figure, so a run that is
+    killed keeps what it measured."""
+    events = size.events
     size.load.append(loadavg())
     budget = Budget(args.budget)
     base = args.cache / f"bench-delta-{events}-{args.days}-1"
@@ -258,14 +261,14 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
         build_lake(base, events, args.days, 1, deadline=budget.deadline)
     except TimeoutError as exc:
         size.notes.append(str(exc))
-        return size
+        return
     size.build_s = build_seconds(base)
     files, mb, size.rows = table_stats(base)
     size.files["events before"], size.mb["events before"] = files[EVENTS.name], mb[EVENTS.name]
     fast = fast_lake_path(base, args.open_days)
-    record = fast / "ONEOFF.json"
-    if args.reuse_fast and record.exists():
-        oneoff = OneOff(**json.loads(record.read_text()))
+    oneoff_file = fast / "ONEOFF.json"
+    if args.reuse_fast and oneoff_file.exists():
+        oneoff = OneOff(**json.loads(oneoff_file.read_text()))
         size.notes.append("one-off figures of an earlier run (--reuse-fast)")
     else:
         log(f"{events:,} events: compaction and rollup in a child process ...")
@@ -273,7 +276,7 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
                              budget.left())
         if prepared is None:
             size.notes.append("compaction + rollup did not finish (out of budget, or an error above)")
-            return size
+            return
         oneoff = OneOff(**prepared["oneoff"])
         size.prep_peak_mb = prepared["peak_mb"]
     size.compaction_s, size.refresh_s, size.runs = oneoff.compaction_s, oneoff.refresh_s, oneoff.runs
@@ -281,20 +284,29 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
     size.clean_days = len(Lake.at(fast).clean_days(EVENTS, Lake.at(fast).partitions(EVENTS)))
     size.files.update(files)
     size.mb.update(mb)
+    save()
     w = whole(args.days)
     paths = Paths.on(fast, Limits(threads=args.threads), slow_limits(args.memory, args.threads, 3600),
                      TARGET_WORKFLOW)
     answers: dict[str, dict[str, Timing]] = {}
+
+    def record() -> None:
+        for name, got in answers.items():
+            size.same[name] = verdict(got)
+        save()
+
     for name in metrics:
         got = answers.setdefault(name, {})
         got["fast"] = budget_cell(budget, partial(paths.fast, name, w), args.repeats)
         got["event"] = budget_cell(budget, partial(paths.event_level, name, w), args.slow_repeats)
         size.fast[name], size.event[name] = got["fast"].seconds, got["event"].seconds
         log(f"  {name}: fast {got['fast'].seconds}, event {got['event'].seconds} {got['event'].error}")
+        record()
     if args.peak_metric and not budget.spent():
         measured = run_child(["--child", "event", str(fast), args.peak_metric, str(args.days), args.memory],
                              budget.left())
         size.event_peak_mb = None if measured is None else measured["peak_mb"]
+        save()
     if spark is not None:
         for name in metrics:
             got = answers[name]
@@ -302,6 +314,7 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
                             else Timing(None, error="Spark stopped after an earlier failure"))
             size.spark[name] = got["spark"].seconds
             log(f"  {name}: spark {got['spark'].seconds} {got['spark'].error}")
+            record()
         size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
     if args.increments and not budget.spent():
         # last: it appends to the fast lake, after every route has answered on the same files
@@ -317,7 +330,7 @@ def measure_size(events: int, args: argparse.Namespace, metrics: list[str], spar
             if t.error and t.error != "budget":
                 size.notes.append(f"{name} {label}: {t.error}")
     size.load.append(loadavg())
-    return size
+    save()
 
 
 def verdict(got: dict[str, Timing]) -> str:
@@ -417,11 +430,15 @@ def main() -> None:
         spark_start = time.perf_counter() - started
         log(f"Spark {args.spark_master} started in {spark_start:.1f} s")
     sizes: list[Size] = []
+
+    def save() -> None:
+        args.json.write_text(json.dumps({"spark_start_s": spark_start, "sizes": [asdict(s) for s in sizes]},
+                                        indent=1) + "\n")
+
     try:
         for events in (int(n) for n in args.sizes.split(",")):
-            sizes.append(measure_size(events, args, metrics, spark))
-            args.json.write_text(json.dumps({"spark_start_s": spark_start, "sizes": [asdict(s) for s in sizes]},
-                                            indent=1) + "\n")
+            sizes.append(Size(events))
+            measure_size(sizes[-1], args, metrics, spark, save)
     finally:
         if spark is not None and spark_alive(spark):
             spark.stop()
