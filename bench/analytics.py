@@ -1,7 +1,9 @@
-"""Analytics speed: every metric on a 30-day lake of ≥ 10 M events, pruned vs full, vs Polars, vs the glob read.
+"""Analytics speed: every metric on a 30-day lake of ≥ 10 M events: fast path, event level, Polars, glob read.
 
     python bench/analytics.py [--events 10000000] [--days 30] [--batches-per-day 1] [--repeats 3] [--threads 2]
-                              [--sections peer,glob,log] [--log-commits 1000]
+                              [--sections fast,peer,glob,log] [--log-commits 1000]
+                              [--open-days 1] [--one-day open|closed] [--reuse-fast] [--fast-repeats 5]
+                              [--peer-repeats 1] [--memory 8GB]
 
 1. Generates (once; cached under ``~/.cache/tracelake/bench-delta-<events>-<days>-<batches>``)
    a 30-day lake with the ingest path's writer (the Delta writer,
@@ -11,20 +13,30 @@
    escalation/fallback, finish) over 10 workflows × 3 versions × 5 tenants,
    plus 0.05 % re-delivered duplicates (later ``ingested_at``) so the views'
    de-duplication does real work.
-2. ``peer``: for each metric, ``tracelake.queries.metrics.compute_metric`` for one
+2. ``fast`` (first): the fast path as a live lake has it, on a copy (``bench-fast-<…>-open<N>``, data files
+   hard-linked; the cached lake is never written): every day but the last ``--open-days`` compacted
+   (``compact_lake``, which also marks them clean and builds the runs rollup), the rollup brought up to date
+   (``refresh_runs``); that one-off cost is printed (compaction and rollup apart). Then for every public
+   metric, one workflow, over one day (``--one-day``: the last, open day, or the last compacted one) and
+   over all days: the fast path (``compute_metric`` under the product's default limits, a fresh connection
+   each, median of ``--fast-repeats``) against its targets (≤ 0.05 s, ≤ 0.3 s), the event-level path
+   (``compute_metric(..., rollup=False)``, median of ``--repeats``), the Polars peer (median of
+   ``--peer-repeats``) and ``same result`` (fast equals event level on every column and Polars on the
+   metric column, both windows); last, the dashboard page's server time on that lake (``bench/dashboard.py``).
+3. ``peer``: for each metric, ``tracelake.queries.metrics.compute_metric`` for one
    workflow over one day and over all days (median of ``--repeats`` runs, each on a
    fresh connection as the CLI and API do). Partition pruning must make the
    day ≥ 10× faster. The same computation hand-written in Polars (lazy scan of the
    same files, same de-duplication, same run semantics), also median; tracelake
    must not be slower than 1.5× Polars. The results of both routes are compared
    (an independent check of the SQL).
-3. ``glob``: the same metrics (one day, all days) with today's views — the files
+4. ``glob``: the same metrics (one day, all days) with today's views — the files
    listed from the Delta log — against the same views over the pre-Delta source,
    ``read_parquet(['<table>/event_date=X/*.parquet', …])`` per partition (the
    views' ``source_sql`` swapped in this process for the old code; the files are
    the same, in the same ``event_date=`` directories), alternating, median of
    ``--repeats``; results compared. Target: the Delta route no slower.
-4. ``log``: the time to list the live files of ``events`` from the Delta log
+5. ``log``: the time to list the live files of ``events`` from the Delta log
    (``lake.data_files``), cold (table opened from its log, as a fresh CLI process
    does) and warm (the process's cached snapshot brought up to date, as the API
    does), on the bench lake and on a lake of ``--log-commits`` small appends
@@ -734,7 +746,8 @@ def fast_section(base: Path, metrics: list[str], day: Window, everything: Window
     fast_limits = Limits(threads=args.threads)
     slow_limits = Limits(timeout_s=600, memory_limit=args.memory, threads=args.threads, temp_max_size="16GiB")
     paths = Paths.on(fast, fast_limits, slow_limits, TARGET_WORKFLOW)
-    print(f"{fast}; one workflow ({TARGET_WORKFLOW}); fast = compute_metric under the product's default limits "
+    print(f"{fast}; one workflow ({TARGET_WORKFLOW}); 1d = {day.since.date()} ({args.one_day} day); "
+          f"fast = compute_metric under the product's default limits "
           f"({fast_limits.memory_limit}, {fast_limits.threads} threads); {paths.describe()} "
           f"({slow_limits.memory_limit})")
     fast_table(paths, metrics, day, everything, args.days, args.fast_repeats, args.repeats, args.peer_repeats)
@@ -770,6 +783,8 @@ def main() -> None:
     parser.add_argument("--sections", default="fast,peer,glob,log", help="any of fast, peer, glob, log")
     parser.add_argument("--open-days", type=int, default=1,
                         help="fast: the last days left uncompacted (a live lake's open days)")
+    parser.add_argument("--one-day", choices=["open", "closed"], default="open",
+                        help="fast: the one-day window is the last (open) day or the last compacted one")
     parser.add_argument("--reuse-fast", action="store_true",
                         help="fast: keep the compacted copy and rollup of an earlier run (its one-off figures)")
     parser.add_argument("--fast-repeats", type=int, default=5, help="fast: runs per fast-path median")
@@ -794,7 +809,9 @@ def main() -> None:
           f"≥ {args.events:,} events); one workflow ({TARGET_WORKFLOW}); median of {args.repeats}; "
           f"DuckDB threads {args.threads}, Polars threads {pl.thread_pool_size()}")
     if "fast" in sections:
-        fast_section(lake, metrics, last_day, everything, args)
+        back = args.open_days if args.one_day == "closed" else 0
+        one_day = Window(last_day.since - timedelta(days=back), last_day.until - timedelta(days=back))
+        fast_section(lake, metrics, one_day, everything, args)
     if "peer" in sections:
         print("\nthe lake as ingest wrote it (no compaction, no rollup): today's event-level path")
         peer_table(lake, metrics, last_day, everything, limits, args.repeats, args.days)
