@@ -33,9 +33,34 @@ _TS = pa.timestamp("us", tz="UTC")
 # Contract fields whose values are JSON (objects, lists, any value), stored as JSON text; DuckDB reads them with ->>.
 CONTRACT_JSON_COLUMNS: tuple[str, ...] = ("error", "attributes", "tool_args", "tool_result", "references")
 
-# Contract fields stored under another column (field -> column, or -> "attributes" as a key there). None today:
-# a field listed here must say where it goes, and docs/ingest.md ("Lake layout") must say so too.
-CONTRACT_FIELD_MAPPINGS: Mapping[str, str] = {}
+# Contract fields stored under another column (field -> column, or -> "attributes" as a key there, where the
+# field's value wins over an attribute of the same name): a field listed here must say where it goes, and
+# docs/ingest.md ("Lake layout") must say so too. The outcome_confirmed fields live in ``attributes`` so that
+# adding the event type changed no table schema (lakes written before it keep working, no schema migration).
+CONTRACT_FIELD_MAPPINGS: Mapping[str, str] = {
+    "confirmation": "attributes", "confirmation_source": "attributes", "amount": "attributes",
+    "currency": "attributes",
+}
+
+
+
+def mapped_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` with each field of :data:`CONTRACT_FIELD_MAPPINGS` moved where it is stored (into the
+    ``attributes`` object, over a same-named attribute); the event unchanged when it has none."""
+    present = [name for name in CONTRACT_FIELD_MAPPINGS if name in event]
+    if not present:
+        return dict(event)
+    out = {k: v for k, v in event.items() if k not in CONTRACT_FIELD_MAPPINGS}
+    for name in present:
+        target = CONTRACT_FIELD_MAPPINGS[name]
+        if target == "attributes":
+            attributes = dict(out.get("attributes") or {})
+            attributes[name] = event[name]
+            out["attributes"] = attributes
+        else:
+            out[target] = event[name]
+    return out
+
 
 # Columns of ``events`` that are not contract fields: added by the pipeline (processor.to_row).
 EVENTS_PIPELINE_COLUMNS: tuple[str, ...] = (
@@ -301,6 +326,36 @@ RUNS = Table(
     "runs", RUNS_SCHEMA,
     identity=("tenant", "run_id"),
     copy_order=("first_ts",),
+)
+
+# Control verdicts (tracelake.queries.controls): one row per run and control version (docs/controls.md),
+# maintained like the runs rollup (refresh_controls) and partitioned the same way (the day of the run's finish,
+# of its first event while in flight). ``evidence`` is the JSON list of the event_ids that decided the verdict.
+# Kept out of TABLES like RUNS.
+CONTROL_RESULTS_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("run_id", pa.string()),
+        ("control_id", pa.string()),
+        ("control_version", pa.int64()),
+        ("severity", pa.string()),
+        ("verdict", pa.string()),
+        ("evidence", pa.string()),
+        ("workflow", pa.string()),
+        ("workflow_version", pa.string()),
+        ("team", pa.string()),
+        ("release", pa.string()),
+        ("environment", pa.string()),
+        ("finished_at", _TS),
+        ("first_ts", _TS),
+        (PARTITION_COLUMN, pa.string()),
+    ]
+)
+CONTROL_RESULTS = Table(
+    "control_results", CONTROL_RESULTS_SCHEMA,
+    identity=("tenant", "run_id", "control_id", "control_version"),
+    copy_order=("first_ts",),
+    json_columns=("evidence",),
 )
 
 TABLES: tuple[Table, ...] = (EVENTS, DEAD_LETTERS, ALERTS)
