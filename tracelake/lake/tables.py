@@ -333,6 +333,29 @@ CONTROL_RESULTS = Table(
     json_columns=("evidence",),
 )
 
+# The governance log (tracelake.governance.log): one row per retention application or erasure, append-only
+# (never rewritten, never expired by the retention policy). ``subject`` never holds an identifier: keyed
+# pseudonyms or a salted hash; ``detail`` is the JSON of what was done (counts per table and partition).
+# Partitioned by the day of ``at``. Kept out of TABLES like RUNS (compaction and the views do not handle it).
+GOVERNANCE_LOG_SCHEMA = pa.schema(
+    [
+        ("entry_id", pa.string()),
+        ("at", _TS),
+        ("action", pa.string()),
+        ("actor", pa.string()),
+        ("policy_digest", pa.string()),
+        ("subject", pa.string()),
+        ("detail", pa.string()),
+        (PARTITION_COLUMN, pa.string()),
+    ]
+)
+GOVERNANCE_LOG = Table(
+    "governance_log", GOVERNANCE_LOG_SCHEMA,
+    identity=("entry_id",),
+    copy_order=("at",),
+    json_columns=("detail",),
+)
+
 TABLES: tuple[Table, ...] = (EVENTS, DEAD_LETTERS, ALERTS)
 _BY_NAME = {table.name: table for table in TABLES}
 
