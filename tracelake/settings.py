@@ -106,6 +106,12 @@ class Settings(BaseSettings):
                                description="bytes returned by ad-hoc SQL before the result is truncated")
     rollup_interval_s: float = Field(
         60.0, ge=0, description="how often a consumer brings the runs rollup up to date after writing (0: never)")
+    # -- tamper evidence (docs/governance.md) --
+    chain_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM, outside the lake) that signs the commit chain; unset = "
+                          "nothing is sealed (tracelake chain keygen writes one)")
+    chain_seal_interval_s: float = Field(
+        60.0, ge=0, description="how often a consumer seals the lake's new commits after writing (0: never)")
     run_max_duration_h: float = Field(
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")
@@ -168,7 +174,7 @@ class Settings(BaseSettings):
     def _empty_dir_is_default(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("api_keys_file", "api_spool_dir", mode="before")
+    @field_validator("api_keys_file", "api_spool_dir", "chain_key_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         # TRACELAKE_API_KEYS_FILE= (empty) means "no keys file", not the current directory.
