@@ -23,7 +23,15 @@ import sys
 import click
 
 from tracelake import __version__
-from tracelake.cli import analytics_commands, api_commands, ingest_commands, s3_commands, spark_commands, tool_commands
+from tracelake.cli import (
+    analytics_commands,
+    api_commands,
+    audit_commands,
+    ingest_commands,
+    s3_commands,
+    spark_commands,
+    tool_commands,
+)
 from tracelake.cli.errors import run
 from tracelake.cli.options import group
 
@@ -40,6 +48,7 @@ for _command in (
     ingest_commands.lake,
     analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts,
     api_commands.api, api_commands.keys,
+    audit_commands.verify, audit_commands.chain, audit_commands.audit,
     tool_commands.demo, tool_commands.kafka, s3_commands.s3, spark_commands.spark, tool_commands.schema,
     tool_commands.validate,
 ):

@@ -130,3 +130,9 @@ def load_public_key(path: Path) -> PublicKey:
     except OSError as exc:
         raise ConfigError(f"public key {path}: cannot read it ({exc.strerror or exc})") from None
     return parse_public_key(data, str(path))
+
+
+def configured_key(path: Path | None, lake_root: Path | None) -> SigningKey | None:
+    """The chain key of the settings (``TRACELAKE_CHAIN_KEY_FILE``); None when none is configured.
+    ``lake_root``: the local lake's root (the key must not lie in it), None for an ``s3://`` lake."""
+    return None if path is None else load_signing_key(path, lake_root=lake_root)
