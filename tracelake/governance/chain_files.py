@@ -13,6 +13,7 @@ refuses (callers turn them into :class:`tracelake.errors.Unavailable`).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +84,15 @@ class LakeObjects:
         return digest.hexdigest(), size
 
     def write(self, relative: str, data: bytes) -> None:
-        """Create or replace a small object (the published public key)."""
+        """Create or replace a small object (the published public key) at once: a reader sees the old bytes or
+        the new ones, never part (an S3 PUT is atomic; locally a temporary file is renamed into place)."""
         where = self.full(relative)
-        if not self.lake.is_remote:
-            self.fs.create_dir(where.rsplit("/", 1)[0], recursive=True)
-        with self.fs.open_output_stream(where) as out:
+        if self.lake.is_remote:
+            with self.fs.open_output_stream(where) as out:
+                out.write(data)
+            return
+        self.fs.create_dir(where.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{where}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open_output_stream(temporary) as out:
             out.write(data)
+        self.fs.move(temporary, where)
