@@ -5,6 +5,7 @@ Every lake here is the test's own (tmp_path or a fresh bucket): tampering edits 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import uuid
@@ -219,7 +220,7 @@ def test_concurrent_writers_and_sealers_leave_one_clean_chain(tmp_path: Path, ke
             if done.is_set():
                 return
 
-    writers = [threading.Thread(target=guarded(lambda p=p: write(p))) for p in (0, 1)]
+    writers = [threading.Thread(target=guarded(functools.partial(write, p))) for p in (0, 1)]
     sealers = [threading.Thread(target=guarded(seal_until_done)) for _ in range(2)]
     for thread in (*writers, *sealers):
         thread.start()
