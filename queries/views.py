@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from tracelake.lake.delta import DataFile
     from tracelake.queries.engine import LakeConnection
 
-VIEW_NAMES = ("events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters")
+VIEW_NAMES = ("events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters", "control_results")
 
 COMMON_COLUMNS = (
     "event_id", "schema_version", "event_type", "ts", "run_id", "workflow", "workflow_version", "tenant", "team",
@@ -264,7 +264,8 @@ def empty_source_sql(schema: pa.Schema, partition: str = EVENTS.partition) -> st
 
 
 def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window | None = None,
-                    rollup: bool = True, run_horizon: timedelta = timedelta(hours=24)) -> list[str]:
+                    rollup: bool = True, run_horizon: timedelta = timedelta(hours=24),
+                    controls: bool = True) -> list[str]:
     """The CREATE VIEW statements of every view, in dependency order.
 
     ``window`` prunes the ``events`` partitions (``dead_letters`` and
@@ -275,6 +276,8 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
     (:func:`tracelake.queries.rollup.runs_view_statement`) when the lake has one and
     ``rollup`` is on; else it is computed from ``events`` (the event-level path).
     ``run_horizon`` is the longest run assumed (``Settings.run_max_duration_h``).
+    ``control_results`` (every run's verdict per control, :mod:`tracelake.queries.controls.results`) comes
+    last unless ``controls`` is off (Spark: the controls' SQL is DuckDB's only, docs/controls.md).
     """
     lake = as_lake(root)
     dead = source_sql(lake, DEAD_LETTERS) or empty_source_sql(DEAD_LETTERS.schema, DEAD_LETTERS.partition)
@@ -284,7 +287,7 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         literal = sql_string(tenant)
         where_tenant = f"WHERE tenant = {literal}"
         dead_scope = f"WHERE try(json_extract_string(payload, '$.tenant')) = {literal}"
-    return [
+    statements = [
         events_view(lake, window, where_tenant),
         DEAD_LETTERS_VIEW.format(source=dead, scope=dead_scope),
         ALERTS_VIEW.format(source=alerts, scope=where_tenant),
@@ -292,6 +295,12 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         LLM_CALLS_VIEW,
         TOOL_CALLS_VIEW,
     ]
+    if controls:
+        from tracelake.queries.controls.results import control_results_view_statement  # it imports this module
+
+        statements.append(control_results_view_statement(lake, tenant=tenant, window=window,
+                                                         run_horizon=run_horizon))
+    return statements
 
 
 def _runs_view(lake: Lake, *, tenant: str | None, window: Window | None, rollup: bool,
