@@ -1,0 +1,217 @@
+"""The ``control_results`` table and view: every run's verdict per control, maintained as the lake grows.
+
+Same pattern as the runs rollup (:mod:`tracelake.queries.rollup.runs`), one SQL for both sources
+(:func:`tracelake.queries.controls.evaluate.results_sql`):
+
+- **What a row holds.** One row per (tenant, run_id, control_id, control_version):
+  :data:`tracelake.lake.tables.CONTROL_RESULTS`, partitioned by the day of the run's finish (of its first event
+  while in flight), so a window over finished runs prunes as the run metrics do.
+- **What it covers.** Each refresh commits, with its rows, the application transaction
+  ``txn(appId = "tracelake.controls/<fingerprint>/events", version = V)``: the events version the rows
+  reflect, under the library whose :attr:`~tracelake.queries.controls.library.ControlLibrary.fingerprint`
+  is in the id. Rows computed by another library (other controls, versions, SQL or configuration) are never
+  read as current: the reader finds no covered version for its own fingerprint.
+- **Refresh** (:func:`refresh_controls`). Pin the events table at its latest version ``V``; the live files
+  the covered version ``C`` does not list are new; the runs with an event in them are touched; every touched
+  run is re-evaluated whole from its events (the days within the run horizon of the new files, de-duplicated
+  by the ``events`` view's SQL) and its rows replace the old ones in one Delta ``MERGE`` on the identity,
+  which also records ``V``. Every run has exactly one row per control of the library, so an update or an
+  insert per row is enough. No covered version for this fingerprint (a new table, a changed library, or
+  ``C`` no longer loadable): every run is evaluated and the table overwritten. A commit lost to a
+  concurrent refresh re-reads and retries (bounded).
+- **Reading** (:func:`control_results_view_statement`, in every connection's views): the stored rows (pruned
+  to the connection's window, scoped to its tenant) except the touched runs of events files newer than the
+  covered version, plus those runs evaluated on the fly (the tail). Without a covered version for the
+  library: every run evaluated from the connection's ``events`` view (correct, slower).
+
+Assumptions: those of the runs rollup (copies of an event share its run; a run's events lie within the run
+horizon of each other). Failure modes: ``OSError`` when the storage refuses,
+:class:`tracelake.errors.Unavailable` when other refreshes keep winning the commit race.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyarrow as pa
+
+from tracelake.lake.delta import _data_files, ensure_table, files_and_transaction, live_files, open_table, storage_error
+from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
+from tracelake.queries.controls.evaluate import COLUMNS, results_sql
+from tracelake.queries.controls.library import ControlLibrary, active_library
+from tracelake.queries.rollup.runs import _connection, _covered_files, _near, _parquet, _readable, _source, _touched
+from tracelake.queries.timewin import Window
+from tracelake.queries.views import EVENTS_VIEW, empty_source_sql, sql_string
+
+log = logging.getLogger("tracelake.queries.controls")
+
+APP_PREFIX = "tracelake.controls"
+MAX_COMMIT_ATTEMPTS = 10
+
+
+def app_id(library: ControlLibrary) -> str:
+    """The application-transaction id recording the events version covered under ``library``."""
+    return f"{APP_PREFIX}/{library.fingerprint}/events"
+
+
+@dataclass(frozen=True)
+class ControlsRefreshReport:
+    """What one :func:`refresh_controls` did (as the runs rollup's report): events versions covered before and
+    after, new events files read, runs re-evaluated, rows written, the table version committed (None:
+    nothing to do), whether it rebuilt every run, its duration and commit attempts."""
+
+    covered_before: int | None
+    covered_after: int | None
+    new_files: int
+    runs_evaluated: int
+    rows_written: int
+    table_version: int | None
+    rebuilt: bool
+    seconds: float
+    attempts: int = 1
+
+    @property
+    def changed(self) -> bool:
+        return self.table_version is not None
+
+
+def _as_rows(table: pa.Table) -> pa.Table:
+    index = table.schema.get_field_index(CONTROL_RESULTS.partition)
+    dates = table.column(CONTROL_RESULTS.partition).cast(pa.string())
+    return CONTROL_RESULTS.for_delta(table.set_column(index, CONTROL_RESULTS.partition, dates))
+
+
+def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours=24),
+                     library: ControlLibrary | None = None) -> ControlsRefreshReport:
+    """Bring ``control_results`` up to the events table's latest version under ``library`` (default: the
+    process's, :func:`~tracelake.queries.controls.library.active_library`); see the module docstring."""
+    import deltalake
+
+    lake = as_lake(lake_ref)
+    library = library or active_library()
+    the_app = app_id(library)
+    started = time.perf_counter()
+    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+        events = open_table(lake, EVENTS)
+        table = ensure_table(lake, CONTROL_RESULTS)
+        found = table.transaction_version(the_app)
+        covered = None if found is None else int(found)
+        if events is None:
+            return ControlsRefreshReport(covered, covered, 0, 0, 0, None, False, time.perf_counter() - started,
+                                         attempt)
+        target = int(events.version())
+        if covered is not None and covered >= target:
+            return ControlsRefreshReport(covered, covered, 0, 0, 0, None, False, time.perf_counter() - started,
+                                         attempt)
+        live = _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+        readable = set(_readable(lake, live))
+        live = [f for f in live if f.uri in readable]
+        old = _covered_files(lake, covered) if covered is not None else None
+        rebuild = old is None
+        new = live if old is None else [f for f in live if f.uri not in old]
+        source = live if rebuild else _near(live, new, run_horizon)
+        with _connection(lake) as con:
+            _touched(con, sorted(f.uri for f in new))
+            scope = "" if rebuild else "WHERE (tenant, run_id) IN (SELECT tenant, run_id FROM touched)"
+            con.execute(EVENTS_VIEW.format(source=_source([f.uri for f in source]), scope=scope))
+            rows = _as_rows(con.execute(results_sql(library, "events")).to_arrow_table())
+            runs = con.execute("SELECT count(*) FROM (SELECT DISTINCT tenant, run_id FROM events)").fetchone()
+        commit = deltalake.CommitProperties(custom_metadata={"tracelake.controls": f"{the_app}:{target}"},
+                                            app_transactions=[deltalake.Transaction(the_app, target)])
+        try:
+            if rebuild:
+                deltalake.write_deltalake(table, rows, mode="overwrite", commit_properties=commit)
+            elif rows.num_rows == 0:
+                deltalake.write_deltalake(table, rows, mode="append", commit_properties=commit)
+            else:
+                on = " AND ".join(f"t.{c} = s.{c}" for c in CONTROL_RESULTS.identity)
+                (table.merge(rows, predicate=on, source_alias="s", target_alias="t", commit_properties=commit)
+                 .when_matched_update_all().when_not_matched_insert_all().execute())
+        except deltalake.exceptions.CommitFailedError as exc:
+            log.info("control_results commit lost a race (%s); re-reading (attempt %d)", exc, attempt)
+            continue
+        except deltalake.exceptions.DeltaError as exc:
+            raise storage_error(exc) from exc
+        table.update_incremental()
+        return ControlsRefreshReport(covered, target, len(new), int(runs[0]) if runs else 0, rows.num_rows,
+                                     int(table.version()), rebuild, time.perf_counter() - started, attempt)
+    from tracelake.errors import Unavailable
+
+    raise Unavailable(f"could not commit control_results after {MAX_COMMIT_ATTEMPTS} attempts: "
+                      "other refreshes keep winning")
+
+
+def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
+                                   run_horizon: timedelta = timedelta(hours=24),
+                                   library: ControlLibrary | None = None) -> str:
+    """``CREATE VIEW control_results`` for a connection (module docstring, "Reading"). Needs the connection's
+    ``events`` view (the fallback reads it). ``window`` prunes the stored rows to the days in
+    ``[window.since, window.until + run_horizon]``; ``tenant`` scopes every part."""
+    lake = as_lake(lake_ref)
+    library = library or active_library()
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    found = files_and_transaction(lake, CONTROL_RESULTS, app_id(library))
+    old = None if found is None or found[1] is None else _covered_files(lake, found[1])
+    if found is None or old is None:
+        return f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM ({results_sql(library, 'events')})"
+    stored, _covered = found
+    if window is not None:
+        first, last = window.since.date(), (window.until + run_horizon).date()
+        stored = [f for f in stored if first <= f.day <= last]
+    scope = f"tenant = {sql_string(tenant)}" if tenant is not None else "true"
+    rows = _readable(lake, stored)
+    stored_sql = _parquet(rows) if rows else empty_source_sql(CONTROL_RESULTS.schema, CONTROL_RESULTS.partition)
+    current = live_files(lake, EVENTS)
+    tail = [f for f in current if f.uri not in old]
+    if not tail:
+        return f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM {stored_sql} WHERE {scope}"
+    nearby = _readable(lake, _near(current, tail, run_horizon))
+    tail_events = EVENTS_VIEW.format(
+        source=_parquet(nearby) if nearby else empty_source_sql(EVENTS.schema, EVENTS.partition),
+        scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",
+    ).split(" AS\n", 1)[1]
+    touched_files = _readable(lake, tail)
+    touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
+               "AND event_type <> 'outcome_confirmed'" if touched_files
+               else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
+    # The tail's statement is a WITH of its own: nested as a subquery over its own CTE names.
+    tail_sql = results_sql(library, "tail_events")
+    return (f"CREATE OR REPLACE VIEW control_results AS\n"
+            f"WITH touched AS MATERIALIZED ({touched}),\n"
+            f"tail_events AS ({tail_events})\n"
+            f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
+            f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
+            f"UNION ALL BY NAME SELECT {columns} FROM ({tail_sql})")
+
+
+def read_results(lake_ref: LakeRef, *, tenant: str | None = None, library: ControlLibrary | None = None
+                 ) -> pa.Table:
+    """The maintained rows plus the tail (every column, ``event_date`` as a DATE) ordered by the identity; the
+    rows evaluated from scratch when the table does not cover this library."""
+    lake = as_lake(lake_ref)
+    library = library or active_library()
+    if files_and_transaction(lake, CONTROL_RESULTS, app_id(library)) is None:
+        return compute_results(lake, library=library)
+    with _connection(lake) as con:
+        con.execute(EVENTS_VIEW.format(source=_source([f.uri for f in live_files(lake, EVENTS)]),
+                                       scope="" if tenant is None else f"WHERE tenant = {sql_string(tenant)}"))
+        con.execute(control_results_view_statement(lake, tenant=tenant, library=library))
+        return con.execute(f"SELECT * FROM control_results ORDER BY {', '.join(CONTROL_RESULTS.identity)}"
+                           ).to_arrow_table()
+
+
+def compute_results(lake_ref: LakeRef, *, library: ControlLibrary | None = None) -> pa.Table:
+    """Every run's verdicts evaluated from scratch from the events table's latest version (what the maintained
+    table must equal), ordered by the identity; ``event_date`` as a DATE."""
+    lake = as_lake(lake_ref)
+    library = library or active_library()
+    events = open_table(lake, EVENTS)
+    files = [] if events is None else _readable(lake, _data_files(lake, EVENTS, events.get_add_actions(flatten=True)))
+    with _connection(lake) as con:
+        con.execute(EVENTS_VIEW.format(source=_source(files), scope=""))
+        return con.execute(f"SELECT * FROM ({results_sql(library, 'events')}) "
+                           f"ORDER BY {', '.join(CONTROL_RESULTS.identity)}").to_arrow_table()
