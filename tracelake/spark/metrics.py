@@ -91,7 +91,8 @@ def view_sql(*, tenant: str | None = None, present: set[str] | None = None) -> l
     """The Spark SQL of every view, in dependency order: DuckDB's view statements over an empty lake,
     transpiled, with the tables in ``present`` (default: all) read from their raw Spark views."""
     with tempfile.TemporaryDirectory(prefix="tracelake-spark-") as empty:
-        statements = view_statements(Lake.at(empty), tenant=tenant)
+        # No control_results: the controls' SQL is DuckDB's only (docs/controls.md, "Spark").
+        statements = view_statements(Lake.at(empty), tenant=tenant, controls=False)
     rewrite = _swap_sources({t.name for t in TABLES} if present is None else present)
     return [to_spark(statement, rewrite=rewrite) for statement in statements]
 
