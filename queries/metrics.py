@@ -60,6 +60,9 @@ class MetricSpec:
     keys: frozenset[str] = RUN_KEYS
     public: bool = True
     empty_maps: tuple[str, ...] = field(default=())
+    # False: DuckDB only, left out of Spark (tracelake.spark; control_pass_rate reads control_results, whose
+    # controls' SQL is DuckDB's: docs/controls.md "Spark").
+    spark: bool = True
 
     @property
     def sql_template(self) -> str:
@@ -80,6 +83,9 @@ METRICS: dict[str, MetricSpec] = {
                    empty_maps=("reasons",)),
         MetricSpec("time_to_safe_fallback", "run", "time_to_safe_fallback", n="runs"),
         MetricSpec("latency_split", "run", "latency_split", n="runs"),
+        MetricSpec("control_pass_rate", "run", "control_pass_rate", n="applicable", x="passed",
+                   default_group=("control_id", "workflow", "workflow_version"), keys=RUN_KEYS | {"control_id"},
+                   spark=False),
         MetricSpec("cost_attribution", "event", "cost_usd", n="cost_usd",
                    default_group=("team", "workflow", "release"), keys=RUN_KEYS | {"model"}),
         # Internal series behind the new_error_type / new_tool_name alerts (not in metrics.md).
