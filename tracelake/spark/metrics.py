@@ -146,8 +146,13 @@ def create_views(spark: SparkSession, lake: LakeRef, *, tenant: str | None = Non
 
 def metric_sql(name: str, window: Window, group_by: Sequence[str] | None = None,
                where: Sequence[tuple[str, str]] = (), *, internal: bool = False) -> str:
-    """The Spark SQL of one metric: ``build_query``'s DuckDB SQL with its parameters bound, transpiled."""
-    sql, params = build_query(get_spec(name, internal=internal), window, group_by, where)
+    """The Spark SQL of one metric: ``build_query``'s DuckDB SQL with its parameters bound, transpiled.
+    Raises :class:`MetricArgumentError` for a metric computed by DuckDB only (``MetricSpec.spark``)."""
+    spec = get_spec(name, internal=internal)
+    if not spec.spark:
+        raise MetricArgumentError(f"{name} is computed by DuckDB only (its control SQL is DuckDB's); "
+                                  f"use 'tracelake metrics {name}'")
+    sql, params = build_query(spec, window, group_by, where)
     return to_spark(sql, params)
 
 
