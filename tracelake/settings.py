@@ -116,6 +116,8 @@ class Settings(BaseSettings):
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")
     alerts_webhook_url: str | None = Field(None, description="Slack-compatible webhook that receives new alerts")
+    controls_config_file: Path | None = Field(
+        None, description="TOML controls configuration (approval SLOs, fail-closed window, budgets; docs/controls.md)")
     alerts_webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook POST")
     alerts_webhook_retries: int = Field(3, ge=0, description="webhook retries after the first attempt (backoff x2)")
     # -- HTTP API (api.md) --
