@@ -59,9 +59,13 @@ def settings(**options: Any) -> Settings:
     Keys are field names of :class:`~tracelake.settings.Settings`; raises
     :class:`ConfigError` naming the option (``--port``) or the variable.
     """
+    from tracelake.queries.controls.library import configure
     from tracelake.settings import Settings
 
-    return Settings.from_options(**options)
+    config = Settings.from_options(**options)
+    # The controls' thresholds are part of every connection's control_results view (docs/controls.md).
+    configure(config.controls_config_file)
+    return config
 
 
 def lake_of(config: Settings) -> Lake:
