@@ -100,7 +100,7 @@ from tracelake.lake.delta import (
 from tracelake.lake.files import BadFile, one_line, quarantine, split_files
 from tracelake.lake.lake import Lake, as_lake
 from tracelake.lake.layout import partition_name
-from tracelake.lake.tables import DEAD_LETTERS, EVENTS, RUNS, TABLES, Table
+from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, TABLES, Table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -169,6 +169,8 @@ class CompactionReport:
     maintenance: list[Maintenance] = field(default_factory=list)
     # The runs rollup brought up to date after the rewrites (tracelake.queries.rollup.RefreshReport), or None.
     rollup: Any = None
+    # control_results brought up to date with it (tracelake.queries.controls.results.ControlsRefreshReport).
+    controls: Any = None
 
 
 class _Unreadable(Exception):
@@ -463,7 +465,10 @@ def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date 
     from tracelake.queries.rollup import refresh_runs
 
     report.rollup = refresh_runs(lake, run_horizon)
-    for table in (*TABLES, RUNS):
+    from tracelake.queries.controls.results import refresh_controls
+
+    report.controls = refresh_controls(lake, run_horizon)
+    for table in (*TABLES, RUNS, CONTROL_RESULTS):
         done = maintain_table(lake, table, retention_hours)
         if done is not None:
             report.maintenance.append(done)
