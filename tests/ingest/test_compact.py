@@ -104,7 +104,7 @@ def test_maintenance_runs_on_every_table(tmp_path: Path) -> None:
     lake.writer("events").write(rows(["a"], "2026-11-24", 0), "t.p0.o0-0")
     report = compact_lake(lake, older_than_days=1, today=TODAY)
     # only tables that exist: events, and the runs rollup compaction brought up to date
-    assert [m.table for m in report.maintenance] == ["events", "runs"]
+    assert [m.table for m in report.maintenance] == ["events", "runs", "control_results"]
     assert (tmp_path / "events" / "_delta_log" / "_last_checkpoint").exists()
     assert report.rollup is not None and report.rollup.covered_after is not None
     from tracelake.queries.rollup import pending_files
