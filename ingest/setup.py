@@ -34,9 +34,15 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
     the_lake = lake
 
     def refresh_rollup() -> object:
+        from tracelake.queries.controls.library import configure
+        from tracelake.queries.controls.results import refresh_controls
         from tracelake.queries.rollup import refresh_runs
 
-        return refresh_runs(the_lake, timedelta(hours=settings.run_max_duration_h))
+        horizon = timedelta(hours=settings.run_max_duration_h)
+        report = refresh_runs(the_lake, horizon)
+        # control_results follows the same touched runs (docs/controls.md), under the configured library.
+        refresh_controls(the_lake, horizon, configure(settings.controls_config_file))
+        return report
 
     return PipelineParts(
         redactor=redactor or make_redactor(settings),
