@@ -242,11 +242,15 @@ def lake_rollup(lake: str | None, fmt: str | None) -> None:
 
     config = settings(lake=lake)
     the_lake = lake_of(config)
+    from tracelake.queries.controls.results import refresh_controls
+
     try:
         report = refresh_runs(the_lake, timedelta(hours=config.run_max_duration_h))
+        controls = refresh_controls(the_lake, timedelta(hours=config.run_max_duration_h))
     except OSError as exc:
         raise Unavailable(f"cannot refresh the runs rollup: {exc}") from None
-    emit([{**report.__dict__, "seconds": round(report.seconds, 3)}], fmt)
+    emit([{**report.__dict__, "seconds": round(report.seconds, 3),
+           "controls": {**controls.__dict__, "seconds": round(controls.seconds, 3)}}], fmt)
 
 
 @lake.command("check")
