@@ -26,13 +26,16 @@ from tracelake.errors import UserError
 from tracelake.lake.lake import LakeRef
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
 from tracelake.queries.sqlparts import in_clause, read_sql
-from tracelake.queries.timewin import Window
+from tracelake.queries.timewin import LATEST, Window
 
 Row = dict[str, Any]
 
 # Columns a run (or an event) can be grouped and filtered by (metrics.md "Windows and grouping").
 RUN_KEYS = frozenset({"tenant", "team", "release", "environment", "workflow", "workflow_version"})
 DEFAULT_GROUP = ("workflow", "workflow_version")
+# How late an outcome_confirmed may arrive after the window's end and still count (metrics.md "Confirmed
+# outcomes"): the confirmed metrics' connections read this far past ``until``.
+CONFIRMATION_DELAY = timedelta(days=30)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -63,6 +66,9 @@ class MetricSpec:
     # False: DuckDB only, left out of Spark (tracelake.spark; control_pass_rate reads control_results, whose
     # controls' SQL is DuckDB's: docs/controls.md "Spark").
     spark: bool = True
+    # Joins the runs' late outcome_confirmed events (sql/run_confirmations.sql): the connection reads
+    # CONFIRMATION_DELAY past the window's end as well.
+    confirmations: bool = False
 
     @property
     def sql_template(self) -> str:
@@ -86,6 +92,12 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("control_pass_rate", "run", "control_pass_rate", n="applicable", x="passed",
                    default_group=("control_id", "workflow", "workflow_version"), keys=RUN_KEYS | {"control_id"},
                    spark=False),
+        MetricSpec("confirmed_success_rate", "run", "confirmed_success_rate", n="runs", x="confirmed_successes",
+                   confirmations=True),
+        MetricSpec("cost_per_confirmed_success", "run", "cost_per_confirmed_success", n="confirmed_successes",
+                   confirmations=True),
+        MetricSpec("success_claim_gap", "run", "success_claim_gap", n="claimed_successes", x="unconfirmed_claims",
+                   confirmations=True),
         MetricSpec("cost_attribution", "event", "cost_usd", n="cost_usd",
                    default_group=("team", "workflow", "release"), keys=RUN_KEYS | {"model"}),
         # Internal series behind the new_error_type / new_tool_name alerts (not in metrics.md).
@@ -161,6 +173,7 @@ def build_query(spec: MetricSpec, window: Window, group_by: Sequence[str] | None
         "order_by": f"ORDER BY {', '.join(f'{q} NULLS LAST' for q in quoted)}" if quoted else "",
         # Two aggregates of one metric meeting on their group values (escalation_rate: rates and reasons).
         "join_groups": " AND ".join(f"r.{q} IS NOT DISTINCT FROM s.{q}" for q in quoted) or "true",
+        "confirmations": read_sql("run_confirmations.sql") if spec.confirmations else "",
     })
     return sql, params
 
@@ -193,8 +206,12 @@ def run_metric(con: LakeConnection, name: str, *, group_by: Sequence[str] | None
 
 
 def connection_window(spec: MetricSpec, window: Window, run_horizon: timedelta) -> Window:
-    """The partitions a metric over ``window`` needs: run metrics also read ``run_horizon`` earlier."""
-    return window.widened(run_horizon) if spec.kind == "run" else window
+    """The partitions a metric over ``window`` needs: run metrics also read ``run_horizon`` earlier; the confirmed
+    metrics also :data:`CONFIRMATION_DELAY` later (where the runs' late confirmations are)."""
+    needed = window.widened(run_horizon) if spec.kind == "run" else window
+    if spec.confirmations and needed.until < LATEST - CONFIRMATION_DELAY:
+        needed = Window(needed.since, needed.until + CONFIRMATION_DELAY)
+    return needed
 
 
 def compute_metric(lake_root: LakeRef, name: str, *, group_by: Sequence[str] | None = None,

@@ -21,6 +21,7 @@ import orjson
 
 from tracelake.contract import DEFAULT_MAX_EVENT_BYTES, Rejection, validate_event
 from tracelake.lake.tables import CONTRACT_JSON_COLUMNS as JSON_COLUMNS
+from tracelake.lake.tables import mapped_fields
 from tracelake.transforms.metadata import MessageMeta
 from tracelake.transforms.pricing import PriceTable, estimate_cost
 
@@ -103,6 +104,7 @@ def to_row(item: Accepted, prices: PriceTable) -> Row:
     if item.redactions is None:
         raise NotRedacted(f"event {item.event.get('event_id')!r} was not redacted")
     event, meta = item.event, item.meta
+    event = mapped_fields(event)
     row: Row = {key: value for key, value in event.items() if key not in JSON_COLUMNS}
     for column in JSON_COLUMNS:
         # An explicit ``"tool_result": null`` is data (the JSON text "null"); absence is NULL.

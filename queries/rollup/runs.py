@@ -153,7 +153,10 @@ def _connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _touched(con: duckdb.DuckDBPyConnection, new_files: Sequence[str]) -> None:
     """Temp table ``touched(tenant, run_id)``: the runs with an event in ``new_files``."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT tenant, run_id FROM {_source(new_files)}")
+    # An outcome_confirmed is no fact of a run (run_facts.sql): a late one must not have its run recomputed from
+    # days that may no longer hold the run's events.
+    con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT tenant, run_id "
+                f"FROM {_source(new_files)} WHERE event_type <> 'outcome_confirmed'")
 
 
 def _recompute(con: duckdb.DuckDBPyConnection, files: Sequence[str], *, scoped: bool) -> str:
@@ -307,7 +310,8 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
         scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",
     ).split(" AS\n", 1)[1]
     touched_files = _readable(lake, tail)
-    touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope}" if touched_files
+    touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
+               "AND event_type <> 'outcome_confirmed'" if touched_files
                else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
     return (f"CREATE OR REPLACE VIEW runs AS\n"
             f"WITH touched AS MATERIALIZED ({touched}),\n"

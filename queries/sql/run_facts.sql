@@ -16,6 +16,8 @@ WITH ev AS MATERIALIZED (
            trigger_event_id, epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us
     FROM {events}
     WHERE run_id IS NOT NULL  -- the contract requires one; a row without it belongs to no run
+      -- a late confirmation is not a fact of the run (events.md "Confirmed outcomes"; sql/run_confirmations.sql)
+      AND event_type <> 'outcome_confirmed'
 ), per_run AS (
     SELECT
         tenant, run_id,

@@ -13,6 +13,7 @@ from tracelake.contract.model import TraceEvent
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import (
     ALERTS,
+    CONTRACT_FIELD_MAPPINGS,
     CONTRACT_JSON_COLUMNS,
     DEAD_LETTERS,
     EVENTS,
@@ -47,12 +48,13 @@ def test_a_column_of_the_wrong_type_fails_the_check() -> None:
 
 def test_a_documented_mapping_is_accepted_and_checked() -> None:
     grown = create_model("GrownEvent", __base__=TraceEvent, sentiment=(str | None, None))
-    assert contract_problems(grown, mappings={"sentiment": "attributes"}) == []
-    assert contract_problems(grown, mappings={"sentiment": "nowhere"}) != []
+    assert contract_problems(grown, mappings={**CONTRACT_FIELD_MAPPINGS, "sentiment": "attributes"}) == []
+    assert contract_problems(grown, mappings={**CONTRACT_FIELD_MAPPINGS, "sentiment": "nowhere"}) != []
 
 
 def test_the_events_columns_are_the_contract_plus_the_pipeline_columns() -> None:
-    assert set(EVENTS.schema.names) == set(TraceEvent.model_fields) | set(EVENTS_PIPELINE_COLUMNS)
+    stored = set(TraceEvent.model_fields) - set(CONTRACT_FIELD_MAPPINGS)  # mapped fields live in another column
+    assert set(EVENTS.schema.names) == stored | set(EVENTS_PIPELINE_COLUMNS)
     assert set(CONTRACT_JSON_COLUMNS) < set(EVENTS.json_columns)
 
 

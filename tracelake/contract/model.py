@@ -48,6 +48,7 @@ class EventType(StrEnum):
     POSTCONDITION_CHECK = "postcondition_check"
     BUDGET_EXCEEDED = "budget_exceeded"
     CUSTOM = "custom"
+    OUTCOME_CONFIRMED = "outcome_confirmed"
 
 
 # Fields each event type must carry (events.md, bold fields).
@@ -64,6 +65,7 @@ REQUIRED_BY_TYPE: dict[EventType, tuple[str, ...]] = {
     EventType.POSTCONDITION_CHECK: ("check", "passed"),
     EventType.BUDGET_EXCEEDED: ("budget",),
     EventType.CUSTOM: ("name",),
+    EventType.OUTCOME_CONFIRMED: ("confirmation",),
 }
 
 # ``decision`` is one key shared by two event types with disjoint value sets.
@@ -248,6 +250,12 @@ class TraceEvent(BaseModel):
     used: float | None = None
     # custom
     name: str | None = None
+    # outcome_confirmed (sent late by the system of record: which run it settles is run_id, or the
+    # idempotency_key of one of the run's mutating tool calls; metrics.md "Confirmed outcomes")
+    confirmation: Literal["confirmed", "reversed"] | None = None
+    confirmation_source: str | None = None
+    amount: float | None = None
+    currency: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -33,9 +33,34 @@ _TS = pa.timestamp("us", tz="UTC")
 # Contract fields whose values are JSON (objects, lists, any value), stored as JSON text; DuckDB reads them with ->>.
 CONTRACT_JSON_COLUMNS: tuple[str, ...] = ("error", "attributes", "tool_args", "tool_result", "references")
 
-# Contract fields stored under another column (field -> column, or -> "attributes" as a key there). None today:
-# a field listed here must say where it goes, and docs/ingest.md ("Lake layout") must say so too.
-CONTRACT_FIELD_MAPPINGS: Mapping[str, str] = {}
+# Contract fields stored under another column (field -> column, or -> "attributes" as a key there, where the
+# field's value wins over an attribute of the same name): a field listed here must say where it goes, and
+# docs/ingest.md ("Lake layout") must say so too. The outcome_confirmed fields live in ``attributes`` so that
+# adding the event type changed no table schema (lakes written before it keep working, no schema migration).
+CONTRACT_FIELD_MAPPINGS: Mapping[str, str] = {
+    "confirmation": "attributes", "confirmation_source": "attributes", "amount": "attributes",
+    "currency": "attributes",
+}
+
+
+
+def mapped_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` with each field of :data:`CONTRACT_FIELD_MAPPINGS` moved where it is stored (into the
+    ``attributes`` object, over a same-named attribute); the event unchanged when it has none."""
+    present = [name for name in CONTRACT_FIELD_MAPPINGS if name in event]
+    if not present:
+        return dict(event)
+    out = {k: v for k, v in event.items() if k not in CONTRACT_FIELD_MAPPINGS}
+    for name in present:
+        target = CONTRACT_FIELD_MAPPINGS[name]
+        if target == "attributes":
+            attributes = dict(out.get("attributes") or {})
+            attributes[name] = event[name]
+            out["attributes"] = attributes
+        else:
+            out[target] = event[name]
+    return out
+
 
 # Columns of ``events`` that are not contract fields: added by the pipeline (processor.to_row).
 EVENTS_PIPELINE_COLUMNS: tuple[str, ...] = (
