@@ -1,0 +1,96 @@
+"""``tracelake retention apply``: carry out a retention policy, vacuum after the grace period, log it.
+
+Order (docs/governance.md, "Retention"):
+
+1. the plan's steps (:func:`tracelake.governance.retention_plan.retention_steps`) at one instant: which runs
+   expire is decided once, over the lake's views; then, table by table (``events``, the run tables
+   ``runs`` and ``control_results``, ``dead_letters``), each touched partition is dropped or rewritten in
+   its own Delta commit (:mod:`tracelake.governance.retention_partitions`), retried against concurrent
+   writers; ``after_commit`` (the chain sealer, when a key is configured) runs after each commit;
+2. the ``runs`` rollup is brought up to date (:func:`tracelake.queries.rollup.refresh_runs`: runs of rewritten
+   partitions are recomputed from their remaining events);
+3. every changed table is vacuumed of the files that left it more than ``vacuum_grace_h`` hours ago, then
+   checkpointed (:func:`tracelake.ingest.compact.maintain_table`): the files this application removes stay
+   on storage for the grace period, so a reader holding an older snapshot keeps working; the next
+   application (or ``tracelake compact``) deletes them;
+4. one ``governance_log`` entry: when, the policy digest, the counts per table and partition, the versions.
+
+An expired run whose late event arrives after the decision keeps that event: the next application decides
+it again, from the events then stored (a run is kept or deleted whole *as stored at the decision*).
+
+Failure modes: as the plan (:class:`~tracelake.queries.engine.QueryError`), ``OSError`` when the storage
+refuses, :class:`tracelake.errors.Unavailable` when concurrent writers keep winning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tracelake.governance.log import LogEntry, append_entry
+from tracelake.governance.retention_partitions import apply_step, connection
+from tracelake.governance.retention_plan import RetentionPlan, expired_runs, register_expired, retention_steps
+from tracelake.governance.retention_policy import Policy
+from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, by_name
+
+if TYPE_CHECKING:
+    from tracelake.queries.engine import Limits
+
+_TABLES = {t.name: t for t in (EVENTS, RUNS, CONTROL_RESULTS, DEAD_LETTERS)}
+
+
+@dataclass
+class RetentionResult:
+    """What one application did: the plan as carried out, the rollup refresh, the vacuum, the log entry."""
+
+    plan: RetentionPlan
+    vacuumed: dict[str, int] = field(default_factory=dict)
+    rollup_runs_recomputed: int = 0
+    log_entry: LogEntry | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.plan.as_dict()
+        out.update(vacuumed=self.vacuumed, rollup_runs_recomputed=self.rollup_runs_recomputed,
+                   log_entry=None if self.log_entry is None else self.log_entry.entry_id)
+        return out
+
+
+def apply_retention(lake_ref: LakeRef, policy: Policy, at: datetime | None = None, *,
+                    vacuum_grace_h: int = 24, limits: Limits | None = None,
+                    run_horizon: timedelta = timedelta(hours=24), actor: str | None = None,
+                    after_commit: Callable[[], object] | None = None) -> RetentionResult:
+    """Apply ``policy`` as of ``at`` (default: now); see the module docstring."""
+    from tracelake.ingest.compact import maintain_table
+    from tracelake.queries.rollup import refresh_runs
+
+    lake = as_lake(lake_ref)
+    when = (at or datetime.now(UTC)).astimezone(UTC)
+    keys = expired_runs(lake, policy, when, limits=limits, run_horizon=run_horizon)
+    plan = RetentionPlan(when, policy.digest, keys.num_rows)
+
+    def hook() -> None:
+        if after_commit is not None:
+            after_commit()
+
+    with connection(lake) as con:
+        register_expired(con, keys)
+        for step in retention_steps(policy, when):
+            plan.steps.append(apply_step(lake, con, step, label="retention", after_commit=hook))
+    result = RetentionResult(plan)
+    changed = [step.table for step in plan.steps if step.changed]
+    if EVENTS.name in changed:
+        report = refresh_runs(lake, run_horizon)
+        result.rollup_runs_recomputed = report.runs_recomputed
+        if report.changed:
+            hook()
+    for name in changed:
+        done = maintain_table(lake, _TABLES.get(name) or by_name(name), retention_hours=vacuum_grace_h)
+        result.vacuumed[name] = 0 if done is None else done.vacuumed + done.orphans
+    detail = {"at": when.isoformat(), "expired_runs": plan.expired_runs, "totals": plan.totals(),
+              "partitions": plan.rows(), "vacuum_grace_h": vacuum_grace_h, "vacuumed": result.vacuumed}
+    result.log_entry = append_entry(lake, "retention", detail, actor=actor, policy_digest=policy.digest, at=when)
+    hook()
+    return result
