@@ -84,13 +84,14 @@ def chain() -> None:
 @lake_option
 @click.option("--key", "key_file", type=click.Path(dir_okay=False), required=True, metavar="FILE",
               help="Where to write the private key (0600; outside the lake). The public key goes to FILE.pub.")
-def chain_keygen(lake: str | None, key_file: str) -> None:
+@format_option
+def chain_keygen(lake: str | None, key_file: str, fmt: str | None) -> None:
     """Write a new Ed25519 key pair for the chain; point TRACELAKE_CHAIN_KEY_FILE at the private key."""
     from tracelake.governance.signing import generate
 
     the_lake = lake_of(settings(lake=lake))
     key = generate(Path(key_file), lake_root=None if the_lake.is_remote else the_lake.resolved)
-    emit({"private_key": key_file, "public_key": f"{key_file}.pub", "key_id": key.key_id}, None)
+    emit({"private_key": key_file, "public_key": f"{key_file}.pub", "key_id": key.key_id}, fmt)
 
 
 @chain.command("seal")
