@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from tracelake.api.responses import dumps as json_dumps
 from tracelake.governance.chain import Entry, canonical
 from tracelake.governance.chain_files import LakeObjects
 from tracelake.governance.signing import PublicKey, SigningKey
@@ -79,8 +80,9 @@ def build_bundle(lake: Lake, con: LakeConnection, run_id: str, key: SigningKey |
             "run": timeline["run"], "events": events, "decisions": decisions, "files": files,
             "chain": {"entries": [covering[s] for s in sorted(covering)], "head": state.head,
                       "seq": state.next_seq - 1, "key_id": state.entries[-1].key_id if state.entries else None}}
-    # Through JSON once: the body signed is exactly what a reader of the file parses (datetimes as text).
-    body = orjson.loads(orjson.dumps(body, default=str))
+    # Through JSON once, encoded as the API answers (UTC times with Z, decimals as numbers): the body signed is
+    # exactly what a reader of the file parses, and its events equal GET /v1/runs/{id}'s.
+    body = orjson.loads(json_dumps(body))
     digest = hashlib.sha256(canonical(body)).hexdigest()
     return {"format": FORMAT, "body": body, "body_sha256": digest,
             "key_id": key.key_id if key else None,
