@@ -328,6 +328,32 @@ RUNS = Table(
     copy_order=("first_ts",),
 )
 
+# Workflow flags (tracelake.queries.flags, docs/flags.md): one row per change, never updated, so the table is
+# the audit trail (who, when, old -> new, why); a workflow's flag is its latest row. Partitioned by the day of
+# the change. Kept out of TABLES like RUNS (small; compaction, conversion and Spark do not handle it).
+FLAGS_SCHEMA = pa.schema(
+    [
+        ("change_id", pa.string()),
+        ("tenant", pa.string()),
+        ("workflow", pa.string()),
+        ("action", pa.string()),
+        ("rate", pa.float64()),
+        ("version", pa.string()),
+        ("reason", pa.string()),
+        ("who", pa.string()),
+        ("changed_at", _TS),
+        ("previous_action", pa.string()),
+        ("previous_rate", pa.float64()),
+        ("previous_version", pa.string()),
+        (PARTITION_COLUMN, pa.string()),
+    ]
+)
+FLAGS = Table(
+    "flags", FLAGS_SCHEMA,
+    identity=("change_id",),
+    copy_order=("changed_at",),
+)
+
 # Control verdicts (tracelake.queries.controls): one row per run and control version (docs/controls.md),
 # maintained like the runs rollup (refresh_controls) and partitioned the same way (the day of the run's finish,
 # of its first event while in flight). ``evidence`` is the JSON list of the event_ids that decided the verdict.
