@@ -110,6 +110,9 @@ def _require(action: str, allowed: Callable[[ApiKey], bool]) -> Callable[..., Ap
 IngestKey = Annotated[ApiKey, Depends(_require("ingest events", ApiKey.can_ingest))]
 ReadKey = Annotated[ApiKey, Depends(_require("read", ApiKey.can_read))]
 AdminKey = Annotated[ApiKey, Depends(_require("run alert comparisons (needs role admin)", lambda k: k.role == "admin"))]
+# Agents hold ingest keys and must read their workflows' flags (docs/flags.md): any role may.
+FlagsKey = Annotated[ApiKey, Depends(_require("read flags", lambda k: k.can_ingest() or k.can_read()))]
+SetFlagsKey = Annotated[ApiKey, Depends(_require("set flags (needs role admin)", lambda k: k.role == "admin"))]
 
 
 def check_tenant(key: ApiKey, tenant: str) -> None:
