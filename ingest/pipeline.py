@@ -1,6 +1,6 @@
 """The processing chain, assembled in data-flow order.
 
-    poll → decode + validate → buffer (micro-batch) → redact → write (lake + DLQ) → refresh rollup → commit
+    poll → decode + validate → buffer (micro-batch) → redact → write (lake + DLQ) → refresh rollup → seal chain → commit
 
 Batching comes before redaction on purpose: the redactor runs spaCy over a
 whole batch at once (``nlp.pipe``) and caches repeated strings across it.
@@ -21,6 +21,7 @@ from tracelake.ingest.strategies.batching import Batching
 from tracelake.ingest.strategies.commit import CommitOffsets
 from tracelake.ingest.strategies.rollup import RefreshRollup
 from tracelake.ingest.strategies.run_task import RunTask
+from tracelake.ingest.strategies.seal import SealChain
 from tracelake.ingest.strategies.write import KnownIds, WriteLake
 from tracelake.lake.writer import LakeWriter
 from tracelake.transforms.pricing import PriceTable
@@ -45,6 +46,9 @@ class PipelineParts:
     # Brings the runs rollup up to date (tracelake.queries.rollup.refresh_runs on the lake); None: not here.
     refresh_rollup: Callable[[], object] | None = None
     rollup_interval_s: float = 60.0
+    # Seals the lake's new commits into the commit chain (tracelake.governance.seal.seal_lake); None: not here.
+    seal_chain: Callable[[], object] | None = None
+    seal_interval_s: float = 60.0
 
 
 def build_pipeline(
@@ -53,6 +57,8 @@ def build_pipeline(
     committed: ProcessingStep[Any] = CommitOffsets(commit, parts.counters)
     if parts.refresh_rollup is not None:
         committed = RefreshRollup(parts.refresh_rollup, parts.rollup_interval_s, committed, parts.counters)
+    if parts.seal_chain is not None:  # outermost: it runs after the write and the rollup's commit
+        committed = SealChain(parts.seal_chain, parts.seal_interval_s, committed)
     written = WriteLake(parts.events, parts.dead_letters, parts.dlq, parts.prices, committed, parts.counters,
                         known_ids=parts.known_ids)
     redacted = RunTask(partial(redact_batch, parts.redactor), written)

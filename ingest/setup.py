@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tracelake.ingest.metrics import Counters
@@ -56,4 +58,16 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
         max_event_bytes=settings.max_event_bytes,
         refresh_rollup=refresh_rollup,
         rollup_interval_s=settings.rollup_interval_s,
+        seal_chain=_sealer(lake, settings),
+        seal_interval_s=settings.chain_seal_interval_s,
     )
+
+
+def _sealer(lake: Lake, settings: Settings) -> Callable[[], object] | None:
+    """Seals ``lake``'s new commits with the configured chain key; None without one. The key is loaded here, so
+    a bad key file stops the consumer at start (one line), not at its first seal."""
+    from tracelake.governance.seal import seal_lake
+    from tracelake.governance.signing import configured_key
+
+    key = configured_key(settings.chain_key_file, None if lake.is_remote else lake.resolved)
+    return None if key is None else partial(seal_lake, lake, key)
