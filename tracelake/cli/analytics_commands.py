@@ -206,6 +206,9 @@ def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str
                           webhook=_webhook(config))
         click.echo(f"tracelake: tick {at.isoformat()}: {report.raised} alert(s) fired, {len(report.alerts)} new",
                    err=True)
+        from tracelake.governance.seal_hooks import seal_quietly
+
+        seal_quietly(the_lake, config.chain_key_file)  # each tick seals the lake's new commits (when keyed)
         _report_delivery(report)
 
     with stop_on_signals() as stop:
