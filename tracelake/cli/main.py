@@ -27,6 +27,7 @@ from tracelake.cli import (
     analytics_commands,
     api_commands,
     audit_commands,
+    controls_commands,
     ingest_commands,
     s3_commands,
     spark_commands,
@@ -46,7 +47,7 @@ def cli() -> None:
 for _command in (
     ingest_commands.ingest_file, ingest_commands.consume, ingest_commands.redact, ingest_commands.compact,
     ingest_commands.lake,
-    analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts,
+    analytics_commands.metrics, analytics_commands.sql, analytics_commands.alerts, controls_commands.controls,
     api_commands.api, api_commands.keys,
     audit_commands.verify, audit_commands.chain, audit_commands.audit,
     tool_commands.demo, tool_commands.kafka, s3_commands.s3, spark_commands.spark, tool_commands.schema,
