@@ -94,3 +94,18 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert result.returncode == 2, (args, result.stderr)
         assert words in result.stderr and b"Traceback" not in result.stderr, (args, result.stderr)
         assert len(result.stderr.decode().strip().splitlines()) == 1, result.stderr
+
+
+def test_compact_seals_its_rewrites_so_verify_stays_clean(tmp_path: Path) -> None:
+    lake, key = tmp_path / "lake", tmp_path / "k.pem"
+    write_run(lake, "r1", 0)
+    write_run(lake, "r1", 10)  # the same events again under other offsets: copies the compaction removes
+    assert tracelake("chain", "keygen", "--lake", str(lake), "--key", str(key)).returncode == 0
+    env = {"TRACELAKE_LAKE": str(lake), "TRACELAKE_CHAIN_KEY_FILE": str(key)}
+    assert tracelake("chain", "seal", env=env).returncode == 0
+    compacted = tracelake("compact", "--retention-hours", "0", "--format", "json", env=env)
+    assert compacted.returncode == 0, compacted.stderr
+    assert b"commits sealed" in compacted.stderr
+    assert any(row["action"] == "rewrite" for row in orjson.loads(compacted.stdout))
+    verified = tracelake("verify", "--format", "json", env=env)
+    assert verified.returncode == 0, verified.stdout
