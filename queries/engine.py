@@ -33,6 +33,13 @@ A :class:`LakeConnection` is an in-memory DuckDB connection that
    an answer capped by bytes as well as rows (:meth:`LakeConnection.query`).
    Out of memory or over the byte ceiling: :class:`QueryTooLarge` (413).
 
+The database behind a connection comes from a per-process pool
+(:mod:`tracelake.queries.pool`): created locked down once, used by one
+connection at a time, its views dropped when the connection closes, closed
+instead of reused after a failed query. A fresh DuckDB database costs ~14 ms
+to open and close and re-reads every Parquet footer; a one-day question on
+the rollup takes less than that.
+
 Nothing writes through DuckDB: the only writers of the lake are the ingest
 writer and the alerts store, both via pyarrow. Errors from DuckDB become
 :class:`QueryError` (one line, fit for a user); a query that races a
@@ -44,7 +51,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -56,11 +62,13 @@ from typing import Any
 import duckdb
 
 from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
-from tracelake.lake.duck import load_lake_extensions, needed_extensions
+from tracelake.lake.duck import needed_extensions
 from tracelake.lake.files import BadFile
 from tracelake.lake.lake import LakeRef, as_lake
+from tracelake.queries import pool
+from tracelake.queries.pool import DatabaseKey
 from tracelake.queries.timewin import Window
-from tracelake.queries.views import create_views, sql_string
+from tracelake.queries.views import create_views
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -324,29 +332,26 @@ class LakeConnection:
         self.tenant = tenant
         self.window = window
         self.limits = limits or Limits()
-        # A private spill directory per connection: DuckDB names its temp files by process id, so two
-        # connections of one process must not share one; removed on close.
         base = self.limits.temp_dir or default_temp_dir()
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         sweep_spill(base)
-        self._spill = Path(tempfile.mkdtemp(prefix=f"q-{os.getpid()}-", dir=base))
+        key = DatabaseKey(self.root, tuple(sorted(self.lake.storage_options.items())), self.extensions,
+                          self.limits.threads, self.limits.memory_limit, str(base), self.limits.temp_max_size)
+        # A locked-down database of this process's pool (tracelake.queries.pool: used by this connection alone).
         try:
-            self._con = duckdb.connect(":memory:", config={
-                "threads": self.limits.threads, "memory_limit": self.limits.memory_limit,
-                "temp_directory": str(self._spill), "max_temp_directory_size": self.limits.temp_max_size})
-        except BaseException:
-            shutil.rmtree(self._spill, ignore_errors=True)
-            raise
+            self._database = pool.acquire(key, self.lake)
+        except duckdb.Error as exc:
+            raise QueryError(f"cannot open a query database for the lake at {self.root}: {_one_line(exc)}") from None
+        self._con = self._database.con
+        self._spill = self._database.spill
+        self._reusable = False  # until the views are in place; any failed query clears it again
         self._lock = threading.Lock()  # guards the interrupt against a query that just finished
         self._running = False
         self._spilled_over = False
         try:
-            self._con.execute("SET TimeZone = 'UTC'")
-            load_lake_extensions(self._con, self.lake, self.extensions)
             # Unreadable files are left out of the views, never read; the caller reports them.
             self.skipped: list[BadFile] = create_views(self._con, self.lake, tenant=tenant, window=window,
                                                        rollup=rollup, run_horizon=run_horizon)
-            self._lock_down()
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
             self.close()
@@ -354,29 +359,13 @@ class LakeConnection:
         except BaseException:
             self.close()
             raise
+        self._reusable = True
 
     def _refresh_views(self) -> None:
         """Rebuild the views from the lake as it is now (best effort: the retry reports what still fails)."""
         with suppress(duckdb.Error):
             self.skipped = create_views(self._con, self.lake, tenant=self.tenant, window=self.window,
                                         rollup=self.rollup, run_horizon=self.run_horizon)
-
-    def _lock_down(self) -> None:
-        # allowed_directories must be set while external access is still on; the lake's views keep
-        # reading their files afterwards (an s3:// lake through httpfs and its secret), nothing else can be
-        # read. The extensions are loaded by now: autoload off keeps any other from loading. Lock comes last.
-        lake = sql_string(self.root.rstrip("/") + "/")
-        for statement in (
-            f"SET allowed_directories = [{lake}]",
-            "SET enable_external_access = false",
-            "SET autoinstall_known_extensions = false",
-            "SET autoload_known_extensions = false",
-            "SET python_enable_replacements = false",
-            # DuckDB draws a progress bar on stdout for long queries; stdout belongs to the result.
-            "SET enable_progress_bar = false",
-            "SET lock_configuration = true",
-        ):
-            self._con.execute(statement)
 
     # -- running queries -------------------------------------------------------
     def query(self, sql: str, params: Params = None, *, name: str, timeout_s: float | None = None,
@@ -416,10 +405,12 @@ class LakeConnection:
         done = threading.Event()
         watcher = threading.Thread(target=self._watch_spill, args=(done,), daemon=True)
         watcher.start()
+        reusable, self._reusable = self._reusable, False  # a database a query failed on is not reused
         try:
             cursor = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
             columns = [d[0] for d in cursor.description] if cursor.description else []
             rows, truncated = self._fetch(cursor, name, max_rows, max_bytes)
+            self._reusable = reusable
         except duckdb.InterruptException:
             if self._spilled_over:
                 raise QueryTooLarge(name, self._budget()) from None
@@ -504,12 +495,11 @@ class LakeConnection:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
-        """Close DuckDB, then remove this connection's spill directory."""
-        try:
-            if hasattr(self, "_con"):
-                self._con.close()
-        finally:
-            shutil.rmtree(self._spill, ignore_errors=True)
+        """Give the database back to the process's pool (its views dropped), or close it and remove its spill
+        directory when a query failed on it (:mod:`tracelake.queries.pool`). Closing twice does nothing."""
+        database = self.__dict__.pop("_database", None)
+        if database is not None:
+            pool.release(database, reusable=self._reusable)
 
     def __enter__(self) -> LakeConnection:
         return self
