@@ -22,7 +22,7 @@ def empty_pool() -> Iterator[None]:
 def test_a_closed_connections_database_is_reused_without_its_views(golden_lake: Path) -> None:
     with open_lake(golden_lake) as first:
         database = first._database
-        assert first.execute("SELECT count(*) FROM events").fetchone()[0] > 0
+        assert first.execute("SELECT count(*) FROM events").rows[0][0] > 0
     with open_lake(golden_lake) as second:
         assert second._database is database
         assert second._database.uses == 2
@@ -74,7 +74,7 @@ def test_different_limits_get_different_databases(golden_lake: Path) -> None:
         database = default._database
     with open_lake(golden_lake, limits=Limits(memory_limit="64MiB")) as small:
         assert small._database is not database
-        assert small.execute("SELECT current_setting('memory_limit')").fetchone()[0] in ("64.0 MiB", "67.1 MB")
+        assert small.execute("SELECT current_setting('memory_limit')").rows[0][0] in ("64.0 MiB", "67.1 MB")
 
 
 def test_expired_databases_are_closed_and_the_idle_list_is_bounded(golden_lake: Path,
