@@ -15,11 +15,17 @@ orjson and uuid6, never DuckDB, spaCy, Presidio, Polars or FastAPI.
 
 from tracelake.sdk.client import Client, Run, Span, current_run, new_event_id, now_ts, tool
 from tracelake.sdk.config import SdkConfig
+from tracelake.sdk.flags import Admission, Flag, FlagReader, HttpFlagSource, RunRefused
 from tracelake.sdk.sender import SenderStats
 
 __all__ = [
+    "Admission",
     "Client",
+    "Flag",
+    "FlagReader",
+    "HttpFlagSource",
     "Run",
+    "RunRefused",
     "SdkConfig",
     "SenderStats",
     "Span",

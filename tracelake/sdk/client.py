@@ -27,6 +27,7 @@ import orjson
 from uuid6 import uuid7
 
 from tracelake.sdk.config import SdkConfig
+from tracelake.sdk.flags import Admission, Flag, FlagReader, RunRefused
 from tracelake.sdk.sender import Sender, SenderOptions, SenderStats
 from tracelake.sdk.transport import KafkaTransport, Record, Transport
 
@@ -100,6 +101,7 @@ class Client:
         validate: bool | None = None,
         transport: Transport | None = None,
         clock: Callable[[], str] | None = None,
+        flags: FlagReader | None = None,
         **defaults: str,
     ) -> None:
         unknown = set(defaults) - set(COMMON_FIELDS)
@@ -138,6 +140,8 @@ class Client:
         )
         self.invalid = 0
         self._closed = False
+        # Workflow flags (docs/flags.md): read from memory, refreshed by the reader's own thread; None: allow all.
+        self.flags = flags
         # Closed at interpreter exit (or collection) if the caller forgot.
         self._finalizer = weakref.finalize(self, Sender.close, self._sender)
 
@@ -182,9 +186,20 @@ class Client:
         run_id: str | None = None,
         input: str | None = None,
         initiator: str | None = None,
+        guard: bool = False,
         **fields: Any,
     ) -> Run:
-        """A run context manager: ``run_started`` on enter, ``run_finished`` on exit."""
+        """A run context manager: ``run_started`` on enter, ``run_finished`` on exit.
+
+        ``guard=True`` first asks the workflow's flag (:meth:`admit`): a refused run raises
+        :class:`~tracelake.sdk.flags.RunRefused` here, before any event; under ``pin_version`` the run gets the
+        pinned version (``run.workflow_version``: what the agent must run).
+        """
+        if guard:
+            admission = self.admit(workflow, workflow_version)
+            if not admission.admitted:
+                raise RunRefused(admission.flag)
+            workflow_version = admission.version
         return Run(
             self,
             run_id=run_id or new_event_id(),
@@ -193,6 +208,33 @@ class Client:
             start_fields={"input": input, "initiator": initiator},
             **fields,
         )
+
+    def flag(self, workflow: str | None = None) -> Flag:
+        """The flag of ``workflow`` (default: the client's) from memory; never blocks, never raises.
+        ``allow`` when the client has no flag reader."""
+        name = workflow or self.defaults.get("workflow") or ""
+        return self.flags.flag(name) if self.flags is not None else Flag(name)
+
+    def admit(self, workflow: str | None = None, workflow_version: str | None = None) -> Admission:
+        """Whether the flag admits one run of ``workflow`` now, and with which version (docs/flags.md)."""
+        name = workflow or self.defaults.get("workflow") or ""
+        version = workflow_version or self.defaults.get("workflow_version")
+        if self.flags is None:
+            return Admission(True, version, Flag(name))
+        return self.flags.admit(name, version)
+
+    def guarded(self, body: Callable[[Run], R], workflow: str | None = None, workflow_version: str | None = None,
+                *, fallback: Callable[[Flag], R] | None = None, **run_fields: Any) -> R:
+        """``body(run)`` inside a guarded :meth:`run`; when the flag refuses the run, ``fallback(flag)`` (the safe
+        path: a human queue, a canned answer), or :class:`~tracelake.sdk.flags.RunRefused` without one."""
+        try:
+            run = self.run(workflow, workflow_version, guard=True, **run_fields)
+        except RunRefused as refused:
+            if fallback is None:
+                raise
+            return fallback(refused.flag)
+        with run:
+            return body(run)
 
     # ``@client.tool`` and ``@tool`` are the same decorator: the run comes from context.
     tool = staticmethod(lambda *args, **kwargs: tool(*args, **kwargs))
@@ -265,6 +307,11 @@ class Run:
         self._implied: str | None = None
         self._finished = False
         self._tokens: list[contextvars.Token[Any]] = []
+
+    @property
+    def workflow_version(self) -> str | None:
+        """The version this run runs (a guarded run under ``pin_version``: the pinned one)."""
+        return self.common.get("workflow_version") or self.client.defaults.get("workflow_version")
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> Run:
