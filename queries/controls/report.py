@@ -21,7 +21,7 @@ import orjson
 
 from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.engine import LakeConnection
-from tracelake.queries.metrics import METRICS, MetricArgumentError, render
+from tracelake.queries.metrics import METRICS, MetricArgumentError, build_query, render
 from tracelake.queries.sqlparts import in_clause
 from tracelake.queries.timewin import Window
 
@@ -66,6 +66,17 @@ def explain(con: LakeConnection, run_id: str, library: ControlLibrary | None = N
                     "risk": spec.risk if spec else None, "practice": spec.practice if spec else None,
                     "events": [{k: v for k, v in e.items() if v is not None} for e in events]})
     return out
+
+
+def check_filters(where: Sequence[tuple[str, str]], group_by: Sequence[str] | None = None,
+                  since: datetime | None = None, until: datetime | None = None) -> None:
+    """Raise :class:`MetricArgumentError` for a filter, grouping or window the pass rates and the failing runs
+    cannot take (pure: for a surface to refuse bad input before it does any work)."""
+    try:
+        window = Window.of(since, until)
+    except ValueError as exc:
+        raise MetricArgumentError(str(exc)) from None
+    build_query(METRICS["control_pass_rate"], window, group_by, where)
 
 
 def failing_runs(con: LakeConnection, *, since: datetime | None = None, until: datetime | None = None,

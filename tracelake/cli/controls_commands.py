@@ -60,13 +60,15 @@ def controls_run(lake: str | None, since: str | None, until: str | None, group_b
     from tracelake.queries.controls.report import failing_runs
     from tracelake.queries.controls.results import refresh_controls
     from tracelake.queries.engine import open_lake
+    from tracelake.queries.controls.report import check_filters
     from tracelake.queries.metrics import parse_group_by, parse_where, run_metric
 
     config = settings(lake=lake)
     the_lake = lake_of(config)
     horizon = timedelta(hours=config.run_max_duration_h)
     start, end = _time(since, "--since"), _time(until, "--until")
-    filters = parse_where(where)
+    filters, groups = parse_where(where), parse_group_by(group_by)
+    check_filters(filters, groups, start, end)  # bad input stops here, before anything is written
     if not no_refresh:
         try:
             report = refresh_controls(the_lake, horizon)
@@ -80,7 +82,7 @@ def controls_run(lake: str | None, since: str | None, until: str | None, group_b
         if failures:
             emit(failed, fmt)
         else:
-            emit(run_metric(con, "control_pass_rate", group_by=parse_group_by(group_by), since=start, until=end,
+            emit(run_metric(con, "control_pass_rate", group_by=groups, since=start, until=end,
                             where=filters), fmt)
     if fail_on_fail and failed:
         sys.exit(1)
