@@ -32,7 +32,7 @@ from tracelake.api.dashboard.session import SessionSigner
 from tracelake.api.guard import BrowserGuard
 from tracelake.api.otlp_work import ProcessOffload
 from tracelake.api.producer import EventProducer
-from tracelake.api.routes import alerts, analytics, dashboard, events, evidence, flags, otlp, runs, system
+from tracelake.api.routes import alerts, analytics, controls, dashboard, events, evidence, flags, otlp, runs, system
 from tracelake.api.telemetry import (
     ApiMetrics,
     ConsumerLagCollector,
@@ -100,7 +100,11 @@ def create_app(
     app.state.otlp_workers = otlp_workers
     app.state.sessions = SessionSigner(settings.api_session_secret, settings.api_session_ttl_s)
     errors.install(app)
-    for module in (system, events, otlp, runs, evidence, analytics, alerts, flags, dashboard):
+    # Every connection's control_results view uses the configured controls (docs/controls.md).
+    from tracelake.queries.controls.library import configure
+
+    configure(settings.controls_config_file)
+    for module in (system, events, otlp, runs, evidence, analytics, alerts, flags, controls, dashboard):
         app.include_router(module.router)
     # Host and Origin checks before any route (api/guard.py); Host: always in local mode, with keys if a list is set.
     app.add_middleware(BrowserGuard, check_host=keys.local_mode or bool(settings.api_allowed_hosts),
