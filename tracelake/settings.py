@@ -112,6 +112,14 @@ class Settings(BaseSettings):
                           "nothing is sealed (tracelake chain keygen writes one)")
     chain_seal_interval_s: float = Field(
         60.0, ge=0, description="how often a consumer seals the lake's new commits after writing (0: never)")
+    # -- retention and erasure (docs/governance.md) --
+    retention_policy_file: Path | None = Field(
+        None, description="TOML retention policy (what is kept how long, by risk class); unset = nothing expires")
+    retention_vacuum_grace_h: int = Field(
+        24, ge=0, description="hours a file removed by retention stays on storage (readers of an older snapshot) "
+                              "before a vacuum deletes it")
+    retention_cron: str | None = Field(
+        None, description="cron (UTC) on which `alerts schedule` also applies the retention policy; unset = never")
     run_max_duration_h: float = Field(
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")
