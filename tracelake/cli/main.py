@@ -29,6 +29,7 @@ from tracelake.cli import (
     audit_commands,
     controls_commands,
     flags_commands,
+    governance_commands,
     ingest_commands,
     s3_commands,
     spark_commands,
@@ -52,6 +53,7 @@ for _command in (
     flags_commands.flags,
     api_commands.api, api_commands.keys,
     audit_commands.verify, audit_commands.chain, audit_commands.audit,
+    governance_commands.retention, governance_commands.erase,
     tool_commands.demo, tool_commands.kafka, s3_commands.s3, spark_commands.spark, tool_commands.schema,
     tool_commands.validate,
 ):
