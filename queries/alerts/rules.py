@@ -34,7 +34,8 @@ Rules file (TOML; every key optional)::
     [workflows.refund_request.rules.success_rate_drop]
     min_delta = 0.02                # … and these per-rule changes
 
-The sections are ``defaults``, ``rules`` and ``workflows``. A rule table, the
+The sections are ``defaults``, ``rules``, ``workflows`` and ``flags`` (alerts and canary verdicts that set
+workflow flags: :mod:`tracelake.queries.flags_auto`). A rule table, the
 ``[defaults]`` table and a workflow table (besides its ``rules``) take these
 keys, and no others:
 
@@ -74,6 +75,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from tracelake.configfile import describe, load_toml_model, validate_model
 from tracelake.errors import ConfigError
+from tracelake.queries.flags_auto import FlagAutomation
 from tracelake.queries.metrics import METRICS, RUN_KEYS
 from tracelake.queries.timewin import parse_duration
 
@@ -232,6 +234,8 @@ class RulesFile(BaseModel):
     defaults: RuleSettings = Field(default_factory=RuleSettings)
     rules: dict[str, RuleSettings] = Field(default_factory=dict)
     workflows: dict[str, WorkflowSettings] = Field(default_factory=dict)
+    # Alerts and canary verdicts that set workflow flags (tracelake.queries.flags_auto, docs/flags.md).
+    flags: FlagAutomation = Field(default_factory=FlagAutomation)
 
 
 def _apply(rules: dict[str, Rule], defaults: dict[str, Any], overrides: Mapping[str, RuleSettings],

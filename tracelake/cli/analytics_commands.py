@@ -152,6 +152,21 @@ def _webhook(config: Settings) -> Any:
                    retries=config.alerts_webhook_retries)
 
 
+def _flag_automation(config: Settings, rules: str | None) -> Any:
+    """The rules file's ``[flags]`` section (docs/flags.md): the alerts and verdicts that set flags."""
+    from tracelake.queries.flags_auto import load_flag_automation
+
+    return load_flag_automation(rules or config.alerts_rules_file)
+
+
+def _report_flags(changes: Any) -> None:
+    for change in changes:
+        flag = change.flag
+        setting = {"throttle": f" {flag.rate}", "pin_version": f" {flag.version}"}.get(flag.action, "")
+        click.echo(f"tracelake: flag {flag.tenant}/{flag.workflow} {change.previous.action} -> {flag.action}"
+                   f"{setting} (by {flag.who}: {flag.reason})", err=True)
+
+
 def _report_delivery(report: Any) -> None:
     if report.delivery and report.delivery.messages_failed:
         click.echo(f"tracelake: warning: webhook delivery failed for {report.delivery.messages_failed} "
@@ -175,8 +190,9 @@ def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_ale
     rule_list = _rules(config, rules)
     at = _time(now, "--now") or datetime.now(UTC)
     report = run_once(lake_of(config), rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
-                      webhook=_webhook(config))
+                      webhook=_webhook(config), flags=_flag_automation(config, rules))
     emit(report.alerts, fmt)
+    _report_flags(report.flag_changes)
     already = report.raised - len(report.alerts)
     click.echo(f"tracelake: {report.raised} alert(s) fired at {at.isoformat()}, {len(report.alerts)} new"
                + (f" ({already} already stored by an earlier run)" if already else ""), err=True)
@@ -199,11 +215,13 @@ def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str
     config = settings(lake=lake, alerts_webhook_url=webhook)
     the_lake = lake_of(config)  # built once; every tick reads and writes through it
     rule_list = _rules(config, rules)
+    automation = _flag_automation(config, rules)
     schedule = CronSchedule(cron)
 
     def tick(at: datetime) -> None:
         report = run_once(the_lake, rule_list, at, limits=_limits(config), run_horizon=_horizon(config),
-                          webhook=_webhook(config))
+                          webhook=_webhook(config), flags=automation)
+        _report_flags(report.flag_changes)
         click.echo(f"tracelake: tick {at.isoformat()}: {report.raised} alert(s) fired, {len(report.alerts)} new",
                    err=True)
         from tracelake.governance.seal_hooks import seal_quietly
@@ -249,6 +267,10 @@ def alerts_compare(workflow: str, baseline: str, candidate: str, lake: str | Non
         raise
     except ValueError as exc:  # an empty or reversed window
         raise UserError(str(exc)) from None
+    from tracelake.queries.flags_auto import apply_canary
+
+    change = apply_canary(lake_of(config), _flag_automation(config, rules), result, tenant=tenant, now=end)
+    _report_flags([change] if change is not None else [])
     if (fmt or default_format()) == "json":
         emit(result, "json")
     else:
