@@ -264,3 +264,38 @@ def test_seal_and_verify_on_s3_name_a_dropped_and_an_altered_file(s3_lake: Lake,
     report = verify_lake(s3_lake, key.public)
     assert report.status == "tampered"
     assert findings(report) == {("missing", "events", None, files[0]), ("altered", "events", None, files[1])}
+
+
+def test_log_cleanup_before_the_first_seal_gives_a_snapshot_and_after_it_expired_commits(
+        lake: Lake, key: SigningKey) -> None:
+    log = lake.table_dir("events") / "_delta_log"
+    delta = deltalake.DeltaTable(lake.table_uri("events"))
+    delta.create_checkpoint()  # at version 2
+    for version in (0, 1):  # what cleanup_metadata does to commit files past the log retention
+        (log / f"{version:020d}.json").unlink()
+    report = seal_lake(lake, key)
+    (entry,) = ChainStore(lake).read().entries
+    assert (report.tables, entry.kind, entry.version) == ({"events": [2]}, "snapshot", 2)
+    assert sorted(entry.adds) == event_files(lake)
+    assert verify_lake(lake).status == "clean"
+
+    lake.writer("events").write(rows(["d"], first=3), "b3")
+    lake.writer("events").write(rows(["e"], first=4), "b4")
+    seal_lake(lake, key)
+    deltalake.DeltaTable(lake.table_uri("events")).create_checkpoint()  # at version 4
+    (log / f"{3:020d}.json").unlink()
+    report_after = verify_lake(lake)
+    assert report_after.status == "clean"
+    assert [(f.kind, f.version) for f in report_after.findings] == [("expired", 3)]
+    (log / f"{4:020d}.json").unlink()  # the checkpoint at version 4 covers it: expired too, not missing
+    assert verify_lake(lake).status == "clean"
+
+
+def test_a_deleted_commit_no_checkpoint_covers_is_reported(lake: Lake, key: SigningKey) -> None:
+    seal_lake(lake, key)
+    lake.writer("events").write(rows(["d"], first=3), "b3")
+    seal_lake(lake, key)
+    (lake.table_dir("events") / "_delta_log" / f"{3:020d}.json").unlink()
+    report = verify_lake(lake)
+    assert report.status == "tampered"
+    assert ("commit_missing", "events", 3, "events/_delta_log/00000000000000000003.json") in findings(report)
