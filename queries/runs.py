@@ -215,11 +215,14 @@ def span_tree(events: Sequence[Row]) -> list[TreeNode]:
 
 
 def run_timeline(con: LakeConnection, run_id: str) -> RunTimeline | None:
-    """The run's row, its events in order and the span tree; None when the connection's views hold no
-    such run (another tenant's run included)."""
+    """The run's row, its events in order, the span tree and its verdict per control (``controls``:
+    :func:`tracelake.queries.controls.report.run_verdicts`); None when the connection's views hold no such
+    run (another tenant's run included)."""
+    from tracelake.queries.controls.report import run_verdicts
+
     runs = con.query(read_sql("runs", "run.sql"), {"run_id": run_id}, name="run").dicts()
     if not runs:
         return None
     rows = con.query(read_sql("runs", "timeline.sql"), {"run_id": run_id}, name="timeline").dicts()
     events = [event_from_row(row) for row in rows]
-    return {"run": runs[0], "events": events, "tree": span_tree(events)}
+    return {"run": runs[0], "events": events, "tree": span_tree(events), "controls": run_verdicts(con, run_id)}
