@@ -39,6 +39,9 @@ class Timeline(BaseModel):
     run: dict[str, Any]
     events: list[dict[str, Any]]
     tree: list[TreeNode]
+    controls: list[dict[str, Any]] = Field(
+        default_factory=list, description="the run's verdict per control (docs/controls.md): control_id, "
+                                          "control_version, severity, verdict, evidence (event ids)")
 
 
 @router.get("/v1/runs", response_model=RunsPage, summary="Search finished and in-flight runs (newest first)")
