@@ -91,8 +91,9 @@ def load_flag_automation(path: str | Path | None) -> FlagAutomation:
 
 
 def apply_alerts(lake: LakeRef, automation: FlagAutomation, alerts: Sequence[Mapping[str, Any]],
-                 now: datetime) -> list[FlagChange]:
-    """Set the flags ``[flags.rules]`` asks for, for each alert of a named rule; returns the changes written."""
+                 now: datetime | None = None) -> list[FlagChange]:
+    """Set the flags ``[flags.rules]`` asks for, for each alert of a named rule; returns the changes written.
+    ``now``: the changes' time (default: the wall clock, whatever instant the alerts were evaluated at)."""
     changes: list[FlagChange] = []
     if not automation.rules:
         return changes
@@ -117,7 +118,7 @@ def apply_alerts(lake: LakeRef, automation: FlagAutomation, alerts: Sequence[Map
 
 
 def apply_canary(lake: LakeRef, automation: FlagAutomation, result: Mapping[str, Any], *, tenant: str | None,
-                 now: datetime) -> FlagChange | None:
+                 now: datetime | None = None) -> FlagChange | None:
     """A ``rollback`` verdict (:func:`tracelake.queries.alerts.canary.compare`'s result) sets
     ``canary_rollback`` on the workflow of ``tenant``: ``pin_version`` to the baseline (a comparison by release
     names no version, so it pauses instead), or ``pause``. None when nothing was set."""

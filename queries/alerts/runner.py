@@ -69,7 +69,7 @@ def run_once(lake: LakeRef, rules: Sequence[Rule], now: datetime, *,
         # `now` storing meanwhile is not seen here, as one storing between this check and the write never was;
         # the view de-duplicates by alert_id either way.
         fresh = store_new(lake, con, fired)
-    changes = apply_alerts(lake, flags, fresh, now) if flags is not None else []
+    changes = apply_alerts(lake, flags, fresh) if flags is not None else []
     delivery = None
     if webhook and fresh:  # after the connection is closed: a slow webhook holds no DuckDB memory
         delivery = post_webhook(webhook.url, fresh, timeout_s=webhook.timeout_s, retries=webhook.retries,

@@ -269,7 +269,7 @@ def alerts_compare(workflow: str, baseline: str, candidate: str, lake: str | Non
         raise UserError(str(exc)) from None
     from tracelake.queries.flags_auto import apply_canary
 
-    change = apply_canary(lake_of(config), _flag_automation(config, rules), result, tenant=tenant, now=end)
+    change = apply_canary(lake_of(config), _flag_automation(config, rules), result, tenant=tenant)
     _report_flags([change] if change is not None else [])
     if (fmt or default_format()) == "json":
         emit(result, "json")
