@@ -10,6 +10,7 @@
 
 - ``run`` / ``events``: the run's row and its timeline exactly as ``GET /v1/runs/{id}`` gives them
   (:func:`tracelake.queries.runs.run_timeline`: already redacted in the lake, tenant-scoped by the connection).
+- ``controls``: the run's verdict per control with the event ids that decided it (docs/controls.md).
 - ``decisions``: the timeline's events by kind (:data:`DECISION_TYPES`): policy decisions, approvals,
   escalations, fallbacks, post-condition checks, budget stops.
 - ``files``: the live ``events`` files that hold the run's rows, each with the SHA-256 the chain sealed and
@@ -77,7 +78,9 @@ def build_bundle(lake: Lake, con: LakeConnection, run_id: str, key: SigningKey |
         covering[adder.seq] = adder.as_dict()
     body = {"run_id": run_id, "tenant": timeline["run"].get("tenant"),
             "generated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "run": timeline["run"], "events": events, "decisions": decisions, "files": files,
+            "run": timeline["run"], "events": events, "decisions": decisions,
+            # the run's verdict per control (docs/controls.md), as the run timeline gives them
+            "controls": timeline.get("controls", []), "files": files,
             "chain": {"entries": [covering[s] for s in sorted(covering)], "head": state.head,
                       "seq": state.next_seq - 1, "key_id": state.entries[-1].key_id if state.entries else None}}
     # Through JSON once, encoded as the API answers (UTC times with Z, decimals as numbers): the body signed is
