@@ -57,6 +57,11 @@ def test_controls_pass_rates_failures_and_one_run(serve, settings, write_lake, k
             r = c.get("/v1/controls", params=params)
             assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", (params, r.text)
         assert c.get("/v1/runs/nope/controls").status_code == 404
+        # The run timeline and the evidence bundle carry the same verdicts.
+        timeline = c.get("/v1/runs/self-approved").json()
+        assert {v["control_id"]: v["verdict"] for v in timeline["controls"]} == verdicts
+        bundle = c.get("/v1/runs/self-approved/evidence").json()
+        assert bundle["body"]["controls"] == timeline["controls"]
     with server.client(keys["globex-read"]) as c:
         rows = c.get("/v1/controls", params={"group_by": "control_id,tenant"}).json()["pass_rates"]
         assert {row["tenant"] for row in rows} == {"globex"}
