@@ -37,13 +37,19 @@ class Profile:
     budget_usd: float = 0.08
     runaway: float = 0.003  # the executor loops on the model until the budget stops it (rare: a cost outlier)
     secret_leak: float = 0.03
+    # Control failures (docs/controls.md), per gate or per refund: the agent approves its own yellow-tier action,
+    # a red-tier action goes ahead without a human (the policy allows it, nobody approves), a refund is issued
+    # twice under one idempotency key.
+    self_approval: float = 0.01
+    red_without_human: float = 0.05
+    double_refund: float = 0.01
 
 
 BASELINE = Profile()
 # The injected regression: the new prompt makes the executor call tools with
 # wrong arguments and reach for the large model; runs fail more and cost more.
 REGRESSED = Profile(invalid_args=0.22, check_fail=0.12, large_share=0.8, token_scale=1.5, tool_timeout=0.05,
-                    runaway=0.04)
+                    runaway=0.04, double_refund=0.08)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +144,15 @@ class Step:
         tier = amount_or_tier if isinstance(amount_or_tier, str) else (
             "green" if amount_or_tier < 50 else "yellow" if amount_or_tier < 500 else "red")
         decision = {"green": "allow", "yellow": "require_approval", "red": "block"}[tier]
+        if tier == "red" and self.rng.random() < self.profile.red_without_human:
+            decision = "allow"  # a misconfigured policy: the red action goes ahead, no human involved
         gate_id = self._emit(self.run.policy_decision, self.rng.uniform(2, 15), action=action, risk_tier=tier,
                              decision=decision, rule=rule)
         if decision == "block":
             self.escalate(gate_id, "policy_block", f"{action} blocked by {rule}; handed to a human reviewer")
             return "escalated"
+        if decision == "require_approval" and self.rng.random() < self.profile.self_approval:
+            approver = "executor"  # the agent that will act approves its own action
         if decision == "require_approval":
             wait = self.rng.lognormvariate(11.5, 0.6)  # median ~100 s, tail of several minutes
             roll = self.rng.random()
@@ -255,6 +265,10 @@ def refund_request(s: Step) -> str | None:
     if not call.ok:
         s.recover(call, f"issue_refund failed for {order}; the customer is told a person will follow up")
         return None
+    if rng.random() < s.profile.double_refund:  # a confused retry of a refund that had gone through
+        s.tool("issue_refund", {"order_id": order, "amount": amount, "currency": "USD", "card_number": card},
+               {"refund_id": f"rf_{rng.randint(10**6, 10**7)}", "status": "queued"}, mutating=True,
+               can_fail=False)
     s.llm("verifier", s.maybe_secret(f"Confirm the refund for {order} is in the ledger."), "Ledger shows the refund.",
           tokens=500, out=40, model=SMALL)
     if not s.check("refund_recorded", f"refund for {order} recorded", f"no ledger entry for {order}"):
