@@ -32,7 +32,19 @@ from tracelake.api.dashboard.session import SessionSigner
 from tracelake.api.guard import BrowserGuard
 from tracelake.api.otlp_work import ProcessOffload
 from tracelake.api.producer import EventProducer
-from tracelake.api.routes import alerts, analytics, controls, dashboard, events, evidence, flags, otlp, runs, system
+from tracelake.api.routes import (
+    alerts,
+    analytics,
+    controls,
+    dashboard,
+    events,
+    evidence,
+    flags,
+    governance,
+    otlp,
+    runs,
+    system,
+)
 from tracelake.api.telemetry import (
     ApiMetrics,
     ConsumerLagCollector,
@@ -104,7 +116,7 @@ def create_app(
     from tracelake.queries.controls.library import configure
 
     configure(settings.controls_config_file)
-    for module in (system, events, otlp, runs, evidence, analytics, alerts, flags, controls, dashboard):
+    for module in (system, events, otlp, runs, evidence, analytics, alerts, flags, controls, governance, dashboard):
         app.include_router(module.router)
     # Host and Origin checks before any route (api/guard.py); Host: always in local mode, with keys if a list is set.
     app.add_middleware(BrowserGuard, check_host=keys.local_mode or bool(settings.api_allowed_hosts),
