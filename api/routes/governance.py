@@ -82,7 +82,7 @@ def retention_plan(request: Request, key: LakeAdmin) -> JsonResponse:
 async def retention_apply(request: Request, key: LakeAdmin) -> JsonResponse:
     ctx: AppContext = request.app.state.ctx
     given = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    body = await json_body(request, ApplyRequest, 4 * 1024) if given else ApplyRequest()
+    body = await json_body(request, ApplyRequest, 4 * 1024) if given else ApplyRequest(grace_hours=None)
     return await run_in_threadpool(_apply, ctx, body, key)
 
 
