@@ -13,7 +13,9 @@ as they do in production.
 
 from __future__ import annotations
 
+import json
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +104,9 @@ class Step:
         roll = self.rng.random() if can_fail else 1.0
         p = self.profile
         fields: dict[str, Any] = {"agent": role, "tool_args": args, "mutating": mutating}
-        if mutating:
-            fields["idempotency_key"] = f"{name}:{self.run.run_id}"
+        if mutating:  # one key per intended effect: the tool, the run and the arguments
+            digest = zlib.crc32(json.dumps(args, sort_keys=True, default=str).encode())
+            fields["idempotency_key"] = f"{name}:{self.run.run_id}:{digest:08x}"
         if roll < p.tool_timeout:
             return ToolOutcome(self._emit(
                 self.run.tool_call, 5000 + self.rng.uniform(0, 50), tool_name=name, schema_valid=True, success=False,
