@@ -15,14 +15,15 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tracelake.fleet import fakedata
 from tracelake.fleet.clock import SimClock
+from tracelake.fleet.payments import Payments, settle
 from tracelake.fleet.workflows import BASELINE, REGRESSED, SYSTEM_PROMPTS, WORKFLOWS, Step, Workflow
-from tracelake.sdk import Client
+from tracelake.sdk import Client, FlagReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class FleetConfig:
     current_share: float = 0.45
     canary: Canary | None = field(default_factory=Canary)
     tenants: tuple[tuple[str, float], ...] = (("acme", 0.7), ("globex", 0.3))
+    # The payment processor confirming refunds late (tracelake.fleet.payments); None: no confirmations.
+    payments: Payments | None = None
 
 
 @dataclass
@@ -49,13 +52,21 @@ class FleetStats:
     runs: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     by_version: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (workflow, flag action) not run
+    pinned: int = 0  # runs a pin_version flag moved to another version
+    confirmations: Counter[str] = field(default_factory=Counter)  # outcome_confirmed sent, by state
 
 
 class Fleet:
-    """``fleet = Fleet(FleetConfig()); client = Client(..., clock=fleet.clock); fleet.run(client, runs=500)``."""
+    """``fleet = Fleet(FleetConfig()); client = Client(..., clock=fleet.clock); fleet.run(client, runs=500)``.
 
-    def __init__(self, config: FleetConfig | None = None) -> None:
+    ``flags``: the SDK's flag reader per tenant (docs/flags.md); each agent asks it before a run and obeys:
+    ``pause`` and a throttle's refusals skip the run, ``pin_version`` runs the pinned version.
+    """
+
+    def __init__(self, config: FleetConfig | None = None, flags: Mapping[str, FlagReader] | None = None) -> None:
         self.config = config or FleetConfig()
+        self.flags = dict(flags or {})
         self.now = (self.config.now or datetime.now(UTC)).astimezone(UTC)
         self.clock = SimClock(self.now)
         self.rng = random.Random(self.config.seed)
@@ -77,6 +88,16 @@ class Fleet:
         if canary and current and workflow.name == canary.workflow and rng.random() < canary.share:
             version, release, profile = canary.candidate, canary.release, REGRESSED
         tenant = rng.choices([t for t, _ in self.config.tenants], [w for _, w in self.config.tenants])[0]
+        reader = self.flags.get(tenant)
+        if reader is not None:
+            admission = reader.admit(workflow.name, version)
+            if not admission.admitted:
+                self.stats.refused[(workflow.name, admission.flag.action)] += 1
+                return "refused"
+            if admission.version and admission.version != version:
+                self.stats.pinned += 1
+                version, release = admission.version, workflow.release
+                profile = BASELINE if version == workflow.version else profile
         self.clock.set(self._start_time(current))
         with client.run(workflow.name, version, input=f"{workflow.name.replace('_', ' ')} from {fakedata.email(rng)}",
                         initiator=rng.choice(["human", "human", "system"]), team=workflow.team, release=release,
@@ -88,6 +109,11 @@ class Fleet:
         self.stats.runs += 1
         self.stats.outcomes[step.outcome] += 1
         self.stats.by_version[(workflow.name, version)] += 1
+        if self.config.payments is not None and workflow.name == "refund_request" and step.outcome == "success":
+            state = settle(client, self.config.payments, rng, run_id=run.run_id, tenant=tenant, workflow=workflow.name,
+                           version=version, finished=self.clock.t, now=self.now, bad=profile is REGRESSED)
+            if state is not None:
+                self.stats.confirmations[state] += 1
         return step.outcome
 
     def run(self, client: Client, *, runs: int | None = None, duration_s: float | None = None,
