@@ -238,3 +238,20 @@ def test_erase_on_s3(s3_server: Any) -> None:
         for entry in objects.listing(f"{table}/_delta_log"):
             if entry.path.endswith(".json"):
                 assert not FORBIDDEN.search(objects.read(f"{table}/_delta_log/{entry.path}").decode())
+
+
+def test_erasure_keeps_the_commit_chain_verifiable(tmp_path: Path) -> None:
+    """Sealed before and after each erasure commit: the purged log entries are 'expired' (under the new
+    checkpoint), never 'tampered'."""
+    from tracelake.governance.seal import seal_lake
+    from tracelake.governance.signing import generate
+    from tracelake.governance.verify import verify_lake
+
+    key = generate(tmp_path / "chain.pem")
+    lake = Lake.at(tmp_path / "lake")
+    build(lake)
+    seal_lake(lake, key)
+    erase_subject(lake, subject(), vacuum=True, after_commit=lambda: seal_lake(lake, key))
+    report = verify_lake(lake)
+    assert report.status == "clean", [f for f in report.findings if f.severity != "info"]
+    assert {f.kind for f in report.findings} <= {"expired"}
