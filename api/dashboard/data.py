@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tracelake.api.dashboard.controls_panel import controls_data
 from tracelake.api.lake import limits, run_horizon
 from tracelake.queries.alerts.canary import Canary, compare_many
 from tracelake.queries.alerts.rules import RulesError, load_rules
@@ -160,6 +161,7 @@ def dashboard_data(ctx: AppContext, tenant: str | None, now: datetime | None = N
             verdicts, canary_error = [], str(exc)
         days, success = success_over_time(con, now)
         alerts = list_alerts(con, limit=ALERTS)  # the alerts view reads its whole table, whatever the window
+        controls = controls_data(con, since, now)  # pass rates per control and version, failing runs
         runs = newest_runs(ctx, con, since)
     return {
         "now": now,
@@ -174,6 +176,7 @@ def dashboard_data(ctx: AppContext, tenant: str | None, now: datetime | None = N
         "canaries": verdicts,
         "canary_error": canary_error,
         "runs": runs,
+        "controls": controls,
     }
 
 
