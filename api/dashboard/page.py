@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tracelake.api.dashboard.charts import bar_chart, line_chart, number, percent, seconds, spread_chart, usd
+from tracelake.api.dashboard.controls_panel import controls_html, verdicts_html
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#111827}
@@ -103,6 +104,7 @@ def dashboard_html(data: dict[str, Any]) -> str:
 <section id=canaries><h2>Canary verdicts: newest version vs the one before, last 24 h</h2>
 <table><thead><tr><th>workflow</th><th>versions</th><th>verdict</th><th>rules fired</th></tr></thead>
 <tbody>{canary_rows or "<tr><td colspan=4>no workflow runs two versions</td></tr>"}</tbody></table></section>
+{controls_html(data.get("controls"), data["since"])}
 <section class=wide id=alerts><h2>Alerts (newest {len(alert_rows)})</h2>
 {_table(alert_rows, ["created_at", "rule", "group", "baseline_value", "current_value", "p_value", "severity"],
         {"baseline_value": number, "current_value": number, "p_value": number,
@@ -193,6 +195,7 @@ def timeline_html(data: dict[str, Any]) -> str:
     summary = _table([run], ["run_id", "tenant", "workflow", "workflow_version", "outcome", "total_cost_usd",
                              "model_ms", "tool_ms", "run_ms"])
     body = (f"<main><section class=wide><p><a href='/dashboard'>← dashboard</a></p>{summary}</section>"
+            f"{verdicts_html(data.get('controls'))}"
             f"<section class='wide tree' id=timeline><h2>Timeline ({len(data['events'])} events, redacted as "
             f"stored, nested by span; bars: when each ran within the run)</h2>{_tree_html(data['tree'], item)}"
             "</section></main>")
