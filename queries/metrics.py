@@ -103,6 +103,9 @@ METRICS: dict[str, MetricSpec] = {
         # Internal series behind the new_error_type / new_tool_name alerts (not in metrics.md).
         MetricSpec("error_types", "event", "value", n="n", default_group=("workflow",), public=False),
         MetricSpec("tool_names", "event", "value", n="n", default_group=("workflow",), public=False),
+        # Internal series behind control_regression (docs/controls.md): failures per control.
+        MetricSpec("control_failures", "run", "value", n="n", default_group=("workflow",),
+                   keys=RUN_KEYS | {"control_id"}, public=False, spark=False),
     )
 }
 
