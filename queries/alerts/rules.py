@@ -11,6 +11,8 @@ Tests (``test``):
   least ``min_delta``, with p < ``p_value`` and ≥ ``min_n`` on both sides.
 - ``ratio_rise``: ``current ≥ factor × baseline`` (and current > baseline) of
   the ``value`` column, ≥ ``min_n`` on both sides.
+- ``new_failure``: a control (``control_failures``) failing ≥ ``min_count`` times in the current window
+  that the baseline passed (it applied to baseline runs and none failed): docs/controls.md.
 - ``new_value``: a value (error type, tool name) seen ≥ ``min_count`` times
   in the current window and never in the baseline.
 
@@ -40,7 +42,7 @@ workflow flags: :mod:`tracelake.queries.flags_auto`). A rule table, the
 keys, and no others:
 
 - ``metric``: a metric of ``metrics.md`` (``success_rate``, …)
-- ``test``: ``proportion_drop``, ``proportion_rise``, ``ratio_rise`` or ``new_value``
+- ``test``: ``proportion_drop``, ``proportion_rise``, ``ratio_rise``, ``new_value`` or ``new_failure``
 - ``value``: the column ``ratio_rise`` compares (default: the metric's)
 - ``min_n``: integer ≥ 1 (default 30)
 - ``p_value``: number in (0, 1) (default 0.01)
@@ -79,8 +81,12 @@ from tracelake.queries.flags_auto import FlagAutomation
 from tracelake.queries.metrics import METRICS, RUN_KEYS
 from tracelake.queries.timewin import parse_duration
 
-Test = Literal["proportion_drop", "proportion_rise", "ratio_rise", "new_value"]
-TESTS = ("proportion_drop", "proportion_rise", "ratio_rise", "new_value")
+Test = Literal["proportion_drop", "proportion_rise", "ratio_rise", "new_value", "new_failure"]
+TESTS = ("proportion_drop", "proportion_rise", "ratio_rise", "new_value", "new_failure")
+# new_failure rules: their series, and the key under which the failing control appears in the alert's group.
+FAILURE_KEYS = {"control_failures": "control_id"}
+# Besides the run keys, what a rule may group by: control_id, for the controls' metrics (their spec's keys).
+GROUP_KEYS = RUN_KEYS | {"control_id"}
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES = ("info", "warning", "critical")
 # new_value rules: the key under which the new value appears in the alert's group.
@@ -132,9 +138,11 @@ class Rule:
             return "test", f"{self.metric} is not a proportion; use test = \"ratio_rise\""
         if (self.test == "new_value") != (self.metric in VALUE_KEYS):
             return "test", f"test new_value goes with metrics {', '.join(VALUE_KEYS)} only"
-        bad = [g for g in self.group_by if g not in RUN_KEYS]
+        if (self.test == "new_failure") != (self.metric in FAILURE_KEYS):
+            return "test", f"test new_failure goes with metrics {', '.join(FAILURE_KEYS)} only"
+        bad = [g for g in self.group_by if g not in spec.keys]
         if bad:
-            return "group_by", f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(RUN_KEYS))}"
+            return "group_by", f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(spec.keys))}"
         if self.severity not in SEVERITIES:
             return "severity", f"severity must be one of {', '.join(SEVERITIES)}"
         if not (0 < self.p_value < 1) or self.min_delta < 0 or self.factor <= 0 or self.min_n < 1 \
@@ -160,6 +168,11 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("time_to_safe_fallback_p95_rise", "time_to_safe_fallback", "ratio_rise", value="p95_ms", factor=1.5),
     Rule("new_error_type", "error_types", "new_value", min_count=5, severity="info"),
     Rule("new_tool_name", "tool_names", "new_value", min_count=5, severity="info"),
+    # Controls (docs/controls.md): a pass rate falling per control, and a control failing that the baseline
+    # passed (in a canary: the candidate fails a control the baseline passed, so rollback).
+    Rule("control_pass_rate_drop", "control_pass_rate", "proportion_drop", group_by=("workflow", "control_id"),
+         severity="critical"),
+    Rule("control_regression", "control_failures", "new_failure", min_count=1, severity="critical"),
 )
 
 def _duration(value: Any) -> timedelta:
@@ -179,9 +192,9 @@ def _known_metric(value: str) -> str:
 
 
 def _run_keys(value: tuple[str, ...]) -> tuple[str, ...]:
-    bad = [g for g in value if g not in RUN_KEYS]
+    bad = [g for g in value if g not in GROUP_KEYS]  # control_id: checked against the rule's metric later
     if bad:
-        raise ValueError(f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(RUN_KEYS))}")
+        raise ValueError(f"cannot group by {bad[0]!r}; allowed: {', '.join(sorted(GROUP_KEYS))}")
     return value
 
 
