@@ -19,7 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from tracelake.lake.lake import LakeRef
-from tracelake.queries.alerts.rules import VALUE_KEYS, Rule
+from tracelake.queries.alerts.rules import FAILURE_KEYS, VALUE_KEYS, Rule
 from tracelake.queries.alerts.scope import check_connection
 from tracelake.queries.alerts.stats import one_sided_p
 from tracelake.queries.engine import LakeConnection, Limits, open_lake
@@ -103,6 +103,26 @@ def new_value_outcomes(rule: Rule, base_rows: Sequence[Mapping[str, Any]], cur_r
     return out
 
 
+def new_failure_outcomes(rule: Rule, base_rows: Sequence[Mapping[str, Any]], cur_rows: Sequence[Mapping[str, Any]],
+                         groups: Sequence[str], extra_group: Mapping[str, Any] | None = None) -> list[Outcome]:
+    """``new_failure`` rules: one fired outcome per control failing ≥ ``min_count`` times now that the baseline
+    passed (it applied to baseline runs, none failed). Rows: ``value`` (the control), ``n`` (failed runs),
+    ``passed``. Pure."""
+    key = FAILURE_KEYS[rule.metric]
+    passed = {(tuple(r[g] for g in groups), r["value"]): int(r["passed"]) for r in base_rows
+              if int(r["n"]) == 0 and int(r["passed"]) > 0}
+    out = []
+    for row in cur_rows:
+        group_key = tuple(row[g] for g in groups)
+        before = passed.get((group_key, row["value"]))
+        if row["n"] >= rule.min_count and before is not None:
+            group = {**(extra_group or {}), **dict(zip(groups, group_key, strict=True)), key: row["value"]}
+            out.append(Outcome(rule.name, rule.metric, group, "fired", 0.0, float(row["n"]), float(row["n"]), None,
+                               before, int(row["n"]) + int(row["passed"]), rule.severity,
+                               f"{key} {row['value']!r} failed {row['n']} run(s); the baseline passed all {before}"))
+    return out
+
+
 def _keyed(rows: Sequence[Row], groups: Sequence[str]) -> dict[tuple[Any, ...], Row]:
     return {tuple(row[g] for g in groups): row for row in rows}
 
@@ -124,6 +144,8 @@ def evaluate_rule(con: LakeConnection, rule: Rule, now: datetime) -> list[Outcom
     extra = {"workflow": rule.workflow} if rule.workflow and "workflow" not in groups else {}
     if rule.test == "new_value":
         outcomes = new_value_outcomes(rule, base_rows, cur_rows, groups, extra)
+    elif rule.test == "new_failure":
+        outcomes = new_failure_outcomes(rule, base_rows, cur_rows, groups, extra)
     else:
         base_k, cur_k = _keyed(base_rows, groups), _keyed(cur_rows, groups)
         outcomes = [run_test(rule, base_k.get(key), cur_k.get(key), {**extra, **dict(zip(groups, key, strict=True))})
