@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from tracelake.lake.lake import LakeRef
-from tracelake.queries.alerts.evaluate import Outcome, new_value_outcomes, run_test
+from tracelake.queries.alerts.evaluate import Outcome, new_failure_outcomes, new_value_outcomes, run_test
 from tracelake.queries.alerts.rules import Rule
 from tracelake.queries.alerts.scope import check_connection
 from tracelake.queries.alerts.version_rows import By, VersionRows
@@ -129,6 +129,12 @@ def _tests(rows: VersionRows, rules: Sequence[Rule], canary: Canary) -> tuple[li
             outcomes.extend(fired or [Outcome(rule.name, rule.metric, group, "ok", None, None, None, None,
                                               sum(r["n"] for r in base_rows), sum(r["n"] for r in cand_rows),
                                               rule.severity, "no value new in the candidate")])
+        elif rule.test == "new_failure":  # the candidate fails a control the baseline passed: rollback
+            fired = new_failure_outcomes(rule, base_rows, cand_rows, (), group)
+            outcomes.extend(fired or [Outcome(rule.name, rule.metric, group, "ok", None, None, None, None,
+                                              sum(r["n"] + r["passed"] for r in base_rows),
+                                              sum(r["n"] + r["passed"] for r in cand_rows), rule.severity,
+                                              "the candidate fails no control the baseline passed")])
         else:
             outcomes.append(run_test(rule, base_rows[0] if base_rows else None,
                                      cand_rows[0] if cand_rows else None, group))
