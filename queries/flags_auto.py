@@ -128,7 +128,7 @@ def apply_canary(lake: LakeRef, automation: FlagAutomation, result: Mapping[str,
         log.warning("canary %s: a rollback verdict without a tenant sets no flag (flags are per tenant)",
                     result.get("workflow"))
         return None
-    fired = [str(t["rule"]) for t in result.get("tests", []) if t.get("status") == "fired"]
+    fired = list(dict.fromkeys(str(t["rule"]) for t in result.get("tests", []) if t.get("status") == "fired"))
     pin = automation.canary_rollback == "pin_version" and result.get("by", "workflow_version") == "workflow_version"
     reason = (f"canary {result['candidate']} rolled back to {result['baseline']}: {', '.join(fired) or 'rollback'}")
     return flag_table(lake).set(

@@ -37,6 +37,11 @@ def test_demo_stores_every_event_fires_alerts_and_rolls_back_the_bad_canary(kafk
     assert report["canary"] == {"workflow": "refund_request", "baseline": "v3", "candidate": "v4",
                                 "verdict": "rollback"}
     assert any(a["group"].get("workflow") == "refund_request" for a in report["alerts"])
+    # The loop back: the verdict pinned v3 for every tenant; the second wave of agents ran no v4 (docs/flags.md).
+    loop = report["loop"]
+    assert loop["flags_refreshed"] and {(f["tenant"], f["action"], f["version"]) for f in loop["flags_set"]} == {
+        ("acme", "pin_version", "v3"), ("globex", "pin_version", "v3")}
+    assert loop["after"]["candidate_runs"] == 0 and loop["after"]["runs_by_version"].get("v3", 0) > 0
     assert report["api"].startswith("http://127.0.0.1:")
     assert (lake / MARKER).exists() and (lake / "logs" / "consumer.log").exists()
     if on_s3:

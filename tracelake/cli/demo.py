@@ -188,7 +188,8 @@ KEEP = {
 }
 
 
-def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str | None) -> None:
+def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str | None,
+                 loop: dict[str, Any] | None = None) -> None:
     from tracelake.cli.output import render_table
 
     echo = click.echo
@@ -207,6 +208,13 @@ def print_report(result: dict[str, Any], emitted: int, stored: int, api_url: str
     if fired:
         echo(render_table([{k: t.get(k) for k in ("rule", "baseline_value", "current_value", "p_value")}
                            for t in fired]))
+    if loop is not None:
+        for flag in loop["flags_set"]:
+            echo(f"flag {flag['tenant']}/{flag['workflow']}: {flag['previous']['action']} → {flag['action']} "
+                 f"{flag['version'] or ''} (by {flag['who']})")
+        after = loop["after"]
+        echo(click.style(f"after the rollback: {after['runs']} more runs, {after['workflow']} by version "
+                         f"{after['runs_by_version']}, {after['candidate_runs']} on the canary", bold=True))
     if api_url:
         echo(f"\nAPI        {api_url}/docs\ndashboard  {api_url}/dashboard\nmetrics    {api_url}/metrics")
 
@@ -261,7 +269,9 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
         stack.callback(api.stop)
         api_url = f"http://127.0.0.1:{port}"
 
-        fleet = Fleet(FleetConfig())
+        from tracelake.fleet.payments import Payments
+
+        fleet = Fleet(FleetConfig(payments=Payments()))  # the payment processor confirms refunds, late
         spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="tracelake-spool-"))
         client = stack.enter_context(Client(bootstrap=bootstrap, topic=topic, spool_dir=spool, clock=fleet.clock))
         total = int(duration)
@@ -287,6 +297,12 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
             time.sleep(0.5)
         result = analyse(the_lake, datetime.now(UTC), config)
         api_up = wait_for_api(api_url, api, 60)
+        loop = None
+        if api_up:  # the verdict rolls the canary back; a second wave of agents reads its flags and obeys
+            from tracelake.cli.demo_loop import close_the_loop
+
+            loop = close_the_loop(the_lake, api_url, client, result["canary"], now=datetime.now(UTC),
+                                  tenants=[t for t, _ in fleet.config.tenants], runs=max(50, fleet.stats.runs // 10))
         report = {
             "events_emitted": emitted,
             "events_stored": stored,
@@ -297,6 +313,7 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
             "alerts": result["alerts"],
             "canary": {k: result["canary"][k] for k in ("workflow", "baseline", "candidate", "verdict")},
             "canary_tests": result["canary"].get("tests", []),
+            "loop": loop,
             "metrics": result["tables"],
             "api": api_url if api_up else None,
             "dashboard": f"{api_url}/dashboard" if api_up else None,
@@ -304,7 +321,7 @@ def run_demo(*, duration: float, rate: float, bootstrap: str | None, lake: str |
         if s3_server is not None:
             report["s3"] = {"endpoint": s3_server.endpoint, "bucket": S3_BUCKET, "data_dir": str(s3_server.data_dir)}
         if not quiet:
-            print_report(result, emitted, stored, api_url if api_up else None)
+            print_report(result, emitted, stored, api_url if api_up else None, loop)
             if s3_server is not None:
                 click.echo(f"lake       {lake_arg} on {s3_server.endpoint} (data in {s3_server.data_dir})")
         if serve and api_up:

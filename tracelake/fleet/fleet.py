@@ -70,6 +70,8 @@ class Fleet:
         self.now = (self.config.now or datetime.now(UTC)).astimezone(UTC)
         self.clock = SimClock(self.now)
         self.rng = random.Random(self.config.seed)
+        # The payment processor draws from its own generator: turning it on leaves the agents' runs as they were.
+        self.payments_rng = random.Random(self.config.seed * 7919 + 1)
         self.stats = FleetStats()
         self._workflows = list(WORKFLOWS.values())
         self._weights = [w.weight for w in self._workflows]
@@ -110,8 +112,9 @@ class Fleet:
         self.stats.outcomes[step.outcome] += 1
         self.stats.by_version[(workflow.name, version)] += 1
         if self.config.payments is not None and workflow.name == "refund_request" and step.outcome == "success":
-            state = settle(client, self.config.payments, rng, run_id=run.run_id, tenant=tenant, workflow=workflow.name,
-                           version=version, finished=self.clock.t, now=self.now, bad=profile is REGRESSED)
+            state = settle(client, self.config.payments, self.payments_rng, run_id=run.run_id, tenant=tenant,
+                           workflow=workflow.name, version=version, finished=self.clock.t, now=self.now,
+                           bad=profile is REGRESSED)
             if state is not None:
                 self.stats.confirmations[state] += 1
         return step.outcome
