@@ -15,7 +15,14 @@ from tests.queries.test_alerts import NOW, drift_events
 from tests.queries.test_canary import WINDOW, canary_events
 from tracelake.queries import engine
 from tracelake.queries.alerts.canary import Canary, compare, compare_many, verdict_of
-from tracelake.queries.alerts.evaluate import Outcome, evaluate, evaluation_window, new_value_outcomes, run_test
+from tracelake.queries.alerts.evaluate import (
+    Outcome,
+    evaluate,
+    evaluation_window,
+    new_failure_outcomes,
+    new_value_outcomes,
+    run_test,
+)
 from tracelake.queries.alerts.rules import Rule, load_rules
 from tracelake.queries.alerts.runner import run_once
 from tracelake.queries.alerts.scope import ConnectionScopeError
@@ -49,6 +56,11 @@ def reference_compare(con: LakeConnection, rules: list[Rule], canary: Canary, wi
             outcomes.extend(new_value_outcomes(rule, base, cand, (), group) or [
                 Outcome(rule.name, rule.metric, group, "ok", None, None, None, None, sum(r["n"] for r in base),
                         sum(r["n"] for r in cand), rule.severity, "no value new in the candidate")])
+        elif rule.test == "new_failure":
+            outcomes.extend(new_failure_outcomes(rule, base, cand, (), group) or [
+                Outcome(rule.name, rule.metric, group, "ok", None, None, None, None,
+                        sum(r["n"] + r["passed"] for r in base), sum(r["n"] + r["passed"] for r in cand),
+                        rule.severity, "the candidate fails no control the baseline passed")])
         else:
             outcomes.append(run_test(rule, base[0] if base else None, cand[0] if cand else None, group))
     return {"workflow": canary.workflow, "baseline": canary.baseline, "candidate": canary.candidate, "by": by,
