@@ -108,7 +108,8 @@ def test_build_rules_empty_is_defaults() -> None:
         ("[rules.success_rate_drop]\nseverity = 'high'\n",
          "rules.success_rate_drop.severity: Input should be 'info', 'warning' or 'critical'"),
         ("[rules.x]\nmetric = 'success_rate'\ntest = 'drop'\n",
-         "rules.x.test: Input should be 'proportion_drop', 'proportion_rise', 'ratio_rise', 'new_value' or 'new_failure'"),
+         "rules.x.test: Input should be 'proportion_drop', 'proportion_rise', 'ratio_rise', 'new_value' or "
+         "'new_failure'"),
         ("[workflows.refund.rules.success_rate_drop]\nmin_n = 0\n",
          "workflows.refund.rules.success_rate_drop.min_n: Input should be greater than or equal to 1"),
         ("[workflows.refund.rules.success_rate_drop]\nthreshold = 1\n",
