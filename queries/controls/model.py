@@ -116,7 +116,7 @@ class FailClosed(_Strict):
     """How soon a safe fallback (``fallback`` or ``escalation``) must follow a mutating call refused for
     invalid arguments, counted from the moment the call was observed (``ts + duration_ms``)."""
 
-    fallback_window_s: float = Field(120.0, gt=0)
+    fallback_window_s: Annotated[float, Field(gt=0)] = 120.0
 
 
 class Budgets(_Strict):

@@ -57,10 +57,9 @@ def controls_run(lake: str | None, since: str | None, until: str | None, group_b
                  fail_on_fail: bool, fmt: str | None) -> None:
     """Evaluate the controls and print the pass rate per control (or the failing runs)."""
     from tracelake.cli.analytics_commands import _limits, _time
-    from tracelake.queries.controls.report import failing_runs
+    from tracelake.queries.controls.report import check_filters, failing_runs
     from tracelake.queries.controls.results import refresh_controls
     from tracelake.queries.engine import open_lake
-    from tracelake.queries.controls.report import check_filters
     from tracelake.queries.metrics import parse_group_by, parse_where, run_metric
 
     config = settings(lake=lake)
