@@ -6,8 +6,10 @@ Every lake here is the test's own (tmp_path or a fresh bucket): tampering edits 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from tracelake.errors import ConfigError
 from tracelake.governance.chain import CHAIN_DIR, ChainStore
 from tracelake.governance.seal import PUBLIC_KEY_PATH, seal_lake
 from tracelake.governance.signing import SigningKey, generate, load_signing_key
-from tracelake.governance.verify import VerifyReport, verify_lake
+from tracelake.governance.verify import UNREFERENCED_GRACE_S, VerifyReport, verify_lake
 from tracelake.lake.lake import Lake, _filesystem, _fs_path
 from tracelake.lake.tables import EVENTS_SCHEMA
 from tracelake.locals3 import LocalS3
@@ -104,9 +106,31 @@ def test_added_file_is_reported_added(lake: Lake, key: SigningKey) -> None:
     source = lake.table_dir("events") / event_files(lake)[0]
     extra = source.with_name("part-00000-smuggled.zstd.parquet")
     shutil.copy(source, extra)
+    where = f"event_date={DAY}/{extra.name}"
+    fresh = verify_lake(lake)  # as young as a lost commit race's file: not yet called tampering
+    assert (fresh.status, findings(fresh)) == ("unverifiable", {("unreferenced", "events", None, where)})
+    old = time.time() - 2 * UNREFERENCED_GRACE_S
+    os.utime(extra, (old, old))
     report = verify_lake(lake)
     assert report.status == "tampered"
-    assert findings(report) == {("added", "events", None, f"event_date={DAY}/{extra.name}")}
+    assert findings(report) == {("added", "events", None, where)}
+
+
+def test_a_file_of_a_lost_commit_race_is_recorded_by_the_next_seal(lake: Lake, key: SigningKey) -> None:
+    seal_lake(lake, key)
+    source = lake.table_dir("events") / event_files(lake)[0]
+    orphan = source.with_name("part-00000-lost-race.zstd.parquet")
+    shutil.copy(source, orphan)
+    report = seal_lake(lake, key)
+    (entry,) = ChainStore(lake).read().entries[-1:]
+    assert (report.sealed, entry.kind, entry.version, list(entry.adds)) == (
+        1, "orphans", 2, [f"event_date={DAY}/{orphan.name}"])
+    old = time.time() - 2 * UNREFERENCED_GRACE_S
+    os.utime(orphan, (old, old))
+    assert verify_lake(lake).status == "clean"
+    assert seal_lake(lake, key).sealed == 0  # recorded once
+    orphan.unlink()  # vacuum deletes it: not tampering
+    assert verify_lake(lake).status == "clean"
 
 
 def test_rewritten_commit_is_reported_rewritten(lake: Lake, key: SigningKey) -> None:
@@ -233,8 +257,10 @@ def test_concurrent_writers_and_sealers_leave_one_clean_chain(tmp_path: Path, ke
     seal_lake(lake, key)
     state = ChainStore(lake).read()
     assert [e.seq for e in state.entries] == list(range(len(state.entries)))
-    versions = [e.version for e in state.entries if e.table == "events"]
-    assert versions == list(range(len(versions))) and len(versions) == 13  # create + 12 appends
+    versions = [e.version for e in state.entries if e.table == "events" and e.kind != "orphans"]
+    # Every commit of the table sealed once, in order (the create, 12 appends, and any commit a create race adds).
+    committed = sorted(int(p.stem) for p in (lake.table_dir("events") / "_delta_log").glob("*.json"))
+    assert versions == committed and len(versions) >= 13
     assert verify_lake(lake).status == "clean"
 
 

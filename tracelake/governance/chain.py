@@ -2,9 +2,10 @@
 
 An entry records one commit of one table (``docs/governance.md``, "Tamper evidence"):
 
-- ``seq`` (0, 1, 2, … over the whole lake), ``table``, ``version``, ``kind``: ``commit``, or ``snapshot``
+- ``seq`` (0, 1, 2, … over the whole lake), ``table``, ``version``, ``kind``: ``commit``, ``snapshot``
   when the table's earlier commit files were already gone when it was first sealed (the entry then lists
-  every live file of that version);
+  every live file of that version), or ``orphans``: files in the table folder no commit references, seen
+  when sealing (``version``: the table's last sealed one; ``commit_sha256`` null);
 - ``commit_sha256``: SHA-256 of the commit file ``<table>/_delta_log/<version>.json``;
 - ``adds``: each data file the commit adds → ``{"sha256", "size"}`` (``sha256`` null when the file was
   already gone when sealed: a later commit removed it and vacuum deleted it); ``removes``: paths removed;
@@ -126,6 +127,9 @@ class ChainStore:
         self.lake = lake
         self.uri = f"{lake.uri.rstrip('/')}/{CHAIN_DIR}"
         self.options = dict(lake.storage_options) or None
+        # The table version :meth:`read` read: :meth:`append` commits against exactly it, so a sealer that read
+        # an older head than the chain's loses the race instead of appending after entries it never saw.
+        self._read_at: Any | None = None
 
     def _open(self) -> Any | None:
         deltalake = _delta()
@@ -143,6 +147,7 @@ class ChainStore:
     def read(self) -> ChainState:
         """Every entry in ``seq`` order (rows that cannot be decoded raise ``ValueError``)."""
         delta = self._open()
+        self._read_at = delta
         if delta is None:
             return ChainState()
         recorded = delta.transaction_version(APP_ID)
@@ -155,19 +160,25 @@ class ChainStore:
         return ChainState(entries, -1 if recorded is None else int(recorded))
 
     def append(self, entries: Sequence[Entry]) -> None:
-        """Append ``entries`` (consecutive ``seq``) as one commit; :class:`ChainRace` when another sealer
-        appended first, ``OSError`` when the storage refuses."""
+        """Append ``entries`` (consecutive ``seq``, computed from the last :meth:`read`) as one commit against
+        the table version that read saw; :class:`ChainRace` when another sealer appended since, ``OSError`` when
+        the storage refuses."""
         deltalake = _delta()
         rows = [{**e.as_dict(), "adds": canonical(e.adds).decode(), "removes": canonical(list(e.removes)).decode()}
                 for e in entries]
         data = pa.Table.from_pylist(rows, schema=SCHEMA)
         try:
-            delta = self._open()
+            delta = self._read_at
+            self._read_at = None  # one append per read
+            if delta is None and entries[0].seq > 0:
+                raise ChainRace("the chain was read before it existed; read it again")
             if delta is None:
                 if not self.lake.is_remote:
                     (self.lake.resolved / CHAIN_DIR).mkdir(parents=True, exist_ok=True)
                 delta = deltalake.DeltaTable.create(self.uri, schema=SCHEMA, mode="ignore",
                                                     storage_options=self.options)
+                if delta.version() != 0:  # another sealer created it and appended first
+                    raise ChainRace("another sealer started the chain first")
             deltalake.write_deltalake(
                 delta, data, mode="append",
                 commit_properties=deltalake.CommitProperties(

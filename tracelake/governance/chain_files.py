@@ -13,7 +13,9 @@ refuses (callers turn them into :class:`tracelake.errors.Unavailable`).
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +24,19 @@ from pyarrow import fs
 from tracelake.lake.lake import Lake, _filesystem
 
 BLOCK = 8 * 1024 * 1024
+# Files hashed at once: hashlib and pyarrow's reads release the GIL, so threads use every core on local disk
+# and hide the round trips of S3.
+HASH_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One object under a folder: its path relative to the folder listed, its size."""
+    """One object under a folder: its path relative to the folder listed, its size, when it was last written
+    (seconds since the epoch; 0 when the storage does not say)."""
 
     path: str
     size: int
+    mtime: float = 0.0
 
 
 class LakeObjects:
@@ -52,7 +59,8 @@ class LakeObjects:
         out = []
         for info in self.fs.get_file_info(selector):
             if info.type == fs.FileType.File:
-                out.append(Entry(info.path[len(root) + 1:], int(info.size or 0)))
+                when = info.mtime.timestamp() if info.mtime is not None else 0.0
+                out.append(Entry(info.path[len(root) + 1:], int(info.size or 0), when))
         return sorted(out, key=lambda e: e.path)
 
     def folders(self, folder: str = "") -> list[str]:
@@ -82,6 +90,20 @@ class LakeObjects:
                 size += len(block)
                 digest.update(block)
         return digest.hexdigest(), size
+
+    def sha256_many(self, relatives: list[str]) -> dict[str, tuple[str, int] | None]:
+        """:meth:`sha256` of each object, :data:`HASH_WORKERS` at a time; None for an object that is not there."""
+
+        def one(relative: str) -> tuple[str, int] | None:
+            try:
+                return self.sha256(relative)
+            except FileNotFoundError:
+                return None
+
+        if len(relatives) <= 1:
+            return {relative: one(relative) for relative in relatives}
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:
+            return dict(zip(relatives, pool.map(one, relatives), strict=True))
 
     def write(self, relative: str, data: bytes) -> None:
         """Create or replace a small object (the published public key) at once: a reader sees the old bytes or

@@ -87,8 +87,8 @@ def table_names(objects: LakeObjects) -> list[str]:
             and objects.folders(name).count(LOG_DIR)]
 
 
-def stored_files(objects: LakeObjects, table: str) -> dict[str, int]:
-    """Every object under the table's folder outside its log (relative path → size): what the table holds on
-    storage, referenced or not."""
-    return {entry.path: entry.size for entry in objects.listing(table, recursive=True)
+def stored_files(objects: LakeObjects, table: str) -> dict[str, float]:
+    """Every object under the table's folder outside its log (relative path → when last written): what the
+    table holds on storage, referenced or not."""
+    return {entry.path: entry.mtime for entry in objects.listing(table, recursive=True)
             if not entry.path.startswith(f"{LOG_DIR}/") and not entry.path.startswith("_")}

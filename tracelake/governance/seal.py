@@ -14,6 +14,9 @@ once: a sealer that loses the race for the chain's head re-reads it and seals on
   latest version: every live file, hashed (what was deleted before cannot be proven; docs/governance.md).
 - An added file already gone when sealed (removed by a later commit, then vacuumed) is recorded with a null
   hash: it is not live, so nothing needs it.
+- Files in a table folder that no commit references (an append that lost a commit race or crashed) are
+  recorded, hashed, in an ``orphans`` entry (the table's last sealed version): no reader reads them, and
+  verify can then tell them from a file slipped in later.
 - The published public key ``<lake>/_tracelake/chain.pub`` is written on the first seal; a lake that
   publishes another key is refused (:class:`tracelake.errors.ConfigError`): one lake, one signing key.
 
@@ -32,7 +35,7 @@ from typing import Any
 from tracelake.errors import ConfigError, Unavailable
 from tracelake.governance.chain import ChainRace, ChainState, ChainStore, Entry
 from tracelake.governance.chain_files import LakeObjects
-from tracelake.governance.chain_log import list_log, log_path, parse_commit, table_names
+from tracelake.governance.chain_log import list_log, log_path, parse_commit, stored_files, table_names
 from tracelake.governance.signing import SigningKey, parse_public_key
 from tracelake.lake.lake import Lake
 
@@ -106,44 +109,57 @@ def publish_key(objects: LakeObjects, key: SigningKey) -> None:
 def _pending(objects: LakeObjects, state: ChainState, key: SigningKey, report: SealReport) -> list[Entry]:
     """The entries sealing every unsealed commit would append (signed, linked from the chain's head)."""
     sealed: dict[str, int] = {}
+    known: dict[str, set[str]] = {}
     for entry in state.entries:
         sealed[entry.table] = entry.version
+        known.setdefault(entry.table, set()).update(entry.adds, entry.removes)
     entries: list[Entry] = []
     prev, seq = state.head, state.next_seq
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     for table in table_names(objects):
+        # Listed before the log is read: a file of an append in flight is then either committed (sealed with its
+        # commit) or recorded as an orphan below (harmless: the next seal seals its commit).
+        stored = stored_files(objects, table)
         listing = list_log(objects, table)
         last = sealed.get(table, -1)
         versions = [v for v in sorted(listing.commits) if v > last]
-        if not versions:
-            continue
-        if versions[0] != last + 1:
+        new: list[Entry] = []
+        if versions and versions[0] != last + 1:
             # The commit files after the last sealed version were deleted by log cleanup before sealing (or
             # the table is new to the chain and its early log is gone): start again from a snapshot.
-            entry = _snapshot(objects, table, versions[-1], seq, prev, now, key, report)
-            entries.append(entry)
-            prev, seq = entry.entry_hash, seq + 1
-            report.tables.setdefault(table, []).append(entry.version)
-            continue
-        for version in versions:
-            entry = _commit_entry(objects, table, version, seq, prev, now, key, report)
-            entries.append(entry)
-            prev, seq = entry.entry_hash, seq + 1
-            report.tables.setdefault(table, []).append(version)
+            new.append(_snapshot(objects, table, versions[-1], seq, prev, now, key, report))
+        else:
+            for version in versions:
+                new.append(_commit_entry(objects, table, version, seq + len(new),
+                                         new[-1].entry_hash if new else prev, now, key, report))
+        for entry in new:
+            known.setdefault(table, set()).update(entry.adds, entry.removes)
+        orphans = sorted(set(stored) - known.get(table, set()))
+        if orphans and (new or table in sealed):
+            # Files no commit references (an append that lost a commit race or crashed; vacuum deletes them
+            # later): recorded, so verify can tell them from a file slipped in after this seal.
+            version = new[-1].version if new else sealed[table]
+            adds = _hashes(objects, table, orphans, report)
+            new.append(_signed(Entry(seq + len(new), table, version, "orphans", None, adds, (), now, key.key_id,
+                                     new[-1].entry_hash if new else prev), key))
+        if new:
+            entries += new
+            prev, seq = new[-1].entry_hash, seq + len(new)
+            report.tables[table] = [e.version for e in new if e.kind != "orphans"] or [new[-1].version]
     return entries
 
 
 def _hashes(objects: LakeObjects, table: str, paths: tuple[str, ...] | list[str],
             report: SealReport) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    hashed = objects.sha256_many([f"{table}/{path}" for path in paths])
     for path in paths:
-        try:
-            digest, size = objects.sha256(f"{table}/{path}")
-        except FileNotFoundError:
+        found = hashed[f"{table}/{path}"]
+        if found is None:
             out[path] = {"sha256": None, "size": None}
             continue
-        report.bytes_hashed += size
-        out[path] = {"sha256": digest, "size": size}
+        report.bytes_hashed += found[1]
+        out[path] = {"sha256": found[0], "size": found[1]}
     return out
 
 

@@ -13,16 +13,20 @@ Three verdicts (:attr:`VerifyReport.status`, exit codes in :data:`EXIT_CODES`):
   ``table_missing`` (a sealed table whose log is gone), ``log_unreadable``.
 - ``unverifiable`` (3): nothing contradicts the chain but something is not covered by it: ``unsealed``
   (a commit after the table's sealed head: sealing has not run yet, or the chain's tail was cut and no
-  anchor says so), ``unhashed`` (a live file that was already gone when sealed), ``no_public_key``.
+  anchor says so), ``unhashed`` (a live file that was already gone when sealed), ``no_public_key``,
+  ``unreferenced`` (a file no commit references, written less than :data:`UNREFERENCED_GRACE_S` ago and
+  not recorded by a seal: an append in flight or one that lost a commit race — or a file slipped in, which
+  turns into ``added`` once the grace has passed).
 - ``clean`` (0): every entry links, hashes and verifies; every commit file is the one sealed; every live
-  file is one a sealed commit added, with the sealed hash; no other file is in a table folder.
+  file is one a sealed commit added, with the sealed hash; every other file in a table folder was referenced by
+  a sealed commit or recorded by a seal as an orphan.
 
 ``expired`` findings are information: a sealed commit file that log cleanup deleted under a checkpoint
 (``tracelake compact``); the files it added are still checked.
 
 Order matters for a lake that is being written: table folders are listed *before* the logs are read, so a
 file an append writes meanwhile is either committed by then (``unsealed``) or not listed. A file written
-by an append that has not committed by the time the log is read is reported as ``added``.
+by an append that has not committed by the time the log is read is ``unreferenced`` (see above).
 
 Failure modes: ``OSError`` when the storage cannot be read (callers: :class:`tracelake.errors.Unavailable`).
 """
@@ -42,6 +46,10 @@ from tracelake.governance.signing import PublicKey, parse_public_key
 from tracelake.lake.lake import Lake
 
 TAMPERED, UNVERIFIABLE, INFO = "tampered", "unverifiable", "info"
+# A file no commit references and no seal recorded is "unverifiable" while younger than this, "added" (tampered)
+# after: an append in flight, or one that lost a commit race, leaves such a file until the next seal records it
+# (the consumer seals every minute; compaction uses the same hour before it deletes unreferenced files).
+UNREFERENCED_GRACE_S = 3600.0
 EXIT_CODES = {"clean": 0, TAMPERED: 1, UNVERIFIABLE: 3}
 
 
@@ -159,8 +167,9 @@ def _check_links(state: ChainState, key: PublicKey | None, expect_head: str | No
             report.add("signature", TAMPERED, entry.table, entry.version,
                        detail=f"seq {entry.seq} is not signed by key {key.key_id} (entry names {entry.key_id})")
         before = last_version.get(entry.table)
-        if before is not None and entry.version != before + 1 and not (entry.kind == "snapshot"
-                                                                        and entry.version > before):
+        if before is not None and entry.version != before + 1 and not (
+                (entry.kind == "snapshot" and entry.version > before)
+                or (entry.kind == "orphans" and entry.version == before)):
             report.add("chain_gap", TAMPERED, entry.table, entry.version,
                        detail=f"follows sealed version {before}")
         last_version[entry.table] = entry.version
@@ -193,6 +202,9 @@ class _Expected:
 def _replay(entries: list[Entry]) -> _Expected:
     out = _Expected()
     for entry in entries:
+        if entry.kind == "orphans":
+            out.known.update(entry.adds)
+            continue
         if entry.kind == "snapshot":
             out.live = {}
         for path in entry.removes:
@@ -204,7 +216,7 @@ def _replay(entries: list[Entry]) -> _Expected:
     return out
 
 
-def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored: dict[str, int], has_log: bool,
+def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored: dict[str, float], has_log: bool,
                  report: VerifyReport) -> None:
     if entries and not has_log:
         report.add("table_missing", TAMPERED, table, detail="sealed, but the table's Delta log is gone")
@@ -213,6 +225,8 @@ def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored:
     expected = _replay(entries)
     head = entries[-1].version if entries else -1
     for entry in entries:
+        if entry.kind == "orphans":
+            continue
         if entry.version in listing.commits:
             digest = hashlib.sha256(objects.read(log_path(table, entry.version))).hexdigest()
             if digest != entry.commit_sha256:
@@ -252,20 +266,27 @@ def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored:
     for path in sorted(set(expected.live) - actual):
         report.add("removed", TAMPERED, table, path=path,
                    detail="the chain says it is live; the table's log no longer lists it")
-    for path in sorted(actual & set(expected.live)):
-        if path in expected.unsealed:
-            continue
+    checked = sorted(path for path in actual & set(expected.live) if path not in expected.unsealed)
+    hashed = objects.sha256_many([f"{table}/{path}" for path in checked])
+    for path in checked:
         sealed = expected.live[path]
         report.files_checked += 1
-        try:
-            digest, size = objects.sha256(f"{table}/{path}")
-        except FileNotFoundError:
+        found = hashed[f"{table}/{path}"]
+        if found is None:
             report.add("missing", TAMPERED, table, path=path, detail="live and sealed, but gone from storage")
             continue
+        digest, size = found
         report.bytes_hashed += size
         if sealed is None:
             report.add("unhashed", UNVERIFIABLE, table, path=path, detail="it was already gone when sealed")
         elif digest != sealed:
             report.add("altered", TAMPERED, table, path=path, detail="its SHA-256 differs from the sealed one")
+    now = time.time()
     for path in sorted(set(stored) - expected.known - actual):
-        report.add("added", TAMPERED, table, path=path, detail="in the table's folder, referenced by no commit")
+        if now - stored[path] < UNREFERENCED_GRACE_S:
+            report.add("unreferenced", UNVERIFIABLE, table, path=path,
+                       detail="a recent file no commit references: an append in flight or one that lost a commit "
+                              "race (the next seal records it), or a file slipped in")
+        else:
+            report.add("added", TAMPERED, table, path=path, detail="in the table's folder, referenced by no commit "
+                                                                   "and not seen by any seal")
