@@ -91,6 +91,7 @@ import pyarrow.parquet as pq
 from tracelake.lake.delta import (
     ROW_GROUP_SIZE,
     DataFile,
+    add_files,
     clean_app_id,
     files_digest,
     mark_clean,
@@ -221,19 +222,8 @@ def quarantine_bad_files(lake: Lake, table: Table, on_quarantine: OnQuarantine |
 
 def _day_files(lake: Lake, table: Table, delta: DeltaTable, day: date) -> list[DataFile]:
     """The live files of ``day``'s partition at ``delta``'s version (the version a rewrite commits against)."""
-    actions = delta.get_add_actions(flatten=True)
-    adds = actions if isinstance(actions, pa.Table) else pa.table(actions)
-    if adds.num_rows == 0:
-        return []
-    base = lake.table_uri(table).rstrip("/")
-    out = []
-    for path, size, when in zip(adds.column("path").to_pylist(), adds.column("size_bytes").to_pylist(),
-                                adds.column(f"partition.{table.partition}").to_pylist(), strict=True):
-        the_day = when if isinstance(when, date) else date.fromisoformat(str(when))
-        if the_day == day:
-            uri = path if "://" in path or path.startswith("/") else f"{base}/{path}"
-            out.append(DataFile(uri, the_day, int(size)))
-    return sorted(out, key=lambda f: f.uri)
+    return sorted((f for f in add_files(lake, table, delta.get_add_actions(flatten=True)) if f.day == day),
+                  key=lambda f: f.uri)
 
 
 def _read_file(lake: Lake, item: DataFile, columns: list[str] | None = None) -> pa.Table:

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,23 @@ SELECT * FROM {clean}
 {scope}
 """
 EVENTS_SPLIT_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_DEDUPLICATED
+# A day with a clean prefix (the files written up to its marker, kept de-duplicated by the consumer's tidy step,
+# tracelake.ingest.tidy) and files added since: those are de-duplicated among themselves and a row is dropped
+# when the prefix ({prefix}: the clean files of such days) already holds its event. Only the few files since
+# the last tidy go through the window function; the prefix is read for three key columns.
+EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + """UNION ALL BY NAME
+SELECT * EXCLUDE (_copy)
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
+    FROM {source}
+    {scope}
+) AS _tail
+WHERE _copy = 1 AND NOT EXISTS (
+    SELECT 1 FROM {prefix} AS _kept
+    WHERE _kept.tenant IS NOT DISTINCT FROM _tail.tenant AND _kept.event_id = _tail.event_id
+        AND _kept.event_type = _tail.event_type)
+"""
 
 DEAD_LETTERS_VIEW = """
 CREATE OR REPLACE VIEW dead_letters AS
@@ -173,19 +191,39 @@ def readable_sources(root: LakeRef, table: Table | str, window: Window | None = 
     return split_files(chosen)
 
 
-def split_sources(root: LakeRef, table: Table | str, window: Window | None = None
-                  ) -> tuple[list[str], list[str], list[BadFile]]:
-    """:func:`readable_sources` from one listing, split by partition: the files of partitions marked clean
-    (:meth:`tracelake.lake.lake.Lake.clean_days`: no copies on disk, read as they are), the files of the
-    others (to de-duplicate), and the unreadable files left out (in day order)."""
+@dataclass(frozen=True)
+class SourceParts:
+    """The readable files of a table over a window, split for de-duplication (:func:`source_parts`)."""
+
+    clean: list[str]
+    dirty: list[str]
+    prefix: list[str]
+    skipped: list[BadFile]
+
+
+def source_parts(root: LakeRef, table: Table | str, window: Window | None = None) -> SourceParts:
+    """:func:`readable_sources` from one listing, split by clean markers
+    (:meth:`tracelake.lake.lake.Lake.clean_files`): ``clean`` = the files a marker covers (no copies among
+    them, read as they are), ``dirty`` = the others (to de-duplicate), ``prefix`` = the clean files of the days
+    that also have dirty files (a dirty row whose event they hold is a copy), and the unreadable files left
+    out (in day order)."""
     lake = as_lake(root)
     available = partitions(lake, table)
     days = partition_days(window, list(available)) if window else sorted(available)
-    clean_days = lake.clean_days(table, {day: available[day] for day in days})
+    covered = lake.clean_files(table, {day: available[day] for day in days})
     chosen = [item for day in days for item in available[day]]
-    clean_uris = {item.uri for item in chosen if item.day in clean_days}
+    clean_uris = {item.uri for files in covered.values() for item in files}
+    prefix_uris = {item.uri for day, files in covered.items() if len(files) < len(available[day]) for item in files}
     readable, skipped = ([item.uri for item in chosen], []) if lake.is_remote else split_files(chosen)
-    return ([u for u in readable if u in clean_uris], [u for u in readable if u not in clean_uris], skipped)
+    return SourceParts([u for u in readable if u in clean_uris], [u for u in readable if u not in clean_uris],
+                       [u for u in readable if u in prefix_uris], skipped)
+
+
+def split_sources(root: LakeRef, table: Table | str, window: Window | None = None
+                  ) -> tuple[list[str], list[str], list[BadFile]]:
+    """:func:`source_parts` as (clean, dirty, skipped)."""
+    parts = source_parts(root, table, window)
+    return parts.clean, parts.dirty, parts.skipped
 
 
 def _parquet_sql(sources: list[str]) -> str | None:
@@ -208,14 +246,16 @@ def events_view(root: LakeRef, window: Window | None = None, scope: str = "") ->
     ``WHERE`` on the rows, e.g. the tenant) below any de-duplication: clean partitions' rows as they are,
     the others' de-duplicated (:func:`split_sources`). Unreadable files are left out and reported to the
     :func:`collect_skipped` block that is open."""
-    clean, dirty, skipped = split_sources(root, EVENTS, window)
-    _note(skipped)
-    clean_sql, dirty_sql = _parquet_sql(clean), _parquet_sql(dirty)
+    parts = source_parts(root, EVENTS, window)
+    _note(parts.skipped)
+    clean_sql, dirty_sql, prefix_sql = _parquet_sql(parts.clean), _parquet_sql(parts.dirty), _parquet_sql(parts.prefix)
     if clean_sql is None:
         return EVENTS_VIEW.format(source=dirty_sql or empty_source_sql(EVENTS.schema, EVENTS.partition), scope=scope)
     if dirty_sql is None:
         return EVENTS_CLEAN_VIEW.format(clean=clean_sql, scope=scope)
-    return EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)
+    if prefix_sql is None:
+        return EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)
+    return EVENTS_TAIL_VIEW.format(clean=clean_sql, source=dirty_sql, prefix=prefix_sql, scope=scope)
 
 
 _collector: ContextVar[list[BadFile] | None] = ContextVar("tracelake_skipped_files", default=None)

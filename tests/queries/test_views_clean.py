@@ -23,7 +23,13 @@ from tracelake.lake.tables import EVENTS, EVENTS_SCHEMA
 from tracelake.queries.engine import open_lake
 from tracelake.queries.metrics import METRICS, PUBLIC_METRICS, compute_metric, run_metric
 from tracelake.queries.timewin import Window, parse_time
-from tracelake.queries.views import EVENTS_CLEAN_VIEW, EVENTS_VIEW, split_sources, view_statements
+from tracelake.queries.views import (
+    EVENTS_CLEAN_VIEW,
+    EVENTS_TAIL_VIEW,
+    source_parts,
+    split_sources,
+    view_statements,
+)
 
 DAY = date(2026, 11, 24)
 WINDOWS = [None, Window(parse_time("2026-11-24"), parse_time("2026-11-25"))]
@@ -109,17 +115,21 @@ def count_events(lake: Path, where: str = "true") -> tuple[int, int]:
 def test_a_late_copy_in_a_clean_partition_is_still_removed(compacted: Path) -> None:
     before = count_events(compacted)
     rows_before = compute_metric(compacted, "cost_attribution")
+    marked = [f.uri for f in as_lake(compacted).partitions(EVENTS)[DAY]]
     resend_day(compacted, DAY, "late-resend")  # every event of the day sent again: a second live file
-    clean, dirty, _ = split_sources(compacted, EVENTS)
-    assert len(dirty) == 2 and all(f"event_date={DAY.isoformat()}" in uri for uri in dirty)
-    assert clean and not any(f"event_date={DAY.isoformat()}" in uri for uri in clean)
+    parts = source_parts(compacted, EVENTS)
+    # The marked file stays a clean prefix; only the late file is de-duplicated, also against that prefix.
+    assert len(parts.dirty) == 1 and f"event_date={DAY.isoformat()}" in parts.dirty[0]
+    assert parts.prefix == marked and set(marked) < set(parts.clean)
     statement = events_statement(compacted)
-    assert "UNION ALL BY NAME" in statement and "row_number()" in statement  # clean days + the dirty one
+    assert "UNION ALL BY NAME" in statement and "row_number()" in statement and "NOT EXISTS" in statement
     assert count_events(compacted) == before
     assert compute_metric(compacted, "cost_attribution") == rows_before
-    # Only the dirty day in the window: the plain de-duplicating view; a clean day alone: no de-duplication.
+    # Only that day in the window: its prefix as it is, its tail de-duplicated; a clean day alone: no de-duplication.
     day = Window(parse_time("2026-11-24T12:00:00Z"), parse_time("2026-11-24T13:00:00Z"))
-    assert events_statement(compacted, day) == EVENTS_VIEW.format(source=split_sources_sql(dirty), scope="")
+    assert events_statement(compacted, day) == EVENTS_TAIL_VIEW.format(
+        clean=split_sources_sql(marked), source=split_sources_sql(parts.dirty), prefix=split_sources_sql(marked),
+        scope="")
     other = Window(parse_time("2026-11-23T12:00:00Z"), parse_time("2026-11-23T13:00:00Z"))
     assert events_statement(compacted, other).strip() == EVENTS_CLEAN_VIEW.format(
         clean=split_sources_sql(split_sources(compacted, EVENTS, other)[0]), scope="").strip()

@@ -235,7 +235,8 @@ def lake_convert(lake: str | None, deep: bool, fmt: str | None) -> None:
 @lake_option
 @format_option
 def lake_rollup(lake: str | None, fmt: str | None) -> None:
-    """Bring the runs rollup (one row per run, what run metrics read) up to date with the events table now.
+    """Bring the runs rollup (one row per run, what run metrics read) up to date with the events table now,
+    after de-duplicating on disk the days still being written (their copies deleted, their files marked clean).
 
     Consumers do this by themselves every TRACELAKE_ROLLUP_INTERVAL_S; queries add the runs touched since
     on the fly, so this is never needed for a correct answer, only for a fast one (e.g. after a bulk
@@ -247,15 +248,18 @@ def lake_rollup(lake: str | None, fmt: str | None) -> None:
 
     config = settings(lake=lake)
     the_lake = lake_of(config)
+    from tracelake.ingest.tidy import tidy_lake
     from tracelake.queries.controls.results import refresh_controls
 
     try:
+        tidied = tidy_lake(the_lake)
         report = refresh_runs(the_lake, timedelta(hours=config.run_max_duration_h))
         controls = refresh_controls(the_lake, timedelta(hours=config.run_max_duration_h))
     except OSError as exc:
         raise Unavailable(f"cannot refresh the runs rollup: {exc}") from None
     emit([{**report.__dict__, "seconds": round(report.seconds, 3),
-           "controls": {**controls.__dict__, "seconds": round(controls.seconds, 3)}}], fmt)
+           "controls": {**controls.__dict__, "seconds": round(controls.seconds, 3)},
+           "tidied": [{**t.__dict__, "day": t.day.isoformat()} for t in tidied]}], fmt)
 
 
 @lake.command("check")

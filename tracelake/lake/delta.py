@@ -38,6 +38,16 @@ partition reads as dirty again until the next compaction: a marker can go
 stale, never lie. Markers use their own app ids: the per-source offsets above
 are untouched.
 
+Clean prefixes. Beside the digest, a marker records the newest modification
+time of the files it covers (``tracelake.clean-until/<table>/<day>``, ms).
+A reader takes the day's files written up to that time; when exactly they
+hash to the digest they are a clean *prefix* (:func:`clean_files`), read as
+they are, and only the files added since are de-duplicated (also against
+the prefix). The consumer's tidy step (:mod:`tracelake.ingest.tidy`) keeps
+extending the prefix of the days being written. A file written before the
+marker's time but not in its set (an append that raced the verification)
+makes the whole day dirty: still stale, never a lie.
+
 Failure modes: ``OSError`` / ``deltalake.exceptions.DeltaError`` when the
 storage refuses (the caller holds the batch uncommitted and retries);
 :class:`tracelake.errors.Unavailable` when a local table directory holds
@@ -54,7 +64,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -86,11 +96,13 @@ _DIGEST_MASK = (1 << 62) - 1
 
 @dataclass(frozen=True)
 class DataFile:
-    """One live data file of a table: where (a local path or an ``s3://`` URL), its day, its size."""
+    """One live data file of a table: where (a local path or an ``s3://`` URL), its day, its size, and when
+    it was written (its add action's ``modificationTime``, ms since the epoch; 0 when not known)."""
 
     uri: str
     day: date
     size: int
+    modified: int = 0
 
 
 def source_id(source: str | None, topic: str | None, partition: int | None) -> str:
@@ -184,7 +196,8 @@ class _Snapshots:
         # Reading one marker replays the log's txn actions (measured: 0.4 ms with a checkpoint, 2 ms over 360
         # JSON commits), so a marker is read again only for a day that is not clean by the cached one, and only
         # once per table version.
-        self._markers: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], date], tuple[int, int | None]] = {}
+        self._markers: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], date],
+                            tuple[int, int | None, int | None]] = {}
         # Per (table, app id): the table version an application transaction was read at, and what it recorded.
         self._txns: dict[tuple[tuple[str, tuple[tuple[str, str], ...]], str], tuple[int, int | None]] = {}
 
@@ -207,34 +220,38 @@ class _Snapshots:
             listed = self._listed.get(key)
             if listed is not None and listed[0] == version:
                 return list(listed[1])
-            files = _data_files(lake, table, found.get_add_actions(flatten=True))
+            files = add_files(lake, table, found.get_add_actions(flatten=True))
             self._listed[key] = (version, files)
         return list(files)
 
-    def clean_days(self, lake: Lake, table: Table, partitions: Mapping[date, Sequence[DataFile]]) -> set[date]:
+    def clean_files(self, lake: Lake, table: Table, partitions: Mapping[date, Sequence[DataFile]]
+                    ) -> dict[date, list[DataFile]]:
         key = self._key(lake, table)
-        wanted = {day: files_digest(lake, table, files) for day, files in partitions.items() if files}
+        wanted = {day: list(files) for day, files in partitions.items() if files}
         if not wanted:
-            return set()
+            return {}
         with self._lock:
             found = self._tables.get(key)
             if found is None:
                 found = open_table(lake, table)
                 if found is None:
-                    return set()
+                    return {}
                 self._tables[key] = found
             # Not brought up to date here: a marker describes a set of immutable files, so one recorded at any
             # version is true of that set; a stale one can only make a clean day look dirty.
             version = found.version()
-            out = set()
-            for day, digest in wanted.items():
+            out: dict[date, list[DataFile]] = {}
+            for day, files in wanted.items():
                 cached = self._markers.get((key, day))
-                if cached is None or (cached[1] != digest and cached[0] != version):
-                    recorded = found.transaction_version(clean_app_id(table, day))
-                    cached = (version, None if recorded is None else int(recorded))
+                clean = None if cached is None else marked_part(lake, table, files, cached[1], cached[2])
+                if cached is None or (len(clean or ()) < len(files) and cached[0] != version):
+                    digest = found.transaction_version(clean_app_id(table, day))
+                    until = found.transaction_version(clean_until_app_id(table, day))
+                    cached = (version, None if digest is None else int(digest), None if until is None else int(until))
                     self._markers[(key, day)] = cached
-                if cached[1] == digest:
-                    out.add(day)
+                    clean = marked_part(lake, table, files, cached[1], cached[2])
+                if clean:
+                    out[day] = clean
         return out
 
     def with_transaction(self, lake: Lake, table: Table, app_id: str) -> tuple[list[DataFile], int | None] | None:
@@ -250,7 +267,7 @@ class _Snapshots:
             version = found.version()
             listed = self._listed.get(key)
             if listed is None or listed[0] != version:  # moved on since files(): list again at this version
-                files = _data_files(lake, table, found.get_add_actions(flatten=True))
+                files = add_files(lake, table, found.get_add_actions(flatten=True))
                 self._listed[key] = (version, files)
             cached = self._txns.get((key, app_id))
             if cached is None or cached[0] != version:
@@ -260,20 +277,34 @@ class _Snapshots:
         return list(files), cached[1]
 
 
-def _data_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
+def add_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
+    """The data files named by a snapshot's add actions (``get_add_actions(flatten=True)``)."""
     adds = pa.table(actions) if not isinstance(actions, pa.Table) else actions
     if adds.num_rows == 0:
         return []
     paths = adds.column("path").to_pylist()
     sizes = adds.column("size_bytes").to_pylist()
     days = adds.column(f"partition.{table.partition}").to_pylist()
+    written = adds.column("modification_time").to_pylist()
     base = lake.table_uri(table).rstrip("/")
     out = []
-    for path, size, day in zip(paths, sizes, days, strict=True):
+    for path, size, day, modified in zip(paths, sizes, days, written, strict=True):
         when = day if isinstance(day, date) else date.fromisoformat(str(day))
         uri = path if "://" in path or path.startswith("/") else f"{base}/{path}"
-        out.append(DataFile(uri, when, int(size)))
+        out.append(DataFile(uri, when, int(size), _millis(modified)))
     return out
+
+
+_data_files = add_files  # the name other modules import
+
+
+def _millis(value: Any) -> int:
+    """An add action's modification time as ms since the epoch (delta-rs gives a timestamp or an integer)."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
 
 
 _SNAPSHOTS = _Snapshots()
@@ -297,6 +328,12 @@ def clean_app_id(table: Table, day: date) -> str:
     return f"{CLEAN_PREFIX}/{table.name}/{day.isoformat()}"
 
 
+def clean_until_app_id(table: Table, day: date) -> str:
+    """The application-transaction id that records, beside ``day``'s marker, the newest modification time
+    (ms) of the files it covers: ``tracelake.clean-until/<table>/<YYYY-MM-DD>``."""
+    return f"{CLEAN_PREFIX}-until/{table.name}/{day.isoformat()}"
+
+
 def relative_path(lake: Lake, table: Table, item: DataFile) -> str:
     """``item``'s path as the Delta log names it: relative to the table (a file outside it: its full URI)."""
     base = lake.table_uri(table).rstrip("/") + "/"
@@ -311,6 +348,31 @@ def files_digest(lake: Lake, table: Table, files: Iterable[DataFile]) -> int:
     return int.from_bytes(raw, "big") & _DIGEST_MASK
 
 
+def marked_part(lake: Lake, table: Table, files: Sequence[DataFile], digest: int | None,
+                 until: int | None) -> list[DataFile]:
+    """The files of one day a marker (``digest`` of a set, ``until`` = the newest modification time in it)
+    covers: the files written up to ``until`` when they are exactly the marked set, else none. A marker
+    without ``until`` (written before prefixes existed) covers the whole day or nothing."""
+    if digest is None:
+        return []
+    part = list(files) if until is None else [f for f in files if f.modified <= until]
+    return part if part and files_digest(lake, table, part) == digest else []
+
+
+def clean_files(lake: Lake, table: Table | str, partitions: Mapping[date, Sequence[DataFile]]
+                ) -> dict[date, list[DataFile]]:
+    """For each day of ``partitions`` (day → its live files, as listed by :func:`live_files`), the files a
+    clean marker covers: a set verified to hold no two rows with the same identity, which a reader may take
+    as it is. A day maps to all its files (clean), to the files written up to the marker's time (a clean
+    *prefix*: the files added since must be de-duplicated, also against the prefix), or is absent (every
+    file must be de-duplicated). Empty when the table does not exist.
+
+    Cheap: markers are read from the process's cached table snapshot (no log re-read), and only for days
+    the cached marker does not already show wholly clean, once per table version.
+    """
+    return _SNAPSHOTS.clean_files(lake, table if isinstance(table, Table) else by_name(table), partitions)
+
+
 def clean_days(lake: Lake, table: Table | str, partitions: Mapping[date, Sequence[DataFile]]) -> set[date]:
     """The days of ``partitions`` (day → its live files, as listed by :func:`live_files`) whose files are
     exactly a set a clean marker was recorded for: their rows hold no duplicate identity, a reader may take
@@ -319,7 +381,8 @@ def clean_days(lake: Lake, table: Table | str, partitions: Mapping[date, Sequenc
     Cheap: markers are read from the process's cached table snapshot (no log re-read), and only for days
     that the cached marker does not already show clean.
     """
-    return _SNAPSHOTS.clean_days(lake, table if isinstance(table, Table) else by_name(table), partitions)
+    clean = clean_files(lake, table, partitions)
+    return {day for day, files in partitions.items() if files and len(clean.get(day, ())) == len(files)}
 
 
 def mark_clean(lake: Lake, table: Table, delta: DeltaTable, day: date, files: Sequence[DataFile]) -> bool:
@@ -335,14 +398,17 @@ def mark_clean(lake: Lake, table: Table, delta: DeltaTable, day: date, files: Se
     deltalake = _delta()
     app_id = clean_app_id(table, day)
     digest = files_digest(lake, table, files)
-    if delta.transaction_version(app_id) == digest:
+    until = max((item.modified for item in files), default=0)
+    if delta.transaction_version(app_id) == digest and delta.transaction_version(
+            clean_until_app_id(table, day)) == until:
         return False
     try:
         deltalake.write_deltalake(
             delta, table.delta_schema.empty_table(), mode="append", partition_by=[table.partition],
             commit_properties=deltalake.CommitProperties(
                 custom_metadata={CLEAN_KEY: f"{table.name} {day.isoformat()}: {len(files)} files"},
-                app_transactions=[deltalake.Transaction(app_id, digest)]))
+                app_transactions=[deltalake.Transaction(app_id, digest),
+                                  deltalake.Transaction(clean_until_app_id(table, day), until)]))
     except deltalake.exceptions.CommitFailedError as exc:
         log.info("clean marker of %s %s lost a race (%s); left for the next compaction", table.name, day, exc)
         return False

@@ -184,6 +184,14 @@ class Lake:
 
         return clean_days(self, table, partitions)
 
+    def clean_files(self, table: Table | str, partitions: Mapping[date, Sequence[DataFile]]
+                    ) -> dict[date, list[DataFile]]:
+        """Per day of ``partitions``, the files a clean marker covers (all of them, or a clean prefix: the files
+        written up to the marker), which readers take as they are (:func:`tracelake.lake.delta.clean_files`)."""
+        from tracelake.lake.delta import clean_files
+
+        return clean_files(self, table, partitions)
+
     def scan(self, *, deep: bool = False, tables: tuple[Table, ...] = TABLES) -> list[BadFile]:
         """Every unreadable live file of ``tables``; see :func:`tracelake.lake.files.scan_lake`."""
         return scan_lake(self, tables, deep=deep)
