@@ -84,6 +84,10 @@ def lake_events() -> list[dict[str, Any]]:
         *run("staging", "2026-11-10", environment="staging"),     # non-production, 17 days: expires
         *run("staging-red", "2026-11-10", tier="red", environment="staging"),  # tie 2555 vs 7: kept
         *run("late", "2026-09-01", "2026-11-26", tier="green"),  # a late event: last event 1 day old, kept
+        *run("confirmed", "2026-09-01", tier="green"),      # a late confirmation (no run fact) 2 days old: kept
+        event("confirmed", "2026-11-25T10:00:00+00:00", "outcome_confirmed"),
+        event("only-confirmation", "2026-09-02T10:00:00+00:00", "outcome_confirmed"),  # no rule: default 365
+        event("old-confirmation", "2025-09-02T10:00:00+00:00", "outcome_confirmed"),  # 451 days: expires
         event(None, "2025-01-01T10:00:00+00:00"),          # no run, 695 days: default 365, expires
         event(None, "2026-11-01T10:00:00+00:00"),          # no run, 26 days: kept
     ]
@@ -154,7 +158,7 @@ def test_plan_shows_what_apply_deletes_and_apply_deletes_runs_whole(tmp_path: Pa
     before = run_ids(lake)
 
     plan = plan_retention(lake, policy, NOW)
-    assert plan.expired_runs == 3  # green-old, span, staging
+    assert plan.expired_runs == 4  # green-old, span, staging, old-confirmation
     by_partition = {(r["table"], r["partition"]): r for r in plan.rows()}
     assert by_partition[("events", "2026-10-02")]["action"] == "drop"
     assert by_partition[("events", "2026-10-01")]["action"] == "rewrite"
@@ -168,11 +172,11 @@ def test_plan_shows_what_apply_deletes_and_apply_deletes_runs_whole(tmp_path: Pa
     result = apply_retention(lake, policy, NOW, vacuum_grace_h=0, run_horizon=HORIZON)
     assert strip(result.plan.rows()) == strip(plan.rows())
     left = run_ids(lake)
-    assert left == before - {"green-old", "span", "staging"}
+    assert left == before - {"green-old", "span", "staging", "old-confirmation"}
     assert None in left  # the recent event without a run stays
     # the run tables: no row of an expired run, and the rollup equals the runs computed from the events
     stored_runs = {r for r in read_runs(lake).column("run_id").to_pylist()}
-    assert stored_runs == {r for r in left if r is not None}
+    assert stored_runs == {r for r in left if r is not None} - {"only-confirmation"}  # confirmations: no run row
     assert read_runs(lake).to_pylist() == compute_runs(lake).to_pylist()
     assert [d.isoformat() for d in file_rows(lake, "dead_letters", "received_at")] == ["2026-11-25T10:00:00+00:00"]
     # vacuum with no grace: the dropped partition's files are gone from disk
@@ -181,8 +185,8 @@ def test_plan_shows_what_apply_deletes_and_apply_deletes_runs_whole(tmp_path: Pa
     entries = read_entries(lake)
     assert len(entries) == 1 and entries[0].action == "retention"
     assert entries[0].policy_digest == policy.digest
-    assert entries[0].detail["expired_runs"] == 3
-    assert entries[0].detail["totals"]["events"]["runs"] >= 3
+    assert entries[0].detail["expired_runs"] == 4
+    assert entries[0].detail["totals"]["events"]["runs"] >= 4
 
     again = apply_retention(lake, policy, NOW, vacuum_grace_h=0)
     assert again.plan.rows() == [] and again.plan.expired_runs == 0
@@ -225,7 +229,7 @@ def test_concurrent_appends_survive_an_apply(tmp_path: Path, policy_file: Path) 
     assert not thread.is_alive() and not errors
     left = run_ids(lake)
     assert set(appended) <= left and len(appended) == 12  # no concurrent append lost
-    assert not left & {"green-old", "span", "staging"}
+    assert not left & {"green-old", "span", "staging", "old-confirmation"}
     assert result.log_entry is not None
 
 
@@ -237,8 +241,8 @@ def test_retention_on_s3(s3_server: Any, policy_file: Path) -> None:
     build(lake)
     before = run_ids(lake)
     result = apply_retention(lake, load_policy(policy_file), NOW, vacuum_grace_h=0, run_horizon=HORIZON)
-    assert result.plan.expired_runs == 3
-    assert run_ids(lake) == before - {"green-old", "span", "staging"}
+    assert result.plan.expired_runs == 4
+    assert run_ids(lake) == before - {"green-old", "span", "staging", "old-confirmation"}
     assert read_runs(lake).to_pylist() == compute_runs(lake).to_pylist()
     assert [e.action for e in read_entries(lake)] == ["retention"]
 

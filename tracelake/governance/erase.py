@@ -45,7 +45,7 @@ from tracelake.governance.retention_partitions import (
     connection,
     survey,
 )
-from tracelake.governance.retention_plan import IN_EXPIRED, register_expired
+from tracelake.governance.retention_plan import IN_EXPIRED, register_expired, run_table
 from tracelake.lake.delta import _data_files, open_table
 from tracelake.lake.lake import Lake, LakeRef, as_lake
 from tracelake.lake.tables import ALERTS, CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, Table
@@ -128,8 +128,7 @@ def erase_steps(needles: list[Needle], mode: Mode) -> list[Step]:
     for table in SEARCHED:
         columns = _text_columns(table)
         keys = [c for c in columns if c in KEY_COLUMNS]
-        run_key = ("CASE WHEN t.run_id IS NULL THEN NULL ELSE coalesce(t.tenant, '') || chr(31) || t.run_id END"
-                   if "run_id" in table.schema.names else "NULL")
+        run_key = Step.run_key if "run_id" in table.schema.names else "NULL"
         changed = _any_match(columns, pattern)
         if mode == "remove":
             steps.append(Step(table, changed, run_key=run_key))
@@ -160,11 +159,10 @@ def _forget_vanished_runs(lake: Lake, con: Any, runs: list[dict[str, str | None]
         return
     delta = open_table(lake, EVENTS)
     files = [] if delta is None else _data_files(lake, EVENTS, delta.get_add_actions(flatten=True))
-    keys = pa.table({"k": [f"{r['tenant'] or ''}\x1f{r['run_id']}" for r in runs]})
-    register_expired(con, keys)
+    register_expired(con, run_table([r["tenant"] or "" for r in runs], [r["run_id"] or "" for r in runs]))
     if files:
         listed = ", ".join(sql_string(f.uri) for f in files)
-        con.execute("DELETE FROM expired_runs WHERE k IN (SELECT coalesce(tenant, '') || chr(31) || run_id FROM "
+        con.execute("DELETE FROM expired_runs WHERE (tenant, run_id) IN (SELECT coalesce(tenant, ''), run_id FROM "
                     f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true) "
                     "WHERE run_id IS NOT NULL)")
     for table in (RUNS, CONTROL_RESULTS):

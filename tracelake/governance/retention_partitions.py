@@ -65,7 +65,7 @@ class Step:
     changed: str
     rewrite: str | None = None
     drop_all: bool = True
-    run_key: str = "CASE WHEN t.run_id IS NULL THEN NULL ELSE coalesce(t.tenant, '') || chr(31) || t.run_id END"
+    run_key: str = "CASE WHEN t.run_id IS NULL THEN NULL ELSE (t.tenant, t.run_id) END"
 
 
 @dataclass
@@ -92,6 +92,9 @@ class PartitionChange:
 class StepReport:
     table: str
     partitions: list[PartitionChange] = field(default_factory=list)
+    # Per partition surveyed, the live files its counts were made from (a partition whose files are still
+    # exactly these has the same counts: nothing to count again).
+    files: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
     def changed(self) -> list[PartitionChange]:
@@ -169,6 +172,7 @@ def survey(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step) -> StepReport
     days = _by_day(files)
     for day, counts in sorted(_count(con, step, files).items()):
         report.partitions.append(_change(step, day, days.get(day, []), counts))
+        report.files[day.isoformat()] = frozenset(f.uri for f in days.get(day, []))
     return report
 
 
@@ -183,14 +187,18 @@ def apply_step(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, *, label:
         if change.action == "keep":
             done.partitions.append(change)
             continue
-        done.partitions.append(_apply_partition(lake, con, step, date.fromisoformat(change.partition), label))
+        done.partitions.append(_apply_partition(lake, con, step, date.fromisoformat(change.partition), label,
+                                                change, planned.files.get(change.partition)))
         if after_commit is not None:
             after_commit()
     return done
 
 
-def _apply_partition(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, day: date,
-                     label: str) -> PartitionChange:
+def _apply_partition(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, day: date, label: str,
+                     known: PartitionChange | None = None, known_files: frozenset[str] | None = None
+                     ) -> PartitionChange:
+    """Change one partition (module docstring). ``known``: its survey over ``known_files``, used instead of
+    counting again while the partition's live files are exactly those."""
     import deltalake
 
     predicate = f"{step.table.partition} = '{day.isoformat()}'"
@@ -200,7 +208,10 @@ def _apply_partition(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, day
         if delta is None:
             return PartitionChange(step.table.name, day.isoformat(), 0, 0, 0, 0, 0, "keep", attempts=attempt)
         files = [f for f in _data_files(lake, step.table, delta.get_add_actions(flatten=True)) if f.day == day]
-        counts = _count(con, step, files).get(day, (0, 0, 0)) if files else (0, 0, 0)
+        if known is not None and known_files == frozenset(f.uri for f in files):
+            counts = (known.rows, known.removed_rows, known.removed_runs)
+        else:
+            counts = _count(con, step, files).get(day, (0, 0, 0)) if files else (0, 0, 0)
         change = _change(step, day, files, counts)
         change.attempts = attempt
         if change.action == "keep":
