@@ -157,6 +157,13 @@ def test_truncated_chain_is_reported_against_the_anchored_head(lake: Lake, key: 
     assert "chain_truncated" in anchored_report.kinds()
 
 
+def test_a_deleted_chain_is_reported_truncated(lake: Lake, key: SigningKey) -> None:
+    seal_lake(lake, key)
+    shutil.rmtree(lake.resolved / CHAIN_DIR)
+    report = verify_lake(lake)
+    assert report.status == "tampered" and "chain_truncated" in report.kinds()
+
+
 def test_rows_deleted_from_the_chain_tail_are_reported_truncated(lake: Lake, key: SigningKey) -> None:
     seal_lake(lake, key)
     deltalake.DeltaTable(str(lake.resolved / CHAIN_DIR)).delete("seq = 2")
@@ -325,3 +332,29 @@ def test_a_deleted_commit_no_checkpoint_covers_is_reported(lake: Lake, key: Sign
     report = verify_lake(lake)
     assert report.status == "tampered"
     assert ("commit_missing", "events", 3, "events/_delta_log/00000000000000000003.json") in findings(report)
+
+
+@pytest.mark.s3
+def test_concurrent_sealers_on_s3_append_one_chain(s3_lake: Lake, key: SigningKey) -> None:
+    writer = s3_lake.writer("events")
+    errors: list[BaseException] = []
+
+    def seal_some() -> None:
+        try:
+            for _ in range(3):
+                seal_lake(s3_lake, key)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    for batch in range(4):
+        writer.write(rows([f"e{batch}"], first=batch), f"b{batch}")
+        sealers = [threading.Thread(target=seal_some) for _ in range(2)]
+        for thread in sealers:
+            thread.start()
+        for thread in sealers:
+            thread.join(120)
+    assert not errors
+    state = ChainStore(s3_lake).read()
+    assert [e.seq for e in state.entries] == list(range(len(state.entries)))
+    assert [e.version for e in state.entries if e.kind == "commit"] == list(range(5))  # create + 4 appends
+    assert verify_lake(s3_lake).status == "clean"

@@ -139,6 +139,10 @@ def verify_lake(lake: Lake, public_key: PublicKey | None = None, expect_head: st
         report.add("chain_unreadable", TAMPERED, detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         state = ChainState()
     report.entries, report.head, report.seq = len(state.entries), state.head, state.next_seq - 1
+    if not state.entries and objects.exists(PUBLIC_KEY_PATH):
+        # The key is published by the first seal: a lake that publishes one but holds no chain lost it.
+        report.add("chain_truncated", TAMPERED, detail=f"the lake publishes a chain key ({PUBLIC_KEY_PATH}) "
+                                                       "but holds no chain entries")
     _check_links(state, key, expect_head, report)
     by_table: dict[str, list[Entry]] = {}
     for entry in state.entries:
