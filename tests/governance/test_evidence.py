@@ -128,3 +128,17 @@ def test_unsigned_and_unsealed_bundles_are_unverifiable(lake: Lake, key: Signing
     assert late is not None and late["body"]["files"][0]["seq"] is None
     result = check_bundle(late, key.public)
     assert result.status == "unverifiable" and result.exit_code == 3
+
+
+@pytest.mark.s3
+def test_bundle_on_s3(s3_server: Any, key: SigningKey) -> None:
+    import uuid
+
+    bucket = f"evidence-{uuid.uuid4().hex[:10]}"
+    s3_server.create_bucket(bucket)
+    lake = Lake.at(f"s3://{bucket}/lake", s3_server.env())
+    lake.writer("events").write(pa.Table.from_pylist(run_events("r1", "acme", 0), schema=EVENTS_SCHEMA), "b1")
+    seal_lake(lake, key)
+    bundle = bundle_of(lake, "r1", key, "acme")
+    assert bundle is not None and [f["seq"] for f in bundle["body"]["files"]] == [1]
+    assert check_bundle(bundle, key.public).status == "valid"
