@@ -36,19 +36,9 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
     the_lake = lake
 
     def refresh_rollup() -> object:
-        from tracelake.ingest.tidy import tidy_lake
-        from tracelake.queries.controls.library import configure
-        from tracelake.queries.controls.results import refresh_controls
-        from tracelake.queries.rollup import refresh_runs
+        from tracelake.ingest.derived import refresh_derived
 
-        horizon = timedelta(hours=settings.run_max_duration_h)
-        # First de-duplicate the days being written on disk (their copies deleted, their files marked clean), so
-        # queries read them as they are; the rollup then covers the rewritten files in the same refresh.
-        tidy_lake(the_lake)
-        report = refresh_runs(the_lake, horizon)
-        # control_results follows the same touched runs (docs/controls.md), under the configured library.
-        refresh_controls(the_lake, horizon, configure(settings.controls_config_file))
-        return report
+        return refresh_derived(the_lake, timedelta(hours=settings.run_max_duration_h), settings.controls_config_file)
 
     return PipelineParts(
         redactor=redactor or make_redactor(settings),

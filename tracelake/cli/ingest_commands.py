@@ -244,22 +244,17 @@ def lake_rollup(lake: str | None, fmt: str | None) -> None:
     """
     from datetime import timedelta
 
-    from tracelake.queries.rollup import refresh_runs
+    from tracelake.ingest.derived import refresh_derived
 
     config = settings(lake=lake)
     the_lake = lake_of(config)
-    from tracelake.ingest.tidy import tidy_lake
-    from tracelake.queries.controls.results import refresh_controls
-
     try:
-        tidied = tidy_lake(the_lake)
-        report = refresh_runs(the_lake, timedelta(hours=config.run_max_duration_h))
-        controls = refresh_controls(the_lake, timedelta(hours=config.run_max_duration_h))
+        done = refresh_derived(the_lake, timedelta(hours=config.run_max_duration_h), config.controls_config_file)
     except OSError as exc:
         raise Unavailable(f"cannot refresh the runs rollup: {exc}") from None
-    emit([{**report.__dict__, "seconds": round(report.seconds, 3),
-           "controls": {**controls.__dict__, "seconds": round(controls.seconds, 3)},
-           "tidied": [{**t.__dict__, "day": t.day.isoformat()} for t in tidied]}], fmt)
+    emit([{**done.runs.__dict__, "seconds": round(done.runs.seconds, 3),
+           "controls": {**done.controls.__dict__, "seconds": round(done.controls.seconds, 3)},
+           "tidied": [{**t.__dict__, "day": t.day.isoformat()} for t in done.tidied]}], fmt)
 
 
 @lake.command("check")
