@@ -26,9 +26,10 @@ refuses; :class:`tracelake.errors.Unavailable` when other sealers keep winning.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -165,15 +166,11 @@ def _hashes(objects: LakeObjects, table: str, paths: tuple[str, ...] | list[str]
 
 def _signed(entry: Entry, key: SigningKey) -> Entry:
     digest = entry.computed_hash()
-    from dataclasses import replace
-
     return replace(entry, entry_hash=digest, signature=key.sign(bytes.fromhex(digest)))
 
 
 def _commit_entry(objects: LakeObjects, table: str, version: int, seq: int, prev: str, now: str,
                   key: SigningKey, report: SealReport) -> Entry:
-    import hashlib
-
     where = log_path(table, version)
     data = objects.read(where)
     commit = parse_commit(data, where)
@@ -184,8 +181,6 @@ def _commit_entry(objects: LakeObjects, table: str, version: int, seq: int, prev
 
 def _snapshot(objects: LakeObjects, table: str, version: int, seq: int, prev: str, now: str,
               key: SigningKey, report: SealReport) -> Entry:
-    import hashlib
-
     live = live_paths(objects.lake, table, version)
     data = objects.read(log_path(table, version))
     adds = _hashes(objects, table, sorted(live), report)
