@@ -358,3 +358,11 @@ def test_concurrent_sealers_on_s3_append_one_chain(s3_lake: Lake, key: SigningKe
     assert [e.seq for e in state.entries] == list(range(len(state.entries)))
     assert [e.version for e in state.entries if e.kind == "commit"] == list(range(5))  # create + 4 appends
     assert verify_lake(s3_lake).status == "clean"
+
+
+def test_sealing_an_empty_lake_publishes_nothing(tmp_path: Path, key: SigningKey) -> None:
+    lake = Lake.at(tmp_path / "empty")
+    assert seal_lake(lake, key).sealed == 0
+    assert not (tmp_path / "empty" / PUBLIC_KEY_PATH).exists()
+    report = verify_lake(lake, key.public)
+    assert (report.status, report.findings) == ("clean", [])

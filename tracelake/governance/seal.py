@@ -17,7 +17,7 @@ once: a sealer that loses the race for the chain's head re-reads it and seals on
 - Files in a table folder that no commit references (an append that lost a commit race or crashed) are
   recorded, hashed, in an ``orphans`` entry (the table's last sealed version): no reader reads them, and
   verify can then tell them from a file slipped in later.
-- The published public key ``<lake>/_tracelake/chain.pub`` is written on the first seal; a lake that
+- The published public key ``<lake>/_tracelake/chain.pub`` is written with the first entries; a lake that
   publishes another key is refused (:class:`tracelake.errors.ConfigError`): one lake, one signing key.
 
 No key (``key`` None): nothing is sealed; the report says so. Failure modes: ``OSError`` when the storage
@@ -74,7 +74,7 @@ def seal_lake(lake: Lake, key: SigningKey | None) -> SealReport:
     if key is None:
         return SealReport(note="no chain key configured (TRACELAKE_CHAIN_KEY_FILE): nothing sealed")
     objects = LakeObjects(lake)
-    publish_key(objects, key)
+    published = publish_key(objects, key, check_only=True)
     store = ChainStore(lake)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         state = store.read()
@@ -84,6 +84,8 @@ def seal_lake(lake: Lake, key: SigningKey | None) -> SealReport:
             report.head, report.seq = state.head, state.next_seq - 1
             report.seconds = time.perf_counter() - started
             return report
+        if not published:  # with the first entries, never before: a published key promises a chain
+            published = publish_key(objects, key)
         try:
             store.append(entries)
         except ChainRace as exc:
@@ -96,15 +98,19 @@ def seal_lake(lake: Lake, key: SigningKey | None) -> SealReport:
     raise Unavailable(f"could not seal the lake after {MAX_ATTEMPTS} attempts: other sealers keep winning")
 
 
-def publish_key(objects: LakeObjects, key: SigningKey) -> None:
-    """Write the public key into the lake when it publishes none; refuse a lake that publishes another."""
+def publish_key(objects: LakeObjects, key: SigningKey, *, check_only: bool = False) -> bool:
+    """Whether the lake publishes ``key``, after writing it there when it publishes none (unless
+    ``check_only``); :class:`ConfigError` for a lake that publishes another key."""
     if objects.exists(PUBLIC_KEY_PATH):
         published = parse_public_key(objects.read(PUBLIC_KEY_PATH), PUBLIC_KEY_PATH)
         if published.key_id != key.key_id:
             raise ConfigError(f"the lake publishes chain key {published.key_id} ({PUBLIC_KEY_PATH}) but the "
                               f"configured key is {key.key_id}; seal with the lake's key")
-        return
+        return True
+    if check_only:
+        return False
     objects.write(PUBLIC_KEY_PATH, key.public.pem())
+    return True
 
 
 def _pending(objects: LakeObjects, state: ChainState, key: SigningKey, report: SealReport) -> list[Entry]:
