@@ -19,7 +19,7 @@ ev AS MATERIALIZED (
     FROM {events}
     WHERE run_id IS NOT NULL
       AND event_type <> 'outcome_confirmed'  -- a late confirmation is no step of the run (events.md)
-), run_keys AS (
+), run_keys AS MATERIALIZED (
     SELECT k.tenant, k.run_id, k.workflow, k.workflow_version, k.team, k.release, k.environment,
            p.finished_at, p.first_ts, k.outcome, p.total_cost_usd,
            CAST(coalesce(p.finished_at, p.first_ts) AS DATE) AS event_date
@@ -31,12 +31,20 @@ ev AS MATERIALIZED (
         FROM ev GROUP BY tenant, run_id
     ) p
     JOIN (
+        -- the run's earliest run_finished, else its earliest run_started (few rows to order) …
         SELECT tenant, run_id, workflow, workflow_version, team, release, environment,
                CASE WHEN event_type = 'run_finished' THEN outcome END AS outcome
         FROM ev
-        QUALIFY row_number() OVER (
-            PARTITION BY tenant, run_id
-            ORDER BY CASE event_type WHEN 'run_finished' THEN 0 WHEN 'run_started' THEN 1 ELSE 2 END, ts, event_id) = 1
+        WHERE event_type IN ('run_finished', 'run_started')
+        QUALIFY row_number() OVER (PARTITION BY tenant, run_id
+                                   ORDER BY event_type = 'run_finished' DESC, ts, event_id) = 1
+        UNION ALL
+        -- … else its earliest event
+        SELECT tenant, run_id, workflow, workflow_version, team, release, environment, CAST(NULL AS VARCHAR)
+        FROM ev e
+        WHERE NOT EXISTS (SELECT 1 FROM ev b WHERE b.tenant = e.tenant AND b.run_id = e.run_id
+                                                AND b.event_type IN ('run_finished', 'run_started'))
+        QUALIFY row_number() OVER (PARTITION BY tenant, run_id ORDER BY ts, event_id) = 1
     ) k USING (tenant, run_id)
 ), initiators AS (
     SELECT tenant, run_id,
