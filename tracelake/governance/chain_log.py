@@ -34,7 +34,8 @@ class LogListing:
 
     @property
     def latest(self) -> int:
-        return max(self.commits, default=self.checkpoint)
+        """The newest version the log holds: its newest commit file, or a newer checkpoint."""
+        return max(max(self.commits, default=-1), self.checkpoint)
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,8 @@ def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored:
     if not listing.commits and listing.checkpoint < 0:
         return
     try:
-        actual = live_paths(objects.lake, table)
+        # At the newest version listed above, not the latest: a commit landing meanwhile is not half-seen.
+        actual = live_paths(objects.lake, table, listing.latest)
     except OSError as exc:
         report.add("log_unreadable", TAMPERED if entries else UNVERIFIABLE, table, detail=str(exc).splitlines()[0])
         return
