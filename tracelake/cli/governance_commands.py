@@ -8,6 +8,7 @@ lake that cannot be read or written (:class:`~tracelake.errors.Unavailable`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ import click
 
 from tracelake.cli.options import command, format_option, group, lake_of, lake_option, settings
 from tracelake.cli.output import emit
-from tracelake.errors import Unavailable, UserError
+from tracelake.errors import TracelakeError, Unavailable, UserError
 
 if TYPE_CHECKING:
     from tracelake.governance.retention_policy import Policy
@@ -65,7 +66,11 @@ def start_retention_schedule(config: Settings, the_lake: Lake, cron: str | None,
     policy = _policy(config, None)
 
     def tick(at: datetime) -> None:
-        done = run_retention(config, the_lake, policy, actor="scheduler")
+        try:
+            done = run_retention(config, the_lake, policy, actor="scheduler")
+        except TracelakeError as exc:  # one line; the schedule goes on and the next tick tries again
+            logging.getLogger("tracelake.governance").error("retention at tick %s failed: %s", at.isoformat(), exc)
+            return
         _totals(done.plan.totals(), done.plan.expired_runs, f"retention tick {at.isoformat()}: deleted")
 
     thread = threading.Thread(target=run_schedule, args=(schedule, tick, stop), name="retention-schedule",
