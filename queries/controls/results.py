@@ -32,13 +32,22 @@ horizon of each other). Failure modes: ``OSError`` when the storage refuses,
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pyarrow as pa
 
-from tracelake.lake.delta import _data_files, ensure_table, files_and_transaction, live_files, open_table, storage_error
+from tracelake.lake.delta import (
+    DataFile,
+    _data_files,
+    ensure_table,
+    files_and_transaction,
+    live_files,
+    open_table,
+    storage_error,
+)
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
 from tracelake.queries.controls.evaluate import COLUMNS, results_sql
@@ -85,6 +94,16 @@ def _as_rows(table: pa.Table) -> pa.Table:
     return CONTROL_RESULTS.for_delta(table.set_column(index, CONTROL_RESULTS.partition, dates))
 
 
+def _days_reached(rows: pa.Table, new: list[DataFile], run_horizon: timedelta) -> str:
+    """The merge's partition bounds: a touched run's row, old or new, lies on a day within the run horizon of
+    a new file's day (its events lie within the horizon of each other), so only those partitions of the
+    table are read (the merge otherwise scans every row of it). The rows' own days are included."""
+    reach = timedelta(days=math.ceil(run_horizon / timedelta(days=1)))
+    days = [f.day for f in new] + [d for d in rows.column(CONTROL_RESULTS.partition).to_pylist() if d is not None]
+    first, last = min(days) - reach, max(days) + reach
+    return f" AND t.{CONTROL_RESULTS.partition} BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'"
+
+
 def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours=24),
                      library: ControlLibrary | None = None) -> ControlsRefreshReport:
     """Bring ``control_results`` up to the events table's latest version under ``library`` (default: the
@@ -128,7 +147,8 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
             elif rows.num_rows == 0:
                 deltalake.write_deltalake(table, rows, mode="append", commit_properties=commit)
             else:
-                on = " AND ".join(f"t.{c} = s.{c}" for c in CONTROL_RESULTS.identity)
+                on = " AND ".join(f"t.{c} = s.{c}" for c in CONTROL_RESULTS.identity) + _days_reached(
+                    rows, new, run_horizon)
                 (table.merge(rows, predicate=on, source_alias="s", target_alias="t", commit_properties=commit)
                  .when_matched_update_all().when_not_matched_insert_all().execute())
         except deltalake.exceptions.CommitFailedError as exc:
