@@ -270,14 +270,18 @@ def _cap_address_space(headroom: int) -> None:
 
 
 def _worker(conn: Connection, lake_root: LakeRef, sql: str, tenant: str | None, window: Window | None,
-            limits: Limits, max_rows: int, max_bytes: int | None, timeout_s: float | None) -> None:
-    """Body of a worker: open, tell the parent, cap memory, check and run, send one message, exit."""
+            limits: Limits, max_rows: int, max_bytes: int | None, timeout_s: float | None,
+            controls: Any = None) -> None:
+    """Body of a worker: open, tell the parent, cap memory, check and run, send one message, exit.
+    ``controls``: the parent's control library (its control_results view; a forkserver child has its own)."""
+    from tracelake.queries.controls.library import use_library
     from tracelake.queries.engine import open_lake
     from tracelake.queries.sandbox import run_sql
 
     message: tuple[str, Any]
     try:
         os.nice(WORKER_NICE)
+        use_library(controls)
         with open_lake(lake_root, tenant=tenant, window=window, limits=limits) as con:
             conn.send(("ready", None))
             _cap_address_space(worker_headroom(limits, max_bytes))
@@ -301,6 +305,12 @@ def sql_label(sql: str) -> str:
     return "sql: " + (label if len(label) <= 60 else label[:57] + "...")
 
 
+def _controls() -> Any:
+    from tracelake.queries.controls.library import active_library
+
+    return active_library()
+
+
 def run_isolated(lake_root: LakeRef, sql: str, *, tenant: str | None, window: Window | None,
                  limits: Limits | None, max_rows: int, max_bytes: int | None,
                  timeout_s: float | None) -> QueryResult:
@@ -322,7 +332,7 @@ def run_isolated(lake_root: LakeRef, sql: str, *, tenant: str | None, window: Wi
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_worker, daemon=True,
                                   args=(sender, as_lake(lake_root), sql, tenant, window, limits, max_rows, max_bytes,
-                                        timeout_s))
+                                        timeout_s, _controls()))
         process.start()
         sender.close()
         try:
