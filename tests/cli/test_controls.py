@@ -95,3 +95,14 @@ def test_a_bad_controls_file_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
     assert main(["controls", "list"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "approval_slo_ms.yellow" in err[0] and str(config) in err[0]
+
+
+def test_sql_sees_the_configured_controls(lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`tracelake sql` runs in a worker process: it reads control_results with the configured thresholds."""
+    config = tmp_path / "controls.toml"
+    config.write_text("[approval_slo_ms]\nyellow = 1\n")  # every approval (1 s waits) is now too slow
+    monkeypatch.setenv("TRACELAKE_CONTROLS_CONFIG_FILE", str(config))
+    sql = "SELECT count(*) AS n FROM control_results WHERE control_id = 'approval_wait_slo' AND verdict = 'fail'"
+    code, rows, _ = _json(capsys, ["sql", sql, "--lake", str(lake), "--format", "json"])
+    assert code == 0 and rows == [{"n": 2}]
