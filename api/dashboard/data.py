@@ -161,8 +161,9 @@ def dashboard_data(ctx: AppContext, tenant: str | None, now: datetime | None = N
             verdicts, canary_error = [], str(exc)
         days, success = success_over_time(con, now)
         alerts = list_alerts(con, limit=ALERTS)  # the alerts view reads its whole table, whatever the window
-        controls = controls_data(con, since, now)  # pass rates per control and version, failing runs
         runs = newest_runs(ctx, con, since)
+        controls = controls_data(con, since, now)  # pass rates per control and version, failing runs (last:
+        # on a lake whose control_results is not built yet it is the costliest panel, and it may fail alone)
     return {
         "now": now,
         "since": since,
