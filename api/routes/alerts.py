@@ -26,6 +26,7 @@ from tracelake.errors import UserError
 from tracelake.queries.alerts.canary import compare
 from tracelake.queries.alerts.rules import RulesError, load_rules
 from tracelake.queries.alerts.store import list_alerts
+from tracelake.queries.flags_auto import apply_canary, load_flag_automation
 from tracelake.queries.metrics import MetricArgumentError
 from tracelake.queries.timewin import Window
 
@@ -83,6 +84,7 @@ def _compare(ctx: AppContext, body: CompareRequest, key: ApiKey) -> JsonResponse
     start = parse_instant("since", body.since) or end - timedelta(hours=24)
     try:
         rules = load_rules(settings.alerts_rules_file)
+        automation = load_flag_automation(settings.alerts_rules_file)
         window = Window(start, end)
         with query_errors():
             result = compare(ctx.lake, rules, workflow=body.workflow, baseline=body.baseline,
@@ -95,4 +97,8 @@ def _compare(ctx: AppContext, body: CompareRequest, key: ApiKey) -> JsonResponse
         raise
     except ValueError as exc:  # Window(start >= end)
         raise UserError(str(exc)) from None
+    # The rules file's [flags] canary_rollback, for a tenant-scoped key's tenant (docs/flags.md, "Automation").
+    change = apply_canary(ctx.lake, automation, result, tenant=tenant_of(key))
+    if change is not None:
+        result = {**result, "flag_change": change.to_json()}
     return JsonResponse(result)

@@ -95,3 +95,30 @@ def test_the_sdk_follows_the_flag_within_one_refresh(server: ApiServer, keys: di
             == "fallback:pause"
     finally:
         client.close(timeout=1)
+
+
+def test_a_rollback_verdict_through_the_api_pins_the_keys_tenant(
+        settings: Settings, keys: dict[str, Any], serve: Callable[..., ApiServer], memory_producer: Any,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /v1/alerts/compare applies the rules file's [flags] canary_rollback for a tenant-scoped key."""
+    import tracelake.api.routes.alerts as route
+
+    def rollback(*_args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"workflow": kwargs["workflow"], "baseline": kwargs["baseline"], "candidate": kwargs["candidate"],
+                "by": "workflow_version", "verdict": "rollback",
+                "tests": [{"rule": "success_rate_drop", "status": "fired"}]}
+
+    monkeypatch.setattr(route, "compare", rollback)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[flags]\ncanary_rollback = "pin_version"\n')
+    server = serve(settings.model_copy(update={"api_keys_file": keys["path"], "alerts_rules_file": rules}),
+                   producer=memory_producer)
+    body = {"workflow": "refund", "baseline": "v3", "candidate": "v4"}
+    with server.client(keys["acme-admin"]) as http:
+        answer = http.post("/v1/alerts/compare", json=body).json()
+        assert answer["flag_change"]["action"] == "pin_version" and answer["flag_change"]["who"] == "alert:canary"
+        assert "flag_change" not in http.post("/v1/alerts/compare", json=body).json()  # already pinned
+        assert http.get("/v1/flags", params={"workflow": "refund"}).json()["flags"][0]["version"] == "v3"
+    with server.client(keys["all-admin"]) as http:  # an all-tenant comparison names no tenant: no flag
+        assert "flag_change" not in http.post("/v1/alerts/compare", json=body).json()
+        assert http.get("/v1/flags", params={"tenant": "default"}).json()["flags"] == []
