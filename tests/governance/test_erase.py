@@ -255,3 +255,11 @@ def test_erasure_keeps_the_commit_chain_verifiable(tmp_path: Path) -> None:
     report = verify_lake(lake)
     assert report.status == "clean", [f for f in report.findings if f.severity != "info"]
     assert {f.kind for f in report.findings} <= {"expired"}
+
+
+def test_a_match_never_spans_two_columns(tmp_path: Path) -> None:
+    lake = Lake.at(tmp_path / "lake")
+    lake.writer(EVENTS).write(EVENTS.to_arrow([event("r9", "2026-11-20", prompt="call 415", completion="5550134")]),
+                              "seed")
+    result = erase_subject(lake, subject(), mode="remove", dry_run=True)
+    assert result.totals()["events"]["rows"] == 0

@@ -108,10 +108,18 @@ def _text_columns(table: Table) -> list[str]:
     return [f.name for f in table.schema if pa.types.is_string(f.type) and f.name != table.partition]
 
 
+# Between the columns of a row joined for one search: no needle can match across it (a NUL is in no
+# identifier, a letter stops a phone's separators, neither is white space between a name's words).
+_JOIN = "chr(0) || 'z' || chr(0)"
+
+
 def _any_match(columns: list[str], pattern: str) -> str:
+    """SQL: true when any of ``columns`` of row ``t`` matches ``pattern``. The columns are joined and searched
+    once: measured twice as fast as one search per column on the bench lake's events."""
     if not columns:
         return "false"
-    return " OR ".join(f"coalesce(regexp_matches(t.\"{c}\", {sql_string(pattern)}), false)" for c in columns)
+    joined = ", ".join(f't."{c}"' for c in columns)
+    return f"coalesce(regexp_matches(concat_ws({_JOIN}, {joined}), {sql_string(pattern)}), false)"
 
 
 def _replaced(column: str, needles: list[Needle]) -> str:

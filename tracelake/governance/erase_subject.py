@@ -72,6 +72,8 @@ class Subject:
                                ("--pseudonym", self.pseudonyms)):
             if any(not detection_text(v).strip() for v in values):
                 raise UserError(f"{option}: an empty value")
+            if any("\x00" in v for v in values):
+                raise UserError(f"{option}: a NUL character")
         if any(not re.sub(r"\D", "", detection_text(p)) for p in self.phones):
             raise UserError("--phone: no digits in it")
         if any(_PSEUDONYM.match(p.strip()) is None for p in self.pseudonyms):
