@@ -74,6 +74,7 @@ def add_confirmations(lake: Path, share: float) -> int:
         "ingested_at": ts,
         "source": ["file"] * n,
         "kafka_topic": ["bench-confirmations"] * n,
+        "kafka_partition": [None] * n,
         "kafka_offset": list(range(n)),
         EVENTS.partition: [t.strftime("%Y-%m-%d") for t in ts],
     }
