@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from tracelake.api.dashboard.charts import percent
 from tracelake.queries.controls.report import failing_runs
-from tracelake.queries.engine import LakeConnection
+from tracelake.queries.engine import LakeConnection, QueryError
 from tracelake.queries.metrics import run_metric
 
 FAILING = 20  # newest failing runs listed
@@ -23,9 +23,16 @@ METRIC = "control_pass_rate"
 
 def controls_data(con: LakeConnection, since: datetime, now: datetime) -> dict[str, Any]:
     """Pass rates per control and workflow version for runs finished in ``[since, now)``, and the newest
-    ``FAILING`` runs that failed a control there. Raises the engine's query errors."""
-    return {"pass_rates": run_metric(con, METRIC, since=since, until=now),
-            "failing": failing_runs(con, since=since, until=now, limit=FAILING)}
+    ``FAILING`` runs that failed a control there.
+
+    A query that fails (over its time or memory budget: a lake whose control_results does not cover the
+    server's controls yet is evaluated from the events, see docs/controls.md) is reported in ``error``, one
+    line, instead of failing the page; :class:`~tracelake.queries.engine.QueryBusy` still propagates."""
+    try:
+        return {"pass_rates": run_metric(con, METRIC, since=since, until=now),
+                "failing": failing_runs(con, since=since, until=now, limit=FAILING), "error": None}
+    except QueryError as exc:
+        return {"pass_rates": [], "failing": [], "error": str(exc)}
 
 
 def _run_link(run_id: str) -> str:
@@ -38,6 +45,9 @@ def controls_html(data: dict[str, Any] | None, since: datetime) -> str:
     failed of how many it applied to), then the failing runs, each linked to its run page."""
     if data is None:
         return ""
+    if data.get("error"):
+        return (f"<section class=wide id=controls><h2>Controls since {since:%m-%d}</h2>"
+                f"<p class=ev-error>no pass rates: {escape(data['error'])}</p></section>")
     rates = [r for r in data["pass_rates"] if r.get("applicable")]
     versions = sorted({(r["workflow"], r["workflow_version"]) for r in rates})
     by_cell = {(r["control_id"], r["workflow"], r["workflow_version"]): r for r in rates}

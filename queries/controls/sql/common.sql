@@ -10,7 +10,7 @@
 --            that started it and that event's id (the earliest run_started counts)
 -- mutations  every mutating tool_call with the latest policy_decision of its run at or before it (gate_*:
 --            its id, action, risk tier and decision; null when none came before)
-ev AS MATERIALIZED (
+ev AS NOT MATERIALIZED (
     SELECT tenant, run_id, event_id, event_type, ts,
            epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us,
            workflow, workflow_version, team, release, environment, agent, initiator, outcome,

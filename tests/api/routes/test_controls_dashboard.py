@@ -50,3 +50,19 @@ def test_the_panel_shows_failures_linked_and_the_run_page_the_verdicts(serve, se
         verdicts = _section(run_page, "controls")
         assert re.search(r"<td>separation_of_duties</td><td>1</td><td class='ev-error'>fail</td>", verdicts)
         assert htmllib.escape("self-approved<1>-2") in verdicts  # the approval named as evidence
+
+
+def test_a_failing_controls_query_is_a_line_in_the_panel_not_a_failed_page() -> None:
+    from datetime import UTC, datetime
+
+    from tracelake.api.dashboard.controls_panel import controls_data, controls_html
+    from tracelake.queries.engine import QueryError
+
+    class Failing:
+        def query(self, *args: object, **kwargs: object) -> None:
+            raise QueryError("query 'metric control_pass_rate' exceeded its memory budget")
+
+    data = controls_data(Failing(), datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))  # type: ignore[arg-type]
+    assert data["error"] and not data["pass_rates"]
+    html = controls_html(data, datetime(2026, 11, 20, tzinfo=UTC))
+    assert "no pass rates: query &#x27;metric control_pass_rate&#x27; exceeded its memory budget" in html
