@@ -157,6 +157,14 @@ def test_truncated_chain_is_reported_against_the_anchored_head(lake: Lake, key: 
     assert "chain_truncated" in anchored_report.kinds()
 
 
+def test_a_garbled_published_key_is_reported(lake: Lake, key: SigningKey) -> None:
+    seal_lake(lake, key)
+    (lake.resolved / PUBLIC_KEY_PATH).write_bytes(b"not a key")
+    report = verify_lake(lake, key.public)
+    assert report.status == "tampered"
+    assert findings(report) == {("published_key", None, None, PUBLIC_KEY_PATH)}
+
+
 def test_a_deleted_chain_is_reported_truncated(lake: Lake, key: SigningKey) -> None:
     seal_lake(lake, key)
     shutil.rmtree(lake.resolved / CHAIN_DIR)
@@ -227,7 +235,7 @@ def test_a_lake_that_publishes_another_key_is_not_sealed(lake: Lake, key: Signin
         seal_lake(lake, generate(tmp_path / "second.pem"))
 
 
-def test_concurrent_writers_and_sealers_leave_one_clean_chain(tmp_path: Path, key: SigningKey) -> None:
+def test_concurrent_writers_sealers_and_verify_leave_one_clean_chain(tmp_path: Path, key: SigningKey) -> None:
     lake = Lake.at(tmp_path / "lake")
     errors: list[BaseException] = []
     done = threading.Event()
@@ -251,8 +259,19 @@ def test_concurrent_writers_and_sealers_leave_one_clean_chain(tmp_path: Path, ke
             if done.is_set():
                 return
 
+    verdicts: list[list[str]] = []
+
+    def verify_until_done() -> None:
+        for _ in range(50):  # bounded; verify while the lake is written and sealed
+            report = verify_lake(lake)
+            if report.status == "tampered":
+                verdicts.append([f.line() for f in report.findings])
+            if done.is_set():
+                return
+
     writers = [threading.Thread(target=guarded(functools.partial(write, p))) for p in (0, 1)]
     sealers = [threading.Thread(target=guarded(seal_until_done)) for _ in range(2)]
+    sealers.append(threading.Thread(target=guarded(verify_until_done)))
     for thread in (*writers, *sealers):
         thread.start()
     for thread in writers:
@@ -261,6 +280,7 @@ def test_concurrent_writers_and_sealers_leave_one_clean_chain(tmp_path: Path, ke
     for thread in sealers:
         thread.join(120)
     assert not errors
+    assert verdicts == []  # never "tampered" while written and sealed (unsealed or unreferenced meanwhile)
     seal_lake(lake, key)
     state = ChainStore(lake).read()
     assert [e.seq for e in state.entries] == list(range(len(state.entries)))

@@ -17,8 +17,8 @@ once: a sealer that loses the race for the chain's head re-reads it and seals on
 - Files in a table folder that no commit references (an append that lost a commit race or crashed) are
   recorded, hashed, in an ``orphans`` entry (the table's last sealed version): no reader reads them, and
   verify can then tell them from a file slipped in later.
-- The published public key ``<lake>/_tracelake/chain.pub`` is written with the first entries; a lake that
-  publishes another key is refused (:class:`tracelake.errors.ConfigError`): one lake, one signing key.
+- The published public key ``<lake>/_tracelake/chain.pub`` is written once the first entries are in; a lake
+  that publishes another key is refused (:class:`tracelake.errors.ConfigError`): one lake, one signing key.
 
 No key (``key`` None): nothing is sealed; the report says so. Failure modes: ``OSError`` when the storage
 refuses; :class:`tracelake.errors.Unavailable` when other sealers keep winning.
@@ -80,19 +80,19 @@ def seal_lake(lake: Lake, key: SigningKey | None) -> SealReport:
         state = store.read()
         report = SealReport()
         entries = _pending(objects, state, key, report)
-        if not entries:
-            report.head, report.seq = state.head, state.next_seq - 1
-            report.seconds = time.perf_counter() - started
-            return report
-        if not published:  # with the first entries, never before: a published key promises a chain
-            published = publish_key(objects, key)
-        try:
-            store.append(entries)
-        except ChainRace as exc:
-            log.info("chain seal lost a race (%s); re-reading the chain (attempt %d)", exc, attempt)
-            continue
+        if entries:
+            try:
+                store.append(entries)
+            except ChainRace as exc:
+                log.info("chain seal lost a race (%s); re-reading the chain (attempt %d)", exc, attempt)
+                continue
+        if (entries or state.entries) and not published:
+            # After the first entries are in, never before: a published key promises a chain (verify reads a
+            # lake that publishes one but holds no chain as a deleted chain).
+            publish_key(objects, key)
+        last = entries[-1] if entries else None
         report.sealed = len(entries)
-        report.head, report.seq = entries[-1].entry_hash, entries[-1].seq
+        report.head, report.seq = (last.entry_hash, last.seq) if last else (state.head, state.next_seq - 1)
         report.seconds = time.perf_counter() - started
         return report
     raise Unavailable(f"could not seal the lake after {MAX_ATTEMPTS} attempts: other sealers keep winning")

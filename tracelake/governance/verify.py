@@ -10,7 +10,8 @@ Three verdicts (:attr:`VerifyReport.status`, exit codes in :data:`EXIT_CODES`):
   file deleted while no checkpoint covers it), ``altered`` (a live file's hash differs), ``missing`` (a live
   file is gone from storage), ``added`` (a live file no sealed commit added, or a file in the table folder
   no commit references), ``removed`` (a file the chain says is live that the log no longer lists),
-  ``table_missing`` (a sealed table whose log is gone), ``log_unreadable``.
+  ``table_missing`` (a sealed table whose log is gone), ``log_unreadable``, ``published_key`` (the lake's
+  ``_tracelake/chain.pub`` is not a public key).
 - ``unverifiable`` (3): nothing contradicts the chain but something is not covered by it: ``unsealed``
   (a commit after the table's sealed head: sealing has not run yet, or the chain's tail was cut and no
   anchor says so), ``unhashed`` (a live file that was already gone when sealed), ``no_public_key``,
@@ -38,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tracelake.errors import ConfigError
 from tracelake.governance.chain import GENESIS, ChainState, ChainStore, Entry
 from tracelake.governance.chain_files import LakeObjects
 from tracelake.governance.chain_log import list_log, log_path, parse_commit, stored_files, table_names
@@ -125,7 +127,14 @@ def verify_lake(lake: Lake, public_key: PublicKey | None = None, expect_head: st
     started = time.perf_counter()
     report = VerifyReport()
     objects = LakeObjects(lake)
-    key = public_key or published_key(objects)
+    # Whether the lake publishes a key, looked at before the chain is read: a seal publishes it only after its
+    # first entries are in, so a key seen here means the chain read below must hold entries.
+    try:
+        published = published_key(objects)
+    except ConfigError as exc:
+        report.add("published_key", TAMPERED, path=PUBLIC_KEY_PATH, detail=exc.message)
+        published = None
+    key = public_key or published
     if key is None:
         report.add("no_public_key", UNVERIFIABLE, detail="no --public-key given and the lake publishes none")
     else:
@@ -139,7 +148,7 @@ def verify_lake(lake: Lake, public_key: PublicKey | None = None, expect_head: st
         report.add("chain_unreadable", TAMPERED, detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         state = ChainState()
     report.entries, report.head, report.seq = len(state.entries), state.head, state.next_seq - 1
-    if not state.entries and objects.exists(PUBLIC_KEY_PATH):
+    if not state.entries and published is not None:
         # The key is published by the first seal: a lake that publishes one but holds no chain lost it.
         report.add("chain_truncated", TAMPERED, detail=f"the lake publishes a chain key ({PUBLIC_KEY_PATH}) "
                                                        "but holds no chain entries")
