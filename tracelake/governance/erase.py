@@ -147,12 +147,14 @@ def erase_steps(needles: list[Needle], mode: Mode) -> list[Step]:
     return steps
 
 
-def _matching_runs(lake: Lake, con: Any, step: Step) -> list[dict[str, str | None]]:
-    delta = open_table(lake, step.table)
-    files = [] if delta is None else _data_files(lake, step.table, delta.get_add_actions(flatten=True))
+def _matching_runs(lake: Lake, con: Any, step: Step, planned: StepReport) -> list[dict[str, str | None]]:
+    """The runs (tenant, run_id) with a row ``step`` touches, read from the partitions its survey found
+    touched only."""
+    files = sorted(uri for day, uris in planned.files.items() if day in {c.partition for c in planned.changed}
+                   for uri in uris)
     if not files:
         return []
-    listed = ", ".join(sql_string(f.uri) for f in files)
+    listed = ", ".join(sql_string(uri) for uri in files)
     source = f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
     rows = con.execute(f"SELECT DISTINCT tenant, run_id FROM {source} t WHERE run_id IS NOT NULL AND ({step.changed}) "
                        "ORDER BY tenant, run_id").fetchall()
@@ -196,16 +198,17 @@ def erase_subject(lake_ref: LakeRef, subject: Subject, *, mode: Mode = "redact",
     with connection(lake) as con:
         runs: dict[tuple[str | None, str | None], dict[str, str | None]] = {}
         for step in steps:
+            # Surveyed, and its runs listed, before it is applied (after, the matches are gone).
+            planned = survey(lake, con, step)
             if step.table in (EVENTS, RUNS):
-                runs.update({(r["tenant"], r["run_id"]): r for r in _matching_runs(lake, con, step)})
-        result.runs = [runs[k] for k in sorted(runs, key=lambda k: (k[0] or "", k[1] or ""))]
-        for step in steps:
+                runs.update({(r["tenant"], r["run_id"]): r for r in _matching_runs(lake, con, step, planned)})
             if dry_run:
-                result.steps.append(survey(lake, con, step))
+                result.steps.append(planned)
                 continue
-            result.steps.append(apply_step(lake, con, step, label="erase", after_commit=hook))
+            result.steps.append(apply_step(lake, con, step, label="erase", after_commit=hook, planned=planned))
             if step.table is EVENTS:
-                _forget_vanished_runs(lake, con, result.runs, hook, result)
+                _forget_vanished_runs(lake, con, list(runs.values()), hook, result)
+        result.runs = [runs[k] for k in sorted(runs, key=lambda k: (k[0] or "", k[1] or ""))]
     if dry_run:
         return result
     changed = result.changed_partitions()

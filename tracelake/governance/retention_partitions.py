@@ -177,11 +177,11 @@ def survey(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step) -> StepReport
 
 
 def apply_step(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, *, label: str,
-               after_commit: Callable[[], None] | None = None) -> StepReport:
-    """Survey ``step`` and carry it out, one commit per touched partition (module docstring); returns what
-    was done, with the version each change committed. ``label`` names the commits (custom metadata
-    ``tracelake.governance``) for ``DESCRIBE HISTORY`` readers."""
-    planned = survey(lake, con, step)
+               after_commit: Callable[[], None] | None = None, planned: StepReport | None = None) -> StepReport:
+    """Survey ``step`` (unless ``planned`` is its survey) and carry it out, one commit per touched partition
+    (module docstring); returns what was done, with the version each change committed. ``label`` names the
+    commits (custom metadata ``tracelake.governance``) for ``DESCRIBE HISTORY`` readers."""
+    planned = planned or survey(lake, con, step)
     done = StepReport(step.table.name)
     for change in planned.partitions:
         if change.action == "keep":
