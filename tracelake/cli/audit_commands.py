@@ -179,9 +179,9 @@ def audit_verify(bundle: str, public_key: str, fmt: str | None) -> None:
     import orjson
 
     from tracelake.governance.evidence import check_bundle
+    from tracelake.governance.signing import load_public_key
 
-    key = _public_key(public_key)
-    assert key is not None
+    key = load_public_key(Path(public_key))
     try:
         parsed = orjson.loads(Path(bundle).read_bytes())
     except orjson.JSONDecodeError as exc:
