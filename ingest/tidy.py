@@ -62,10 +62,11 @@ MAX_DAYS = 8
 """Days tidied per call, the most recent first (the others wait for the next call, or for compaction)."""
 
 # The key of the views' de-duplication, the copy order, and the position naming one stored row (a source position
-# is stored once by the writer; its ingest time tells apart a re-delivery that reached the lake another way).
+# is stored once by the writer; its ingest time tells apart a re-delivery that reached the lake another way). The
+# event's ts adds nothing to the identity but lets delta-rs skip, by their statistics, the files that cannot hold it.
 _KEY = ("tenant", "event_id", "event_type")
 _ORDER = "ingested_at, kafka_partition, kafka_offset"
-_POSITION = ("source", "kafka_topic", "kafka_partition", "kafka_offset", "ingested_at")
+_POSITION = ("source", "kafka_topic", "kafka_partition", "kafka_offset", "ingested_at", "ts")
 
 _COPIES_SQL = """
 WITH tail AS (
