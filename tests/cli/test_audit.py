@@ -87,6 +87,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (["chain", "seal", "--lake", str(lake)], b"no chain key"),
         (["verify", "--lake", str(lake), "--public-key", str(tmp_path / "none.pub")], b"cannot read"),
         (["audit", "export", "nope", "--lake", str(lake)], b"no run 'nope'"),
+        (["verify", "--lake", str(tmp_path / "elsewhere")], b"no lake at"),
         (["audit", "verify", str(key), "--public-key", f"{key}.pub"], b"not JSON"),
     ]
     for args, words in cases:

@@ -57,6 +57,8 @@ def verify(lake: str | None, public_key: str | None, expect_head: str | None, he
     from tracelake.governance.verify import read_chain, verify_lake
 
     the_lake = lake_of(settings(lake=lake))
+    if not the_lake.is_remote and not the_lake.resolved.is_dir():
+        raise UserError(f"no lake at {the_lake} (pass --lake or set TRACELAKE_LAKE)")
     try:
         if head_only:
             click.echo(read_chain(the_lake).head)
