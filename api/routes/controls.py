@@ -1,4 +1,4 @@
-"""``GET /v1/controls``, ``GET /v1/controls/failures``, ``GET /v1/runs/{run_id}/controls`` (api.md, docs/controls.md).
+"""``GET /v1/controls``, ``/v1/controls/failures``, ``/v1/controls/budgets``, ``/v1/runs/{run_id}/controls`` (api.md).
 
 No control and no query is defined here: the library and the verdict queries are
 :mod:`tracelake.queries.controls.report`, the pass rates the ``control_pass_rate`` metric (the same calls as
@@ -17,7 +17,7 @@ from tracelake.api.context import AppContext
 from tracelake.api.lake import check_where_tenant, open_for, parse_instant, parse_where, with_warnings
 from tracelake.api.responses import JsonResponse
 from tracelake.errors import NotFound
-from tracelake.queries.controls.report import check_filters, describe, explain, failing_runs
+from tracelake.queries.controls.report import check_filters, daily_budgets, describe, explain, failing_runs
 from tracelake.queries.metrics import parse_group_by, run_metric
 
 router = APIRouter(tags=["controls"])
@@ -76,6 +76,18 @@ def failures(request: Request, key: ReadKey, since: Since = None, until: Until =
     check_filters(filters, None, start, end)
     with open_for(ctx, key) as con:
         rows = failing_runs(con, since=start, until=end, where=filters, limit=limit)
+        warnings = [bad.warning() for bad in con.skipped]
+    return JsonResponse(with_warnings({"rows": rows}, warnings))
+
+
+@router.get("/v1/controls/budgets", response_model=FailuresAnswer,
+            summary="Spend per UTC day against the configured daily budgets")
+def budgets(request: Request, key: ReadKey, since: Since = None, until: Until = None) -> JsonResponse:
+    ctx: AppContext = request.app.state.ctx
+    start, end = parse_instant("since", since), parse_instant("until", until)
+    check_filters([], None, start, end)
+    with open_for(ctx, key) as con:
+        rows = daily_budgets(con, since=start, until=end)
         warnings = [bad.warning() for bad in con.skipped]
     return JsonResponse(with_warnings({"rows": rows}, warnings))
 

@@ -32,11 +32,12 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _budgets_relation(budgets: dict[str, float]) -> str:
+def budgets_relation(budgets: dict[str, float], key: str = "workflow") -> str:
+    """A relation ``(<key>, limit_usd)`` of configured budgets (names are validated configuration values)."""
     if not budgets:
-        return "(SELECT CAST(NULL AS VARCHAR) AS workflow, CAST(NULL AS DOUBLE) AS limit_usd WHERE false)"
+        return f"(SELECT CAST(NULL AS VARCHAR) AS {key}, CAST(NULL AS DOUBLE) AS limit_usd WHERE false)"
     rows = ", ".join(f"({sql_string(name)}, {_number(limit)})" for name, limit in sorted(budgets.items()))
-    return f"(SELECT * FROM (VALUES {rows}) AS budgets(workflow, limit_usd))"
+    return f"(SELECT * FROM (VALUES {rows}) AS budgets({key}, limit_usd))"
 
 
 def config_values(config: ControlsConfig) -> dict[str, str]:
@@ -46,7 +47,7 @@ def config_values(config: ControlsConfig) -> dict[str, str]:
         "fallback_window_ms": _number(config.fail_closed.fallback_window_s * 1000.0),
         "slo_green_ms": _number(slo.green), "slo_yellow_ms": _number(slo.yellow), "slo_red_ms": _number(slo.red),
         "slo_default_ms": _number(slo.default),
-        "run_budgets": _budgets_relation(dict(config.budgets.run_cost_usd)),
+        "run_budgets": budgets_relation(dict(config.budgets.run_cost_usd)),
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from tracelake.queries.controls.evaluate import budgets_relation
 from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.engine import LakeConnection
 from tracelake.queries.metrics import METRICS, MetricArgumentError, build_query, render
@@ -98,3 +99,20 @@ def failing_runs(con: LakeConnection, *, since: datetime | None = None, until: d
     for row in rows:
         row["evidence"] = orjson.loads(row["evidence"] or "[]")
     return rows
+
+
+def daily_budgets(con: LakeConnection, *, since: datetime | None = None, until: datetime | None = None,
+                  library: ControlLibrary | None = None) -> list[Row]:
+    """Spend per UTC day in ``[since, until)`` against the configured daily budgets (``[budgets]
+    daily_usd_by_workflow`` and ``daily_usd_by_team``): ``day, scope`` (``workflow`` or ``team``), ``name,
+    spend_usd, budget_usd, over_budget``; only names that have a budget and spent something that day."""
+    library = library or active_library()
+    try:
+        window = Window.of(since, until)
+    except ValueError as exc:
+        raise MetricArgumentError(str(exc)) from None
+    budgets = library.config.budgets
+    sql = render(_sql("daily_spend.sql"), {
+        "workflow_budgets": budgets_relation(dict(budgets.daily_usd_by_workflow), "name"),
+        "team_budgets": budgets_relation(dict(budgets.daily_usd_by_team), "name")})
+    return con.query(sql, {"since": window.since, "until": window.until}, name="daily budgets").dicts()

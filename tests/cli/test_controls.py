@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -106,3 +107,30 @@ def test_sql_sees_the_configured_controls(lake: Path, tmp_path: Path, monkeypatc
     sql = "SELECT count(*) AS n FROM control_results WHERE control_id = 'approval_wait_slo' AND verdict = 'fail'"
     code, rows, _ = _json(capsys, ["sql", sql, "--lake", str(lake), "--format", "json"])
     assert code == 0 and rows == [{"n": 2}]
+
+
+def test_budgets(lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 capsys: pytest.CaptureFixture[str]) -> None:
+    extra = RunBuilder("spender", start=lake_start())
+    extra.start()
+    extra.add("llm_call", model="m", cost_usd=12.5)
+    extra.finish()
+    (tmp_path / "spend").mkdir()
+    write(tmp_path / "spend", extra)
+    config = tmp_path / "controls.toml"
+    config.write_text("[budgets.daily_usd_by_workflow]\nrefund = 10\n")
+    monkeypatch.setenv("TRACELAKE_CONTROLS_CONFIG_FILE", str(config))
+    code, rows, _ = _json(capsys, ["controls", "budgets", "--lake", str(tmp_path / "spend" / "lake"),
+                                   "--format", "json"])
+    assert code == 0
+    assert rows == [{"day": "2026-11-24", "scope": "workflow", "name": "refund", "spend_usd": 12.5,
+                     "budget_usd": 10.0, "over_budget": True}]
+    with pytest.raises(SystemExit) as stopped:
+        main(["controls", "budgets", "--lake", str(tmp_path / "spend" / "lake"), "--fail-on-over"])
+    assert stopped.value.code == 1
+
+
+def lake_start() -> datetime:
+    from tests.queries.controls.helpers import T0
+
+    return T0

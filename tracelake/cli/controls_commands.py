@@ -8,6 +8,7 @@ the commands. User errors (a bad time, filter, controls file) are one line on st
   control for finished runs in the window (the ``control_pass_rate`` metric); ``--failures`` prints the
   failing runs instead; ``--fail-on-fail`` exits 1 when any run in the window failed a control.
 - ``explain RUN_ID``: the run's verdict per control, with the events that decided it.
+- ``budgets``: spend per UTC day against the configured daily budgets per workflow and per team.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 
 from tracelake.cli.options import format_option, group, lake_of, lake_option, settings, tenant_option
 from tracelake.cli.output import emit
-from tracelake.errors import NotFound, Unavailable
+from tracelake.errors import NotFound, Unavailable, UserError
 
 
 @group()
@@ -105,3 +106,32 @@ def controls_explain(run_id: str, lake: str | None, tenant: str | None, fmt: str
     if not rows:
         raise NotFound(f"no run {run_id!r}" + (f" for tenant {tenant!r}" if tenant else ""))
     emit(rows, fmt)
+
+
+@controls.command("budgets")
+@lake_option
+@click.option("--since", default=None, metavar="T", help="RFC 3339 start, inclusive (events by their ts).")
+@click.option("--until", default=None, metavar="T", help="RFC 3339 end, exclusive.")
+@tenant_option
+@click.option("--fail-on-over", is_flag=True, help="Exit 1 when a workflow or team went over its daily budget.")
+@format_option
+def controls_budgets(lake: str | None, since: str | None, until: str | None, tenant: str | None,
+                     fail_on_over: bool, fmt: str | None) -> None:
+    """Spend per UTC day against the daily budgets of TRACELAKE_CONTROLS_CONFIG_FILE ([budgets])."""
+    from tracelake.cli.analytics_commands import _limits, _time
+    from tracelake.queries.controls.report import daily_budgets
+    from tracelake.queries.engine import open_lake
+    from tracelake.queries.timewin import Window
+
+    config = settings(lake=lake)
+    start, end = _time(since, "--since"), _time(until, "--until")
+    try:
+        window = Window.of(start, end)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    with open_lake(lake_of(config), tenant=tenant, window=window, limits=_limits(config),
+                   run_horizon=timedelta(hours=config.run_max_duration_h)) as con:
+        rows = daily_budgets(con, since=start, until=end)
+    emit(rows, fmt)
+    if fail_on_over and any(r["over_budget"] for r in rows):
+        sys.exit(1)

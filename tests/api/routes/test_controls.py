@@ -68,3 +68,27 @@ def test_controls_pass_rates_failures_and_one_run(serve, settings, write_lake, k
         assert c.get("/v1/controls/failures").json()["rows"] == []
         assert c.get("/v1/runs/self-approved/controls").status_code == 404  # another tenant's run
         assert c.get("/v1/controls", params={"where": "tenant=acme"}).status_code == 403
+
+
+def test_daily_budgets_route(serve, settings, write_lake, tmp_path) -> None:
+    write_lake(settings.lake, _events())  # mutations carry no cost: add one that does
+    spender = RunBuilder("spender", tenant="acme")
+    spender.start()
+    spender.add("llm_call", model="m", cost_usd=3.0)
+    spender.finish()
+    write_lake(settings.lake, spender.events)
+    config = tmp_path / "controls.toml"
+    config.write_text("[budgets.daily_usd_by_workflow]\nrefund = 2\n")
+    settings.controls_config_file = config
+    server = serve(settings)
+    try:
+        with server.client() as c:
+            r = c.get("/v1/controls/budgets", params={"since": SINCE, "until": UNTIL})
+            assert r.status_code == 200, r.text
+            assert [(row["name"], row["spend_usd"], row["over_budget"]) for row in r.json()["rows"]] == [
+                ("refund", 3.0, True)]
+            assert c.get("/v1/controls/budgets", params={"since": UNTIL, "until": SINCE}).status_code == 400
+    finally:
+        from tracelake.queries.controls.library import use_library
+
+        use_library(None)  # the app set the process's library from its settings

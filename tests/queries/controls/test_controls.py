@@ -295,3 +295,30 @@ def test_view_is_tenant_scoped(tmp_path: Path, tenant: str) -> None:
     with open_lake(lake, tenant=tenant) as con:
         runs = {r[0] for r in con.query("SELECT DISTINCT run_id FROM control_results", name="t").rows}
     assert runs == {"A" if tenant == "acme" else "G"}
+
+
+def test_daily_budgets(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from tests.queries.controls.helpers import T0
+    from tracelake.queries.controls.report import daily_budgets
+
+    spent = []
+    for n, (workflow, team, usd, day) in enumerate([("refund", "payments", 30.0, 0), ("refund", "payments", 25.0, 0),
+                                                    ("refund", "payments", 10.0, 1), ("access", "it", 99.0, 0)]):
+        run = RunBuilder(f"r{n}", workflow=workflow, start=T0 + timedelta(days=day))
+        run.base["team"] = team
+        run.start()
+        run.add("llm_call", model="m", cost_usd=usd)
+        run.finish()
+        spent.append(run)
+    config = tmp_path / "controls.toml"
+    config.write_text("[budgets.daily_usd_by_workflow]\nrefund = 50\n[budgets.daily_usd_by_team]\nit = 100\n")
+    with open_lake(write(tmp_path, *spent)) as con:
+        rows = daily_budgets(con, library=load_library(config))
+    assert [(r["day"], r["scope"], r["name"], r["spend_usd"], r["budget_usd"], r["over_budget"]) for r in rows] == [
+        (date(2026, 11, 24), "team", "it", 99.0, 100.0, False),
+        (date(2026, 11, 24), "workflow", "refund", 55.0, 50.0, True),
+        (date(2026, 11, 25), "workflow", "refund", 10.0, 50.0, False)]
+    with open_lake(tmp_path / "lake") as con:
+        assert daily_budgets(con, library=load_library()) == []  # no budget configured: nothing to report
