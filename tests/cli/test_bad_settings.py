@@ -97,6 +97,7 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["controls", "list"], "TRACELAKE_QUERY_TIMEOUT_S", "abc"),
     (["controls", "run"], "TRACELAKE_RUN_MAX_DURATION_H", "x"),
     (["controls", "explain", "R"], "TRACELAKE_DUCKDB_THREADS", "x"),
+    (["controls", "budgets"], "TRACELAKE_QUERY_MAX_CONCURRENT", "x"),
     (["api"], "TRACELAKE_API_PORT", "99999"),
     (["keys", "create", "--tenant", "t", "--role", "read"], "TRACELAKE_API_MAX_EVENTS", "many"),
     (["keys", "list"], "TRACELAKE_API_PAGE_LIMIT", "0"),
