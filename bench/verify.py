@@ -11,6 +11,8 @@ Times, each the median of ``--runs`` runs, the page cache warm (one untimed read
   live data file and each commit file of every table — raw hashing speed of one core on this machine (seal and
   verify hash up to ``HASH_WORKERS`` files at once, so a ratio below 1 is possible on an idle machine);
 - seal: :func:`tracelake.governance.seal.seal_lake` from an empty chain (the chain removed between runs);
+- seal with nothing new: what each consumer seal costs when no commit is waiting (reads the chain, lists the
+  table folders and logs);
 - verify: :func:`tracelake.governance.verify.verify_lake` of the sealed lake (must say ``clean``).
 
 Prints the figures and each ratio to the baseline as one JSON document.
@@ -97,6 +99,7 @@ def main() -> None:
 
         baseline, _ = timed(lambda: hash_all(files), args.runs)
         seal_s, sealed = timed(lambda: seal_lake(lake, key), args.runs, before=unseal)
+        idle_s, _ = timed(lambda: seal_lake(lake, key), args.runs)  # what a consumer's seal costs with nothing new
         verify_s, report = timed(lambda: verify_lake(lake), args.runs)
         status = getattr(report, "status", None)
         if status != "clean":
@@ -106,6 +109,7 @@ def main() -> None:
             "entries": getattr(sealed, "sealed", None),
             "baseline_sha256_s": round(baseline, 3), "baseline_mb_s": round(size / baseline / 1e6, 1),
             "seal_s": round(seal_s, 3), "seal_ratio": round(seal_s / baseline, 2),
+            "seal_nothing_new_s": round(idle_s, 3),
             "verify_s": round(verify_s, 3), "verify_ratio": round(verify_s / baseline, 2),
             "verify_status": status, "hash_threads": HASH_WORKERS,
         }, indent=2))
