@@ -165,6 +165,14 @@ def test_a_garbled_published_key_is_reported(lake: Lake, key: SigningKey) -> Non
     assert findings(report) == {("published_key", None, None, PUBLIC_KEY_PATH)}
 
 
+def test_a_deleted_chain_data_file_is_reported(lake: Lake, key: SigningKey) -> None:
+    seal_lake(lake, key)
+    (chain_file,) = (lake.resolved / CHAIN_DIR).glob("*.parquet")
+    chain_file.unlink()
+    report = verify_lake(lake)
+    assert report.status == "tampered" and "chain_unreadable" in report.kinds()
+
+
 def test_a_deleted_chain_is_reported_truncated(lake: Lake, key: SigningKey) -> None:
     seal_lake(lake, key)
     shutil.rmtree(lake.resolved / CHAIN_DIR)

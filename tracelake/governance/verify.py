@@ -39,6 +39,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from tracelake.errors import ConfigError
 from tracelake.governance.chain import GENESIS, ChainState, ChainStore, Entry
 from tracelake.governance.chain_files import LakeObjects
@@ -144,7 +146,9 @@ def verify_lake(lake: Lake, public_key: PublicKey | None = None, expect_head: st
     stored = {table: stored_files(objects, table) for table in discovered}
     try:
         state = read_chain(lake)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, FileNotFoundError, pa.ArrowException) as exc:
+        # Rows that do not decode, or a chain data file gone or not Parquet: the chain was changed. (Any other
+        # OSError is the storage refusing: the caller's "cannot read the lake".)
         report.add("chain_unreadable", TAMPERED, detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         state = ChainState()
     report.entries, report.head, report.seq = len(state.entries), state.head, state.next_seq - 1
