@@ -245,6 +245,7 @@ def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored:
         if entry.kind == "orphans":
             continue
         if entry.version in listing.commits:
+            digest: str | None
             try:
                 digest = hashlib.sha256(objects.read(log_path(table, entry.version))).hexdigest()
             except FileNotFoundError:  # deleted since the listing: log cleanup under a checkpoint, or worse
