@@ -18,7 +18,14 @@ Times, each the median of ``--runs`` fresh copies:
   event_date = D`` for the old days, ``DELETE WHERE event_date = '2026-10-16' AND ts < cutoff`` (``last_ts``
   for the rollup) for the boundary day — then the same refresh and the same vacuum and checkpoint.
 
-Checks that both leave the same rows (events and rollup row counts). Prints one JSON document.
+Reports the rows each leaves (the run logic keeps the runs that straddle the cutoff whole).
+
+Then the search an erasure starts with, on the cached lake itself (it only reads): ``tracelake erase
+--dry-run`` for one person (an e-mail, a name, a phone: no match in the bench data, so every partition is
+searched and none rewritten), against a baseline that reads the same text columns of the same files and
+does nothing with them (``count(*)`` over their concatenation). Median of ``--runs``.
+
+Prints one JSON document.
 
     .venv/bin/python bench/retention.py [--lake DIR] [--runs 3] [--dir DIR]
 """
@@ -102,6 +109,37 @@ def run_baseline(root: Path) -> dict[str, Any]:
     return {}
 
 
+def erase_search(base: Path, runs: int) -> dict[str, Any]:
+    """Median seconds of an erasure's dry run over ``base`` and of reading the same columns (module docstring)."""
+    import duckdb
+
+    from tracelake.governance.erase import _text_columns, erase_subject
+    from tracelake.governance.erase_subject import Subject
+    from tracelake.lake.lake import Lake
+    from tracelake.lake.tables import EVENTS
+    from tracelake.queries.views import sql_string
+
+    subject = Subject(emails=["dana.lee@example.org"], names=["Dana Lee"], phones=["+1 415 555 0134"])
+    files = ", ".join(sql_string(f.uri) for f in Lake.at(base).data_files("events"))
+    columns = ", ".join(f't."{c}"' for c in _text_columns(EVENTS))
+    read_only = f"SELECT count(*) FROM read_parquet([{files}]) t WHERE concat_ws(chr(0), {columns}) IS NOT NULL"
+    search, plain = [], []
+    for n in range(runs):
+        started = time.perf_counter()
+        found = erase_subject(base, subject, dry_run=True)
+        search.append(time.perf_counter() - started)
+        con = duckdb.connect(config={"threads": 2})
+        started = time.perf_counter()
+        con.execute(read_only).fetchall()
+        plain.append(time.perf_counter() - started)
+        con.close()
+        log(f"erase dry run #{n + 1}: {search[-1]:.1f} s (runs found: {len(found.runs)}); "
+            f"reading the same columns: {plain[-1]:.1f} s")
+    return {"dry_run_median_s": round(statistics.median(search), 2),
+            "baseline_read_columns_median_s": round(statistics.median(plain), 2),
+            "ratio": round(statistics.median(search) / statistics.median(plain), 2)}
+
+
 def measure(name: str, fn: Callable[[Path], dict[str, Any]], base: Path, work: Path, runs: int) -> dict[str, Any]:
     times, after = [], []
     detail: dict[str, Any] = {}
@@ -131,11 +169,13 @@ def main() -> None:
         log(f"lake {args.lake}: {before}; policy: keep {KEEP_DAYS} days, applied at {AT.isoformat()}")
         apply = measure("apply", run_apply, args.lake, work, args.runs)
         baseline = measure("baseline", run_baseline, args.lake, work, args.runs)
+        erase = erase_search(args.lake, args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"lake": str(args.lake), "rows_before": before, "policy_keep_days": KEEP_DAYS, "at": AT.isoformat(),
               "apply": apply, "baseline_plain_delete": baseline,
               "ratio_apply_to_baseline": round(apply["median_s"] / baseline["median_s"], 2),
+              "erase_search": erase,
               "rows_kept_by_run_logic": {t: apply["rows_left"][t] - baseline["rows_left"][t] for t in before},
               "cpus": os.cpu_count(), "loadavg": os.getloadavg()}
     print(json.dumps(report, indent=2))
