@@ -82,7 +82,7 @@ class PartitionChange:
     removed_bytes: int
     action: str  # drop | rewrite | keep
     version: int | None = None  # the table version the change committed (apply only)
-    attempts: int = 0
+    attempts: int | None = None  # commit attempts (apply only)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
