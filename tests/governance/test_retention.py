@@ -255,3 +255,17 @@ def test_without_a_rule_nothing_expires(tmp_path: Path) -> None:
     plan = plan_retention(lake, load_policy(path), NOW + timedelta(days=10_000))
     assert plan.expired_runs == 0 and plan.rows() == []
     assert isinstance(pa.table({"a": [1]}), pa.Table)
+
+
+def test_a_sealed_application_keeps_the_chain_clean(tmp_path: Path, policy_file: Path) -> None:
+    from tracelake.governance.seal import seal_lake
+    from tracelake.governance.signing import generate
+    from tracelake.governance.verify import verify_lake
+
+    key = generate(tmp_path / "chain.pem")
+    lake = Lake.at(tmp_path / "lake")
+    build(lake)
+    seal_lake(lake, key)
+    apply_retention(lake, load_policy(policy_file), NOW, vacuum_grace_h=0, after_commit=lambda: seal_lake(lake, key))
+    report = verify_lake(lake)
+    assert report.status == "clean", [f for f in report.findings if f.severity != "info"]
