@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from tracelake.queries.controls.evaluate import budgets_relation
+from tracelake.queries.controls.evaluate import budgets_relation, results_sql
 from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.engine import LakeConnection
 from tracelake.queries.metrics import METRICS, MetricArgumentError, build_query, render
@@ -44,10 +44,13 @@ def describe(library: ControlLibrary | None = None) -> list[Row]:
             for c in library.controls]
 
 
-def run_verdicts(con: LakeConnection, run_id: str) -> list[Row]:
+def run_verdicts(con: LakeConnection, run_id: str, library: ControlLibrary | None = None) -> list[Row]:
     """The run's verdict per control (``control_id, control_version, severity, verdict, evidence`` as a list of
-    event ids); empty when the connection holds no such run."""
-    rows = con.query(_sql("run_verdicts.sql"), {"run_id": run_id}, name="run verdicts").dicts()
+    event ids), evaluated from the run's events on ``con`` (the rows ``control_results`` holds for it);
+    empty when the connection holds no such run."""
+    results = results_sql(library or active_library(), "(SELECT * FROM events WHERE run_id = $run_id)")
+    rows = con.query(render(_sql("run_verdicts.sql"), {"results": results}), {"run_id": run_id},
+                     name="run verdicts").dicts()
     for row in rows:
         row["evidence"] = orjson.loads(row["evidence"] or "[]")
     return rows
@@ -59,7 +62,7 @@ def explain(con: LakeConnection, run_id: str, library: ControlLibrary | None = N
     library = library or active_library()
     known = {c.id: c.spec for c in library.controls}
     out = []
-    for row in run_verdicts(con, run_id):
+    for row in run_verdicts(con, run_id, library):
         spec = known.get(row["control_id"])
         events = con.query(_sql("evidence_events.sql"), {"run_id": run_id, "ids": row["evidence"]},
                            name="evidence events").dicts() if row["evidence"] else []

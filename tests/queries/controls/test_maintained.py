@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
 from tracelake.queries.controls.library import load_library
+from tracelake.queries.controls.report import run_verdicts
 from tracelake.queries.controls.results import compute_results, read_results, refresh_controls
 from tracelake.queries.engine import open_lake
 
@@ -110,6 +112,13 @@ def check(lake: Lake) -> None:
     assert read_results(lake).to_pylist() == expected
     assert _view(lake) == expected
     assert _view(lake, "acme") == [r for r in expected if r["tenant"] == "acme"]
+    # One run's verdicts (timeline, explain) are evaluated from its events alone: the same rows.
+    run = next(r for r in expected if r["tenant"] == "acme")
+    with open_lake(lake, tenant="acme") as con:
+        alone = run_verdicts(con, run["run_id"])
+    assert alone == [{"control_id": r["control_id"], "control_version": r["control_version"],
+                      "severity": r["severity"], "verdict": r["verdict"], "evidence": orjson.loads(r["evidence"])}
+                     for r in expected if (r["tenant"], r["run_id"]) == ("acme", run["run_id"])]
 
 
 @pytest.mark.parametrize("seed", range(6))
