@@ -171,6 +171,7 @@ def analyse(lake: Lake | Path, now: datetime, config: Settings | None = None) ->
             "tool-call validity (last 24 h)": metric("tool_call_validity", since=day, until=now),
             "time to safe fallback (8 days)": metric("time_to_safe_fallback", group_by=["workflow"]),
             "latency split (8 days)": metric("latency_split", group_by=["workflow"]),
+            "controls (8 days)": metric("control_pass_rate", group_by=["control_id"]),
         }
         report = run_once(lake, rules, now, run_horizon=horizon, con=con)
         canary = compare(lake, rules, window=Window(day, now), workflow=CANARY["workflow"],
@@ -185,6 +186,7 @@ KEEP = {
     "tool-call validity (last 24 h)": ["workflow", "workflow_version", "tool_calls", "tool_call_validity"],
     "time to safe fallback (8 days)": ["workflow", "runs", "p50_ms", "p95_ms", "max_ms"],
     "latency split (8 days)": ["workflow", "runs", "model_ms_p50", "tool_ms_p50", "run_ms_p50", "run_ms_p95"],
+    "controls (8 days)": ["control_id", "applicable", "failed", "control_pass_rate"],
 }
 
 
