@@ -48,6 +48,10 @@ class LakeObjects:
         self.fs: fs.FileSystem = found if found is not None else fs.LocalFileSystem()
         self.base = lake.uri.split("://", 1)[1] if lake.is_remote else str(lake.resolved)
         self.base = self.base.rstrip("/")
+        # Hashes :meth:`sha256_many` took through this object (data files are written once, never changed in
+        # place by the lake): a seal that lost a race re-reads the chain without hashing the same files again.
+        # Verify makes a new object per run, so it always reads the bytes.
+        self.hashed: dict[str, tuple[str, int]] = {}
 
     def full(self, relative: str) -> str:
         return f"{self.base}/{relative.lstrip('/')}" if relative else self.base
@@ -95,10 +99,14 @@ class LakeObjects:
         """:meth:`sha256` of each object, :data:`HASH_WORKERS` at a time; None for an object that is not there."""
 
         def one(relative: str) -> tuple[str, int] | None:
+            if relative in self.hashed:
+                return self.hashed[relative]
             try:
-                return self.sha256(relative)
+                found = self.sha256(relative)
             except FileNotFoundError:
                 return None
+            self.hashed[relative] = found
+            return found
 
         if len(relatives) <= 1:
             return {relative: one(relative) for relative in relatives}
