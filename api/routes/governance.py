@@ -87,15 +87,14 @@ async def retention_apply(request: Request, key: LakeAdmin) -> JsonResponse:
 
 
 def _apply(ctx: AppContext, body: ApplyRequest, key: ApiKey) -> JsonResponse:
-    from tracelake.cli.governance_commands import chain_sealer
-    from tracelake.governance.retention_apply import apply_retention
+    from tracelake.governance.retention_apply import apply_retention, chain_sealer
 
     settings = ctx.settings
     grace = settings.retention_vacuum_grace_h if body.grace_hours is None else body.grace_hours
     try:
         result = apply_retention(ctx.lake, _policy(ctx), vacuum_grace_h=grace, limits=limits(settings),
                                  run_horizon=run_horizon(settings), actor=f"api:{key.id}",
-                                 after_commit=chain_sealer(settings, ctx.lake))
+                                 after_commit=chain_sealer(ctx.lake, settings.chain_key_file))
     except OSError as exc:
         raise Unavailable(f"cannot apply the retention policy: {exc}") from None
     return JsonResponse(result.as_dict())
@@ -110,9 +109,9 @@ async def erase(request: Request, key: LakeAdmin) -> JsonResponse:
 
 
 def _erase(ctx: AppContext, body: EraseRequest, key: ApiKey) -> JsonResponse:
-    from tracelake.cli.governance_commands import chain_sealer
     from tracelake.governance.erase import erase_subject
     from tracelake.governance.erase_subject import Subject
+    from tracelake.governance.retention_apply import chain_sealer
 
     settings = ctx.settings
     secret = settings.pseudonym_key.encode() if settings.pseudonym_key else None
@@ -121,7 +120,7 @@ def _erase(ctx: AppContext, body: EraseRequest, key: ApiKey) -> JsonResponse:
     try:
         result = erase_subject(ctx.lake, subject, mode=body.mode, dry_run=body.dry_run, vacuum=body.vacuum,
                                run_horizon=timedelta(hours=settings.run_max_duration_h), actor=f"api:{key.id}",
-                               after_commit=None if body.dry_run else chain_sealer(settings, ctx.lake))
+                               after_commit=None if body.dry_run else chain_sealer(ctx.lake, settings.chain_key_file))
     except OSError as exc:
         raise Unavailable(f"cannot erase: {exc}") from None
     return JsonResponse(result.as_dict())

@@ -41,15 +41,10 @@ def _policy(config: Settings, given: str | None) -> Policy:
 
 
 def chain_sealer(config: Settings, lake: Lake) -> Callable[[], object] | None:
-    """What runs after each governance commit: the commit chain's sealer when a chain key is configured
-    (``TRACELAKE_CHAIN_KEY_FILE``; a failed seal is logged, never raised: the next seal covers it), else
-    nothing."""
-    if config.chain_key_file is None:
-        return None
-    from tracelake.governance.seal_hooks import seal_quietly
+    """The settings' chain sealer (:func:`tracelake.governance.retention_apply.chain_sealer`)."""
+    from tracelake.governance.retention_apply import chain_sealer as sealer
 
-    key_file = config.chain_key_file
-    return lambda: seal_quietly(lake, key_file)
+    return sealer(lake, config.chain_key_file)
 
 
 def start_retention_schedule(config: Settings, the_lake: Lake, cron: str | None,

@@ -37,9 +37,23 @@ from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, by_name
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tracelake.lake.lake import Lake
     from tracelake.queries.engine import Limits
 
 _TABLES = {t.name: t for t in (EVENTS, RUNS, CONTROL_RESULTS, DEAD_LETTERS)}
+
+
+def chain_sealer(lake: Lake, key_file: Path | None) -> Callable[[], object] | None:
+    """What runs after each governance commit (retention, erasure): the commit chain's sealer when a chain
+    key file is configured (``TRACELAKE_CHAIN_KEY_FILE``; a failed seal is logged, never raised: the next seal
+    covers it), else None."""
+    if key_file is None:
+        return None
+    from tracelake.governance.seal_hooks import seal_quietly
+
+    return lambda: seal_quietly(lake, key_file)
 
 
 @dataclass
