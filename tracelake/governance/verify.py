@@ -34,6 +34,7 @@ Failure modes: ``OSError`` when the storage cannot be read (callers: :class:`tra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -244,12 +245,12 @@ def _check_table(objects: LakeObjects, table: str, entries: list[Entry], stored:
     for entry in entries:
         if entry.kind == "orphans":
             continue
+        digest: str | None = None
         if entry.version in listing.commits:
-            digest: str | None
-            try:
+            # Deleted since the listing: judged below like a commit file that was never listed.
+            with contextlib.suppress(FileNotFoundError):
                 digest = hashlib.sha256(objects.read(log_path(table, entry.version))).hexdigest()
-            except FileNotFoundError:  # deleted since the listing: log cleanup under a checkpoint, or worse
-                digest = None if entry.version > listing.checkpoint else entry.commit_sha256
+        if digest is not None:
             if digest != entry.commit_sha256:
                 report.add("rewritten", TAMPERED, table, entry.version, log_path(table, entry.version),
                            "the commit file's SHA-256 differs from the sealed one")
