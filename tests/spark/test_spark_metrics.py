@@ -35,7 +35,8 @@ pytestmark = pytest.mark.spark
 SINCE, UNTIL = parse_time("2026-11-24T00:00:00Z"), parse_time("2026-11-25T00:00:00Z")
 HORIZON = timedelta(hours=24)
 # Run metrics first, then event metrics: the views are created once per kind (their windows differ).
-# control_pass_rate is DuckDB's only (MetricSpec.spark; docs/controls.md "Spark"): left out explicitly.
+# control_pass_rate and its alert series control_failures are DuckDB's only (MetricSpec.spark; docs/controls.md
+# "Spark"): left out explicitly.
 SPARK_METRICS = {name for name, spec in METRICS.items() if spec.spark}
 CASES = [(name, group) for kind in ("run", "event") for name, spec in METRICS.items()
          if spec.kind == kind and spec.spark
@@ -110,7 +111,7 @@ def assert_same_rows(got: list[dict[str, Any]], expected: list[dict[str, Any]]) 
 
 def test_every_metric_is_covered() -> None:
     assert {name for name, _ in CASES} == SPARK_METRICS
-    assert set(METRICS) - SPARK_METRICS == {"control_pass_rate"}
+    assert set(METRICS) - SPARK_METRICS == {"control_pass_rate", "control_failures"}
 
 
 @pytest.mark.parametrize(("name", "group_by"), CASES, ids=[_id(c) for c in CASES])
