@@ -167,6 +167,14 @@ def test_erase_then_vacuum_leaves_nothing_holding_the_subject(tmp_path: Path) ->
     entry = read_entries(lake)[-1]
     assert entry.action == "erase" and subject().matches_log(entry.subject or "")
     assert result.log_entry is not None and result.purged
+    # the derived tables can still load the events version they cover (no rebuild after the purge)
+    from deltalake import DeltaTable
+
+    from tracelake.governance.retention_apply import covered_events_version
+
+    covered = covered_events_version(lake)
+    assert covered is not None
+    DeltaTable(lake.table_uri("events"), version=covered)
     # the lake still reads: a fresh connection, the rollup, the log from its new checkpoint
     assert sorted(r for r in file_rows(lake, "events", "run_id") if r) == ["r1", "r1", "r1", "r2"]
 

@@ -38,6 +38,7 @@ import pyarrow as pa
 from tracelake.governance.erase_purge import PurgeReport, purge_table
 from tracelake.governance.erase_subject import Needle, Subject
 from tracelake.governance.log import LogEntry, append_entry
+from tracelake.governance.retention_apply import covered_events_version, refresh_run_tables
 from tracelake.governance.retention_partitions import (
     Step,
     StepReport,
@@ -183,9 +184,6 @@ def erase_subject(lake_ref: LakeRef, subject: Subject, *, mode: Mode = "redact",
                   vacuum: bool = False, run_horizon: timedelta = timedelta(hours=24), actor: str | None = None,
                   after_commit: Callable[[], object] | None = None) -> EraseResult:
     """Erase ``subject`` from the lake (module docstring); with ``dry_run`` only count and list."""
-    from tracelake.queries.rollup import refresh_runs
-    from tracelake.queries.rollup.runs import APP_ID
-
     lake = as_lake(lake_ref)
     needles = subject.needles()
     result = EraseResult(dry_run, mode, subject.log_subject())
@@ -213,20 +211,15 @@ def erase_subject(lake_ref: LakeRef, subject: Subject, *, mode: Mode = "redact",
         return result
     changed = result.changed_partitions()
     if EVENTS.name in changed:
-        report = refresh_runs(lake, run_horizon)
-        result.rollup_runs_recomputed = report.runs_recomputed
-        if report.changed:
-            hook()
+        result.rollup_runs_recomputed = refresh_run_tables(lake, run_horizon)
+        hook()
     if vacuum:
         pattern = re.compile(combined_pattern(needles))
         for table in SEARCHED:
             if table.name not in changed and not (table is RUNS and EVENTS.name in changed):
                 continue
-            version = None
-            if table is EVENTS:
-                rollup = open_table(lake, RUNS)
-                covered = None if rollup is None else rollup.transaction_version(APP_ID)
-                version = None if covered is None else int(covered)
+            # events: checkpointed at the version the derived tables cover, so they can still load it
+            version = covered_events_version(lake) if table is EVENTS else None
             done = purge_table(lake, table, changed.get(table.name, set()), pattern, version=version)
             if done is not None:
                 result.purged.append(done)

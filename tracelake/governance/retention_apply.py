@@ -7,8 +7,8 @@ Order (docs/governance.md, "Retention"):
    ``runs`` and ``control_results``, ``dead_letters``), each touched partition is dropped or rewritten in
    its own Delta commit (:mod:`tracelake.governance.retention_partitions`), retried against concurrent
    writers; ``after_commit`` (the chain sealer, when a key is configured) runs after each commit;
-2. the ``runs`` rollup is brought up to date (:func:`tracelake.queries.rollup.refresh_runs`: runs of rewritten
-   partitions are recomputed from their remaining events);
+2. the ``runs`` rollup and ``control_results`` are brought up to date (:func:`refresh_run_tables`: runs of
+   rewritten partitions are recomputed from their remaining events);
 3. every changed table is vacuumed of the files that left it more than ``vacuum_grace_h`` hours ago, then
    checkpointed (:func:`tracelake.ingest.compact.maintain_table`): the files this application removes stay
    on storage for the grace period, so a reader holding an older snapshot keeps working; the next
@@ -24,15 +24,18 @@ refuses, :class:`tracelake.errors.Unavailable` when concurrent writers keep winn
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tracelake.errors import TracelakeError
 from tracelake.governance.log import LogEntry, append_entry
 from tracelake.governance.retention_partitions import apply_step, connection
 from tracelake.governance.retention_plan import RetentionPlan, expired_runs, register_expired, retention_steps
 from tracelake.governance.retention_policy import Policy
+from tracelake.lake.delta import open_table
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, by_name
 
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
     from tracelake.lake.lake import Lake
     from tracelake.queries.engine import Limits
+
+log = logging.getLogger("tracelake.governance")
 
 _TABLES = {t.name: t for t in (EVENTS, RUNS, CONTROL_RESULTS, DEAD_LETTERS)}
 
@@ -54,6 +59,44 @@ def chain_sealer(lake: Lake, key_file: Path | None) -> Callable[[], object] | No
     from tracelake.governance.seal_hooks import seal_quietly
 
     return lambda: seal_quietly(lake, key_file)
+
+
+def refresh_run_tables(lake: Lake, run_horizon: timedelta) -> int:
+    """Bring the tables derived from ``events`` up to it after a governance rewrite: the ``runs`` rollup, then
+    ``control_results`` (the process's controls library); returns the runs the rollup recomputed. A control
+    results refresh that fails (a bad controls configuration) is logged on one line, never raised: the
+    rows it would change are the consumer's next refresh's."""
+    from tracelake.queries.controls.results import refresh_controls
+    from tracelake.queries.rollup import refresh_runs
+
+    recomputed = refresh_runs(lake, run_horizon).runs_recomputed
+    try:
+        refresh_controls(lake, run_horizon)
+    except TracelakeError as exc:
+        log.warning("control_results not refreshed after the governance rewrite: %s", exc)
+    return recomputed
+
+
+def covered_events_version(lake: Lake) -> int | None:
+    """The oldest ``events`` version a derived table still reads (the rollup's and the active control library's
+    covered versions): the version an erasure's log purge must keep loadable; None when neither records one."""
+    from tracelake.queries.controls.library import active_library
+    from tracelake.queries.controls.results import app_id
+    from tracelake.queries.rollup.runs import APP_ID
+
+    found = []
+    for table, app in ((RUNS, APP_ID), (CONTROL_RESULTS, None)):
+        delta = open_table(lake, table)
+        if delta is None:
+            continue
+        try:
+            name = app if app is not None else app_id(active_library())
+        except TracelakeError:
+            continue
+        version = delta.transaction_version(name)
+        if version is not None:
+            found.append(int(version))
+    return min(found) if found else None
 
 
 @dataclass
@@ -78,7 +121,6 @@ def apply_retention(lake_ref: LakeRef, policy: Policy, at: datetime | None = Non
                     after_commit: Callable[[], object] | None = None) -> RetentionResult:
     """Apply ``policy`` as of ``at`` (default: now); see the module docstring."""
     from tracelake.ingest.compact import maintain_table
-    from tracelake.queries.rollup import refresh_runs
 
     lake = as_lake(lake_ref)
     when = (at or datetime.now(UTC)).astimezone(UTC)
@@ -96,10 +138,8 @@ def apply_retention(lake_ref: LakeRef, policy: Policy, at: datetime | None = Non
     result = RetentionResult(plan)
     changed = [step.table for step in plan.steps if step.changed]
     if EVENTS.name in changed:
-        report = refresh_runs(lake, run_horizon)
-        result.rollup_runs_recomputed = report.runs_recomputed
-        if report.changed:
-            hook()
+        result.rollup_runs_recomputed = refresh_run_tables(lake, run_horizon)
+        hook()
     for name in changed:
         done = maintain_table(lake, _TABLES.get(name) or by_name(name), retention_hours=vacuum_grace_h)
         result.vacuumed[name] = 0 if done is None else done.vacuumed + done.orphans
