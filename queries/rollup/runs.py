@@ -63,6 +63,7 @@ from tracelake.lake.delta import (
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
+from tracelake.queries.rollup.tail import UNKNOWN, known_range
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import EVENTS_VIEW, RUN_FACTS_SQL, empty_source_sql, sql_string
 
@@ -291,10 +292,11 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
         return None
     stored, covered = found
     old = None if covered is None else _covered_files(lake, covered)
-    if old is None:
+    if covered is None or old is None:
         return None
     current = live_files(lake, EVENTS)
     tail = [f for f in current if f.uri not in old]
+    every_stored = stored
     if window is not None:
         first, last = window.since.date(), (window.until + run_horizon).date()
         stored = [f for f in stored if first <= f.day <= last]
@@ -304,12 +306,11 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     stored_sql = _parquet(rows) if rows else empty_source_sql(RUNS.schema, RUNS.partition)
     if not tail:
         return f"CREATE OR REPLACE VIEW runs AS SELECT {columns}, {RUNS.partition} FROM {stored_sql} WHERE {scope}"
-    nearby = _readable(lake, _near(current, tail, run_horizon))
+    touched_files = _readable(lake, tail)
     tail_events = EVENTS_VIEW.format(
-        source=_parquet(nearby),
+        source=_tail_source(lake, covered, current, tail, touched_files, every_stored, run_horizon),
         scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",
     ).split(" AS\n", 1)[1]
-    touched_files = _readable(lake, tail)
     touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
                "AND event_type <> 'outcome_confirmed'" if touched_files
                else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
@@ -320,6 +321,30 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
             f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
             f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
             f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM tail")
+
+
+def _tail_source(lake: Lake, covered: int, current: list[DataFile], tail: list[DataFile], touched_files: list[str],
+                 stored: list[DataFile], run_horizon: timedelta) -> str:
+    """What the tail's runs are recomputed from: the new files whole, and the covered files of the days near
+    them only between the first and last event time of the touched runs the rollup knows (none when it knows
+    none; all of them when that cannot be told): :mod:`tracelake.queries.rollup.tail`."""
+    new = set(touched_files)
+    covered_near = [f for f in _near(current, tail, run_horizon) if f.uri not in {t.uri for t in tail}]
+    known = known_range(lake, covered, touched_files, _readable(lake, _near(stored, tail, run_horizon)))
+    if known is None:
+        return _parquet(sorted(new)) if new else empty_source_sql(EVENTS.schema, EVENTS.partition)
+    where = ""
+    if known != UNKNOWN:
+        low, high = known
+        covered_near = [f for f in covered_near if low.date() <= f.day <= high.date()]
+        where = (f" WHERE ts BETWEEN TIMESTAMPTZ {sql_string(low.isoformat())} "
+                 f"AND TIMESTAMPTZ {sql_string(high.isoformat())}")
+    old = _readable(lake, covered_near)
+    parts = ([f"SELECT * FROM {_parquet(sorted(new))}"] if new else []) + (
+        [f"SELECT * FROM {_parquet(old)}{where}"] if old else [])
+    if not parts:
+        return empty_source_sql(EVENTS.schema, EVENTS.partition)
+    return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
 
 def pending_files(lake_ref: LakeRef) -> int | None:

@@ -297,3 +297,31 @@ def test_lake_rollup_command(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["lake", "rollup", "--lake", str(tmp_path / "lake"), "--format", "json"])
     assert orjson.loads(again.output)[0]["rollup_version"] is None  # nothing new: nothing committed
     check(lake)
+
+
+def test_the_tail_reads_covered_files_only_where_the_runs_it_recomputes_have_events(tmp_path: Path) -> None:
+    from tracelake.queries.rollup import runs_view_statement
+
+    lake = Lake.at(tmp_path / "lake")
+    batches = _batches(301)
+    for i, batch in enumerate(batches):
+        _append(lake, batch, f"b{i}")
+    refresh_runs(lake)
+    covered = [f.uri for f in lake.data_files(EVENTS)]
+    covered_events = [e for batch in batches for e in batch]
+
+    # A tail of new runs only: their events are all in the new file; no covered file is read.
+    _append(lake, [e for n in range(3) for e in _run_events(random.Random(n), 999, n)], "new-runs")
+    statement = runs_view_statement(lake)
+    assert statement is not None and not any(uri in statement for uri in covered)
+    check(lake)
+
+    # A late event of a covered run: the covered files are read, only between that run's first and last event.
+    late = dict(covered_events[0], event_id="late-step", event_type="llm_call", duration_ms=5.0, cost_usd=0.5)
+    _append(lake, [late], "late")
+    statement = runs_view_statement(lake)
+    assert statement is not None and "ts BETWEEN TIMESTAMPTZ" in statement
+    assert any(uri in statement for uri in covered)
+    check(lake)
+    refresh_runs(lake)
+    check(lake)
