@@ -16,7 +16,8 @@ Times, each the median of ``--runs`` fresh copies:
   changed table vacuumed with a 24 h grace and checkpointed, the governance log appended);
 - baseline: the same partitions removed by plain delta-rs deletes without any run logic — ``DELETE WHERE
   event_date = D`` for the old days, ``DELETE WHERE event_date = '2026-10-16' AND ts < cutoff`` (``last_ts``
-  for the rollup) for the boundary day — then the same refresh and the same vacuum and checkpoint.
+  for the rollup) for the boundary day — then the same refresh of the rollup and ``control_results`` and the
+  same vacuum and checkpoint.
 
 Reports the rows each leaves (the run logic keeps the runs that straddle the cutoff whole).
 
@@ -41,7 +42,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +90,11 @@ def run_apply(root: Path) -> dict[str, Any]:
 
 
 def run_baseline(root: Path) -> dict[str, Any]:
+    from tracelake.governance.retention_apply import refresh_run_tables
     from tracelake.ingest.compact import maintain_table
     from tracelake.lake.delta import open_table
     from tracelake.lake.lake import Lake
     from tracelake.lake.tables import EVENTS, RUNS
-    from tracelake.queries.rollup import refresh_runs
 
     lake = Lake.at(root)
     days = [f"2026-10-{d:02d}" for d in range(1, 16)]
@@ -103,7 +104,7 @@ def run_baseline(root: Path) -> dict[str, Any]:
         for day in days:
             delta.delete(f"event_date = '{day}'")
         delta.delete(f"event_date = '{BOUNDARY}' AND {column} < '{CUTOFF}'")
-    refresh_runs(lake)
+    refresh_run_tables(lake, timedelta(hours=24))
     for table in (EVENTS, RUNS):
         maintain_table(lake, table, retention_hours=24)
     return {}

@@ -12,8 +12,9 @@ What happens to a matching row (``mode``):
 - ``remove``: every matching row is removed.
 
 How: each table's touched partitions are rewritten, one Delta commit per partition (:mod:`.retention_partitions`,
-retried against concurrent writers; the commit names only the partition's date, never the subject); the runs
-rollup is refreshed (the touched runs are recomputed from their re-redacted events); then, with
+retried against concurrent writers; the commit names only the partition's date, never the subject); the rows
+of the run tables of runs left without any event are removed; the runs rollup and ``control_results`` are
+refreshed (the touched runs are recomputed from their re-redacted events); then, with
 ``vacuum``, the old files and the log entries that may still hold the subject are deleted
 (:mod:`.erase_purge`): without it they stay until the next vacuum (``tracelake compact``, a week by default)
 and time travel can still read them. ``dry_run`` counts and lists the runs, writing nothing. Every erasure
