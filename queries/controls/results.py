@@ -36,6 +36,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -55,6 +56,9 @@ from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.rollup.runs import _connection, _covered_files, _near, _parquet, _readable, _source, _touched
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import EVENTS_VIEW, empty_source_sql, sql_string
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger("tracelake.queries.controls")
 
@@ -92,6 +96,33 @@ def _as_rows(table: pa.Table) -> pa.Table:
     index = table.schema.get_field_index(CONTROL_RESULTS.partition)
     dates = table.column(CONTROL_RESULTS.partition).cast(pa.string())
     return CONTROL_RESULTS.for_delta(table.set_column(index, CONTROL_RESULTS.partition, dates))
+
+
+CHUNK_BYTES = 64 * 1024 * 1024
+"""About how many bytes of events files one evaluation reads at most: a larger source is evaluated in runs
+buckets (``hash(run_id) % k``), each a statement of its own. One statement over a 10M-event lake (1 GB of
+events) stalled in DuckDB 1.5 (every worker idle, the query never finished); buckets of this size finish, and
+bound the memory one statement holds."""
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: list[DataFile], *,
+              touched: bool) -> tuple[pa.Table, int]:
+    """Every verdict of the runs in ``source`` (only those in the temp table ``touched`` when ``touched``), and
+    how many runs that is: :func:`results_sql` over the ``events`` view's de-duplication of ``source``, run
+    by run bucket (:data:`CHUNK_BYTES`). A run's events all fall in its bucket, so the buckets' rows are the
+    whole statement's rows."""
+    buckets = max(1, math.ceil(sum(f.size for f in source) / CHUNK_BYTES))
+    parts, runs = [], 0
+    for bucket in range(buckets):
+        clauses = ["(tenant, run_id) IN (SELECT tenant, run_id FROM touched)"] if touched else []
+        if buckets > 1:
+            clauses.append(f"hash(run_id) % {buckets} = {bucket}")
+        scope = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        con.execute(EVENTS_VIEW.format(source=_source([f.uri for f in source]), scope=scope))
+        parts.append(con.execute(results_sql(library, "events")).to_arrow_table())
+        found = con.execute("SELECT count(*) FROM (SELECT DISTINCT tenant, run_id FROM events)").fetchone()
+        runs += int(found[0]) if found else 0
+    return (pa.concat_tables(parts) if len(parts) > 1 else parts[0]), runs
 
 
 def _days_reached(rows: pa.Table, new: list[DataFile], run_horizon: timedelta) -> str:
@@ -134,11 +165,10 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
         new = live if old is None else [f for f in live if f.uri not in old]
         source = live if rebuild else _near(live, new, run_horizon)
         with _connection(lake) as con:
-            _touched(con, sorted(f.uri for f in new))
-            scope = "" if rebuild else "WHERE (tenant, run_id) IN (SELECT tenant, run_id FROM touched)"
-            con.execute(EVENTS_VIEW.format(source=_source([f.uri for f in source]), scope=scope))
-            rows = _as_rows(con.execute(results_sql(library, "events")).to_arrow_table())
-            runs = con.execute("SELECT count(*) FROM (SELECT DISTINCT tenant, run_id FROM events)").fetchone()
+            if not rebuild:
+                _touched(con, sorted(f.uri for f in new))
+            table_rows, runs = _evaluate(con, library, source, touched=not rebuild)
+            rows = _as_rows(table_rows)
         commit = deltalake.CommitProperties(custom_metadata={"tracelake.controls": f"{the_app}:{target}"},
                                             app_transactions=[deltalake.Transaction(the_app, target)])
         try:
@@ -157,7 +187,7 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
         except deltalake.exceptions.DeltaError as exc:
             raise storage_error(exc) from exc
         table.update_incremental()
-        return ControlsRefreshReport(covered, target, len(new), int(runs[0]) if runs else 0, rows.num_rows,
+        return ControlsRefreshReport(covered, target, len(new), runs, rows.num_rows,
                                      int(table.version()), rebuild, time.perf_counter() - started, attempt)
     from tracelake.errors import Unavailable
 
@@ -230,8 +260,8 @@ def compute_results(lake_ref: LakeRef, *, library: ControlLibrary | None = None)
     lake = as_lake(lake_ref)
     library = library or active_library()
     events = open_table(lake, EVENTS)
-    files = [] if events is None else _readable(lake, _data_files(lake, EVENTS, events.get_add_actions(flatten=True)))
+    files = [] if events is None else _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+    readable = set(_readable(lake, files))
     with _connection(lake) as con:
-        con.execute(EVENTS_VIEW.format(source=_source(files), scope=""))
-        return con.execute(f"SELECT * FROM ({results_sql(library, 'events')}) "
-                           f"ORDER BY {', '.join(CONTROL_RESULTS.identity)}").to_arrow_table()
+        rows, _runs = _evaluate(con, library, [f for f in files if f.uri in readable], touched=False)
+        return rows.sort_by([(c, "ascending") for c in CONTROL_RESULTS.identity])

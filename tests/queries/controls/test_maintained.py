@@ -153,3 +153,18 @@ def test_a_changed_library_rebuilds(tmp_path: Path) -> None:
     assert read_results(lake, library=strict).to_pylist() == compute_results(lake, library=strict).to_pylist()
     keys = [_key(r) for r in read_results(lake, library=strict).to_pylist()]
     assert len(keys) == len(set(keys))  # the overwrite left no row of the other library behind
+
+
+def test_buckets_give_the_rows_of_one_statement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large source is evaluated in run buckets (results.CHUNK_BYTES): the same rows as one statement."""
+    from tracelake.queries.controls import results
+
+    lake = Lake.at(tmp_path / "lake")
+    for i, batch in enumerate(_batches(303)):
+        _append(lake, batch, f"k{i}")
+    whole = compute_results(lake).to_pylist()
+    monkeypatch.setattr(results, "CHUNK_BYTES", 4096)  # several buckets even for this small lake
+    assert compute_results(lake).to_pylist() == whole
+    report = refresh_controls(lake)
+    assert report.rebuilt and report.runs_evaluated == len({(r["tenant"], r["run_id"]) for r in whole})
+    assert read_results(lake).to_pylist() == whole
