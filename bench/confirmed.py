@@ -9,7 +9,8 @@ stored in the runs rollup, because they arrive days after their run's horizon. T
 1. A hard-linked copy of the cached fast lake (``cp -al``; the cached lake is never written), plus one
    ``outcome_confirmed`` event for ``--share`` of its successful runs (1 to 48 h after the run, 5 % reversed,
    half by run_id, half by an idempotency key), appended in one commit; the runs rollup brought up to date
-   (confirmations touch no run).
+   (confirmations touch no run); the closed days compacted again (appended in one go, the confirmations dirty
+   every day, where a live lake compacts each day with its own).
 2. For one workflow, over the last compacted day and over all days: each pair (claim-only, confirmed) on a fresh
    connection each time (as the CLI and API do), alternating, median of ``--repeats``; the ratio of medians.
    Every confirmed answer is checked against the event-level path (``rollup=False``) once.
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the copy (printed) instead of deleting it")
     args = parser.parse_args()
+    from tracelake.queries.engine import QueryTooLarge
     from tracelake.queries.rollup import refresh_runs
 
     if not (args.lake / "events").exists():
@@ -125,7 +127,17 @@ def main() -> None:
         report = refresh_runs(copy)
         log(f"{added} confirmations appended in {append_s:.1f} s; rollup refresh {report.seconds:.2f} s, "
             f"{report.runs_recomputed} runs recomputed")
+        # A live lake's confirmations land in each day as it is written and are compacted with it; appended here
+        # in one go they dirty every day, so the closed days are compacted again, as `tracelake compact` would.
+        from tracelake.ingest.compact import compact_lake
         from tracelake.queries.engine import open_lake
+
+        with open_lake(copy) as con:
+            last_day = con.query("SELECT max(event_date) AS d FROM runs", name="bench: last day").rows[0][0]
+        started = time.perf_counter()
+        compact_lake(copy, older_than_days=1, today=last_day)
+        compact_s = time.perf_counter() - started
+        log(f"closed days compacted again in {compact_s:.1f} s")
 
         with open_lake(copy) as con:
             bounds = con.query("SELECT min(finished_at) AS lo, max(finished_at) AS hi, any_value(workflow) AS w "
@@ -141,13 +153,17 @@ def main() -> None:
                         seconds, _rows = timed(copy, name, since, until, bounds["w"])
                         times[name].append(seconds)
                 _, fast = timed(copy, confirmed, since, until, bounds["w"])
-                _, slow = timed(copy, confirmed, since, until, bounds["w"], rollup=False)
+                try:
+                    _, slow = timed(copy, confirmed, since, until, bounds["w"], rollup=False)
+                except QueryTooLarge:  # the event-level path over every day may not fit the default budget
+                    slow = None
                 a, b = statistics.median(times[plain]), statistics.median(times[confirmed])
                 results.append({"window": label, "metric": confirmed, "peer": plain, "peer_s": round(a, 3),
                                 "confirmed_s": round(b, 3), "ratio": round(b / a, 2),
-                                "same_as_event_level": same(fast, slow), "rows": fast})
+                                "same_as_event_level": None if slow is None else same(fast, slow), "rows": fast})
                 log(f"{label:8s} {confirmed:28s} {b:.3f} s vs {plain} {a:.3f} s: ×{b / a:.2f}")
         print(json.dumps({"lake": str(args.lake), "confirmations": added, "append_s": round(append_s, 1),
+                          "compact_s": round(compact_s, 1),
                           "results": results}, default=str, indent=1))
     finally:
         if args.keep:
