@@ -63,17 +63,21 @@ def chain_sealer(lake: Lake, key_file: Path | None) -> Callable[[], object] | No
 
 def refresh_run_tables(lake: Lake, run_horizon: timedelta) -> int:
     """Bring the tables derived from ``events`` up to it after a governance rewrite: the ``runs`` rollup, then
-    ``control_results`` (the process's controls library); returns the runs the rollup recomputed. A control
-    results refresh that fails (a bad controls configuration) is logged on one line, never raised: the
-    rows it would change are the consumer's next refresh's."""
+    ``control_results`` (the process's controls library), each only when the lake has it (a governance
+    command does not create them: building one from scratch is the consumer's or compaction's job); returns
+    the runs the rollup recomputed. A control results refresh that fails (a bad controls configuration) is
+    logged on one line, never raised: the rows it would change are the consumer's next refresh's."""
     from tracelake.queries.controls.results import refresh_controls
     from tracelake.queries.rollup import refresh_runs
 
-    recomputed = refresh_runs(lake, run_horizon).runs_recomputed
-    try:
-        refresh_controls(lake, run_horizon)
-    except TracelakeError as exc:
-        log.warning("control_results not refreshed after the governance rewrite: %s", exc)
+    recomputed = 0
+    if open_table(lake, RUNS) is not None:
+        recomputed = refresh_runs(lake, run_horizon).runs_recomputed
+    if open_table(lake, CONTROL_RESULTS) is not None:
+        try:
+            refresh_controls(lake, run_horizon)
+        except TracelakeError as exc:
+            log.warning("control_results not refreshed after the governance rewrite: %s", exc)
     return recomputed
 
 
