@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tracelake.lake.delta import (
+    ROW_GROUP_SIZE,
     DataFile,
     add_files,
     clean_app_id,
@@ -151,7 +152,9 @@ def tidy_day(lake: Lake, table: Table, day: date) -> TidyResult:
             marked = mark_clean(lake, table, delta, day, files)
             return TidyResult(table.name, day, removed, marked, len(files))
         try:
-            delta.delete(_delete_predicate(table, day, copies))
+            # Row groups as compaction writes them: the rewritten file stays prunable by time.
+            delta.delete(_delete_predicate(table, day, copies), writer_properties=deltalake.WriterProperties(
+                compression="ZSTD", max_row_group_size=ROW_GROUP_SIZE))
             removed += len(copies)
         except deltalake.exceptions.CommitFailedError as exc:
             log.info("tidy of %s %s lost a race with an append (%s); trying again", table.name, day, _line(exc))
