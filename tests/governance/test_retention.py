@@ -269,3 +269,29 @@ def test_a_sealed_application_keeps_the_chain_clean(tmp_path: Path, policy_file:
     apply_retention(lake, load_policy(policy_file), NOW, vacuum_grace_h=0, after_commit=lambda: seal_lake(lake, key))
     report = verify_lake(lake)
     assert report.status == "clean", [f for f in report.findings if f.severity != "info"]
+
+
+def test_an_append_racing_a_rewrite_is_kept_and_the_partition_retried(tmp_path: Path, policy_file: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic race: an append lands in the partition between the rewrite's read and its commit."""
+    from tracelake.governance import retention_partitions
+
+    lake = Lake.at(tmp_path / "lake")
+    build(lake)
+    original = retention_partitions._rewritten
+    raced: list[str] = []
+
+    def racing(con: Any, step: Any, files: Any) -> pa.Table:
+        rows = original(con, step, files)
+        if step.table is EVENTS and not raced:
+            raced.append("racer")
+            lake.writer(EVENTS).write(EVENTS.to_arrow([event("racer", files[0].day.isoformat() + "T09:00:00+00:00",
+                                                             "run_started")]), "race")
+        return rows
+
+    monkeypatch.setattr(retention_partitions, "_rewritten", racing)
+    result = apply_retention(lake, load_policy(policy_file), NOW, vacuum_grace_h=0, run_horizon=HORIZON)
+    assert raced and "racer" in run_ids(lake)
+    rewritten = [p for p in result.plan.steps[0].partitions if p.action == "rewrite"]
+    assert max(p.attempts or 0 for p in rewritten) == 2  # the raced partition committed on its second attempt
+    assert not run_ids(lake) & {"green-old", "span", "staging", "old-confirmation"}
