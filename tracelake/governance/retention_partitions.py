@@ -230,8 +230,7 @@ def _apply_partition(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, day
             continue
         except deltalake.exceptions.DeltaError as exc:
             raise storage_error(exc) from exc
-        delta.update_incremental()
-        change.version = int(delta.version())
+        change.version = int(delta.version())  # delta-rs moves the object to the version it committed
         return change
     raise Unavailable(f"could not commit the {label} of {step.table.name} {day} after {MAX_ATTEMPTS} attempts: "
                       "other writers keep winning")
