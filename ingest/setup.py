@@ -36,9 +36,10 @@ def make_parts(settings: Settings, dlq: DeadLetterSink | None = None,
     the_lake = lake
 
     def refresh_rollup() -> object:
-        from tracelake.ingest.derived import refresh_derived
+        from tracelake.ingest.derived import refresh_derived_isolated
 
-        return refresh_derived(the_lake, timedelta(hours=settings.run_max_duration_h), settings.controls_config_file)
+        return refresh_derived_isolated(the_lake, timedelta(hours=settings.run_max_duration_h),
+                                        settings.controls_config_file)
 
     return PipelineParts(
         redactor=redactor or make_redactor(settings),
