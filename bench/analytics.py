@@ -581,7 +581,7 @@ def prepare_fast_lake(base: Path, dest: Path, days: int, open_days: int, *, reus
     last days stay open as a live lake's do), then the runs rollup built by ``refresh_runs``. ``reuse``: keep an
     earlier ``dest`` and its recorded figures (``ONEOFF.json``) instead. ``base`` is never written."""
     from tracelake.ingest.compact import compact_lake
-    from tracelake.ingest.derived import refresh_derived
+    from tracelake.ingest.derived import refresh_derived_isolated
 
     record = dest / "ONEOFF.json"
     if reuse and record.exists():
@@ -598,7 +598,7 @@ def prepare_fast_lake(base: Path, dest: Path, days: int, open_days: int, *, reus
     built = getattr(report, "rollup", None)
     log(f"  {compaction_s:.1f} s; the consumer's upkeep (tidy the open day, runs rollup, control results) ...")
     started = time.perf_counter()
-    upkeep = refresh_derived(Lake.at(dest), timedelta(hours=24))
+    upkeep = refresh_derived_isolated(Lake.at(dest), timedelta(hours=24), timeout_s=1800)
     refresh_s = time.perf_counter() - started
     runs = upkeep.runs.runs_recomputed
     if built is not None:
