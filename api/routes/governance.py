@@ -137,3 +137,26 @@ def governance_log(request: Request, key: LakeAdmin) -> JsonResponse:
         raise Unavailable(f"cannot read the governance log: {exc}") from None
     return JsonResponse({"rows": [e.__dict__ for e in reversed(entries)]})
 
+
+
+@router.get("/v1/governance/verify", summary="Check the commit chain, every commit and every live file (tamper "
+                                             "evidence); the head hash to anchor elsewhere")
+async def verify(request: Request, key: LakeAdmin, expect_head: str | None = None) -> JsonResponse:
+    """``tracelake verify`` with the server's chain key when it has one (the strong form: a public key a writer
+    to the lake cannot replace), else the key the lake publishes. ``status`` is ``clean``, ``tampered`` or
+    ``unverifiable``; the answer is 200 in all three (the finding is the answer, not an error)."""
+    ctx: AppContext = request.app.state.ctx
+    return await run_in_threadpool(_verify, ctx, expect_head)
+
+
+def _verify(ctx: AppContext, expect_head: str | None) -> JsonResponse:
+    from tracelake.governance.signing import configured_key
+    from tracelake.governance.verify import verify_lake
+
+    lake = ctx.lake
+    try:
+        signing = configured_key(ctx.settings.chain_key_file, None if lake.is_remote else lake.resolved)
+        report = verify_lake(lake, None if signing is None else signing.public, expect_head)
+    except OSError as exc:
+        raise Unavailable(f"cannot read the lake to verify it: {exc}") from None
+    return JsonResponse(report.as_dict())

@@ -60,3 +60,29 @@ def test_erase_route(serve: Any, settings: Any, keys: dict[str, Any]) -> None:
         log = c.get("/v1/governance/log").json()["rows"]
         assert [r["action"] for r in log] == ["erase"]
         assert EMAIL.lower() not in orjson.dumps(log).decode().lower()
+
+
+def test_verify_route_answers_clean_then_tampered_with_the_servers_key(serve: Any, settings: Any,
+                                                                       keys: dict[str, Any], tmp_path: Path) -> None:
+    from tests.governance.test_chain import event_files, rows
+    from tracelake.governance.seal import seal_lake
+    from tracelake.governance.signing import generate
+
+    lake = Lake.at(settings.lake)
+    lake.writer("events").write(rows(["a", "b"]), "b1")
+    key = generate(tmp_path / "keys" / "chain.pem")
+    sealed = seal_lake(lake, key)
+    settings.api_keys_file = keys["path"]
+    settings.chain_key_file = tmp_path / "keys" / "chain.pem"
+    server = serve(settings)
+    with server.client(keys["acme-admin"]) as c:
+        assert c.get("/v1/governance/verify").status_code == 403  # one tenant's admin: not the whole lake
+    with server.client(keys["all-admin"]) as c:
+        clean = c.get("/v1/governance/verify")
+        assert clean.status_code == 200, clean.text
+        assert (clean.json()["status"], clean.json()["head"]) == ("clean", sealed.head)
+        assert c.get("/v1/governance/verify", params={"expect_head": "0" * 64}).json()["status"] != "clean"
+        (lake.table_dir("events") / event_files(lake)[0]).unlink()  # a dropped file
+        tampered = c.get("/v1/governance/verify").json()
+        assert tampered["status"] == "tampered"
+        assert {f["kind"] for f in tampered["findings"]} >= {"missing"}
