@@ -120,6 +120,8 @@ class Settings(BaseSettings):
                               "before a vacuum deletes it")
     retention_cron: str | None = Field(
         None, description="cron (UTC) on which `alerts schedule` also applies the retention policy; unset = never")
+    verify_cron: str | None = Field(
+        None, description="cron (UTC) on which `alerts schedule` also runs `verify` (logged); unset = never")
     run_max_duration_h: float = Field(
         24.0, gt=0, description="longest run assumed when pruning partitions for run metrics (earlier events unseen)")
     alerts_rules_file: Path | None = Field(None, description="TOML drift-rules file (queries/alerts/rules.py)")

@@ -106,3 +106,28 @@ def test_the_scheduler_applies_retention_on_its_cron(tmp_path: Path, policy: Pat
     thread.join(60)
     entries = read_entries(lake)
     assert entries and entries[0].action == "retention" and entries[0].actor == "scheduler"
+
+
+def test_the_scheduler_verifies_on_its_cron_into_the_governance_log(tmp_path: Path) -> None:
+    from tests.governance.test_chain import rows
+    from tracelake.cli.governance_commands import start_verify_schedule
+    from tracelake.governance.seal import seal_lake
+    from tracelake.governance.signing import generate
+    from tracelake.settings import Settings
+
+    root = tmp_path / "lake"
+    lake = Lake.at(root)
+    lake.writer("events").write(rows(["a", "b"]), "b1")
+    key_file = tmp_path / "keys" / "chain.pem"
+    head = seal_lake(lake, generate(key_file)).head
+    config = Settings(lake=root, chain_key_file=key_file)
+    stop = threading.Event()
+    assert start_verify_schedule(config, lake, None, stop) is None  # no cron: no job
+    thread = start_verify_schedule(config, lake, "* * * * * *", stop)
+    assert thread is not None
+    assert wait_until(lambda: bool(read_entries(lake)), timeout=60, interval=0.2)
+    stop.set()
+    thread.join(60)
+    entry = read_entries(lake)[-1]
+    assert (entry.action, entry.actor) == ("verify", "scheduler")
+    assert entry.detail["status"] == "clean" and entry.detail["head"] == head

@@ -208,8 +208,10 @@ def alerts_run(lake: str | None, rules: str | None, now: str | None, fail_on_ale
 @webhook_option
 @click.option("--retention-cron", default=None, metavar="EXPR",
               help="Also apply the retention policy on this cron, UTC (TRACELAKE_RETENTION_CRON).")
+@click.option("--verify-cron", default=None, metavar="EXPR",
+              help="Also verify the commit chain on this cron, UTC, into the governance log (TRACELAKE_VERIFY_CRON).")
 def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str | None,
-                    retention_cron: str | None) -> None:
+                    retention_cron: str | None, verify_cron: str | None) -> None:
     """Run 'alerts run' on a cron schedule in a long-running process (and retention on its own, when set)."""
     from tracelake.queries.alerts.runner import run_once
     from tracelake.queries.alerts.schedule import CronSchedule, run_schedule
@@ -233,14 +235,16 @@ def alerts_schedule(cron: str, lake: str | None, rules: str | None, webhook: str
         _report_delivery(report)
 
     with stop_on_signals() as stop:
-        from tracelake.cli.governance_commands import start_retention_schedule
+        from tracelake.cli.governance_commands import start_retention_schedule, start_verify_schedule
 
         retention = start_retention_schedule(config, the_lake, retention_cron, stop)  # None: no retention cron
+        verifying = start_verify_schedule(config, the_lake, verify_cron, stop)  # None: no verify cron
         click.echo(f"tracelake: evaluating {len(rule_list)} rule(s) on cron '{cron}' (UTC), lake {the_lake}; "
                    f"next tick {schedule.next_after(datetime.now(UTC)).isoformat()}; Ctrl-C stops", err=True)
         ticks = run_schedule(schedule, tick, stop)
-        if retention is not None:
-            retention.join()  # stop is set: it ends after the application in hand, if any
+        for job in (retention, verifying):
+            if job is not None:
+                job.join()  # stop is set: it ends after the tick in hand, if any
     click.echo(f"tracelake: stopped after {ticks} tick(s)", err=True)
 
 

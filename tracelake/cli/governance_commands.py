@@ -75,6 +75,49 @@ def start_retention_schedule(config: Settings, the_lake: Lake, cron: str | None,
     return thread
 
 
+def start_verify_schedule(config: Settings, the_lake: Lake, cron: str | None,
+                          stop: threading.Event) -> threading.Thread | None:
+    """The scheduler's verify job: ``tracelake verify`` at every tick of ``cron`` (or ``TRACELAKE_VERIFY_CRON``)
+    on a thread of its own until ``stop`` is set; None when no cron is configured. Each result (status, head,
+    finding kinds) is appended to ``governance_log`` (action ``verify``, actor ``scheduler``) and logged on one
+    line (an error when tampered). Verify runs before that entry is sealed: the job never signs what it checks.
+    The signatures are checked against the configured chain key when there is one, else the lake's published
+    key."""
+    from tracelake.queries.alerts.schedule import CronSchedule, run_schedule
+
+    expression = cron or config.verify_cron
+    if expression is None:
+        return None
+    schedule = CronSchedule(expression)
+
+    def tick(at: datetime) -> None:
+        from tracelake.governance.log import append_entry
+        from tracelake.governance.seal_hooks import seal_quietly
+        from tracelake.governance.signing import configured_key
+        from tracelake.governance.verify import verify_lake
+
+        logger = logging.getLogger("tracelake.governance")
+        try:
+            signing = configured_key(config.chain_key_file, None if the_lake.is_remote else the_lake.resolved)
+            report = verify_lake(the_lake, None if signing is None else signing.public)
+            append_entry(the_lake, "verify", {"status": report.status, "head": report.head,
+                                              "findings": len(report.findings), "kinds": sorted(report.kinds())},
+                         actor="scheduler", at=at)
+        except (OSError, TracelakeError) as exc:  # one line; the next tick tries again
+            logger.error("verify at tick %s failed: %s", at.isoformat(), exc)
+            return
+        seal_quietly(the_lake, config.chain_key_file)
+        line = (f"verify tick {at.isoformat()}: {report.status}, head {report.head}, "
+                f"{len(report.findings)} finding(s) {', '.join(sorted(report.kinds()))}")
+        logger.log(logging.ERROR if report.status == "tampered" else logging.INFO, "%s", line)
+        click.echo(f"tracelake: {line}", err=True)
+
+    thread = threading.Thread(target=run_schedule, args=(schedule, tick, stop), name="verify-schedule", daemon=True)
+    thread.start()
+    click.echo(f"tracelake: verifying the lake's commit chain on cron '{expression}' (UTC)", err=True)
+    return thread
+
+
 def _horizon(config: Settings) -> timedelta:
     return timedelta(hours=config.run_max_duration_h)
 
