@@ -51,7 +51,7 @@ from tracelake.lake.delta import (
 )
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
-from tracelake.queries.controls.evaluate import COLUMNS, results_sql
+from tracelake.queries.controls.evaluate import COLUMNS, EVENT_COLUMNS, results_sql, staged_sql
 from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.rollup.runs import _connection, _covered_files, _near, _parquet, _readable, _source, _touched
 from tracelake.queries.timewin import Window
@@ -98,31 +98,37 @@ def _as_rows(table: pa.Table) -> pa.Table:
     return CONTROL_RESULTS.for_delta(table.set_column(index, CONTROL_RESULTS.partition, dates))
 
 
-CHUNK_BYTES = 64 * 1024 * 1024
-"""About how many bytes of events files one evaluation reads at most: a larger source is evaluated in runs
-buckets (``hash(run_id) % k``), each a statement of its own. One statement over a 10M-event lake (1 GB of
-events) stalled in DuckDB 1.5 (every worker idle, the query never finished); buckets of this size finish, and
-bound the memory one statement holds."""
+CHUNK_BYTES = 256 * 1024 * 1024
+"""About how many bytes of events files one evaluation step reads at most: a larger source is evaluated in
+run buckets (``hash(run_id) % k``), which bounds the memory the refresh holds (a bucket's events are
+materialized as temp tables, :func:`_evaluate`)."""
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: list[DataFile], *,
               touched: bool) -> tuple[pa.Table, int]:
     """Every verdict of the runs in ``source`` (only those in the temp table ``touched`` when ``touched``), and
-    how many runs that is: :func:`results_sql` over the ``events`` view's de-duplication of ``source``, run
-    by run bucket (:data:`CHUNK_BYTES`). A run's events all fall in its bucket, so the buckets' rows are the
-    whole statement's rows."""
+    how many runs that is: the rows of :func:`results_sql` over the ``events`` view's de-duplication of
+    ``source``, computed in steps (:func:`staged_sql`) run bucket by run bucket (:data:`CHUNK_BYTES`). A run's
+    events all fall in its bucket, so the buckets' rows are the whole statement's rows."""
     buckets = max(1, math.ceil(sum(f.size for f in source) / CHUNK_BYTES))
     parts, runs = [], 0
+    setup, per_control = staged_sql(library, "bucket_events")
+    columns = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
     for bucket in range(buckets):
         clauses = ["(tenant, run_id) IN (SELECT tenant, run_id FROM touched)"] if touched else []
         if buckets > 1:
             clauses.append(f"hash(run_id) % {buckets} = {bucket}")
         scope = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         con.execute(EVENTS_VIEW.format(source=_source([f.uri for f in source]), scope=scope))
-        parts.append(con.execute(results_sql(library, "events")).to_arrow_table())
-        found = con.execute("SELECT count(*) FROM (SELECT DISTINCT tenant, run_id FROM events)").fetchone()
+        # One scan of the files per bucket: the de-duplicated events the controls read, then the shared
+        # relations, then each control over them.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE bucket_events AS SELECT {columns} FROM events")
+        for statement in setup:
+            con.execute(statement)
+        parts.extend(con.execute(statement).to_arrow_table() for statement in per_control)
+        found = con.execute("SELECT count(*) FROM run_keys").fetchone()
         runs += int(found[0]) if found else 0
-    return (pa.concat_tables(parts) if len(parts) > 1 else parts[0]), runs
+    return pa.concat_tables(parts), runs
 
 
 def _days_reached(rows: pa.Table, new: list[DataFile], run_horizon: timedelta) -> str:
