@@ -1,16 +1,16 @@
 """What the confirmed-outcome metrics cost against their claim-only peers, on the 10 M-event fast bench lake.
 
     python bench/confirmed.py [--lake ~/.cache/tracelake/bench-fast-10000000-30-1-open1] [--share 0.1]
-                              [--repeats 5] [--keep]
+                              [--days 5] [--repeats 5] [--keep]
 
 Confirmations are joined to runs when a metric is asked (docs/contract/metrics.md "Confirmed outcomes"), not
 stored in the runs rollup, because they arrive days after their run's horizon. This measures that choice:
 
 1. A hard-linked copy of the cached fast lake (``cp -al``; the cached lake is never written), plus one
-   ``outcome_confirmed`` event for ``--share`` of its successful runs (1 to 48 h after the run, 5 % reversed,
-   half by run_id, half by an idempotency key), appended in one commit; the runs rollup brought up to date
-   (confirmations touch no run); the closed days compacted again (appended in one go, the confirmations dirty
-   every day, where a live lake compacts each day with its own).
+   ``outcome_confirmed`` event for ``--share`` of the successful runs of the last ``--days`` days (1 to 48 h
+   after the run, 5 % reversed, half by run_id, half by an idempotency key), appended in one commit; the runs
+   rollup brought up to date (confirmations touch no run); the days they dirtied compacted again (a live lake
+   compacts each day with its own confirmations in it).
 2. For one workflow, over the last compacted day and over all days: each pair (claim-only, confirmed) on a fresh
    connection each time (as the CLI and API do), alternating, median of ``--repeats``; the ratio of medians.
    Every confirmed answer is checked against the event-level path (``rollup=False``) once.
@@ -45,15 +45,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def add_confirmations(lake: Path, share: float) -> int:
+def add_confirmations(lake: Path, share: float, days: int) -> int:
     """Append confirmations for ``share`` of the successful runs (module docstring); returns how many."""
     from tracelake.lake.lake import Lake
     from tracelake.lake.tables import EVENTS
     from tracelake.queries.engine import open_lake
 
     with open_lake(lake) as con:
+        # The runs of the last `days` days only: the days their confirmations land in are compacted again below.
         runs = con.query(f"SELECT tenant, run_id, workflow, workflow_version, finished_at FROM runs "
-                         f"WHERE outcome = 'success' USING SAMPLE {share * 100}% (bernoulli, 7)",
+                         f"WHERE outcome = 'success' AND finished_at >= (SELECT max(finished_at) FROM runs) "
+                         f"- INTERVAL {int(days)} DAY USING SAMPLE {share * 100}% (bernoulli, 7)",
                          name="bench: sample", max_rows=10_000_000).dicts()
     rng = np.random.default_rng(7)
     n = len(runs)
@@ -109,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", type=Path, default=DEFAULT_LAKE)
     parser.add_argument("--share", type=float, default=0.1)
+    parser.add_argument("--days", type=int, default=5, help="confirm runs of the last DAYS days only")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the copy (printed) instead of deleting it")
     args = parser.parse_args()
@@ -122,7 +125,7 @@ def main() -> None:
     subprocess.run(["cp", "-al", str(args.lake), str(copy)], check=True)
     try:
         started = time.perf_counter()
-        added = add_confirmations(copy, args.share)
+        added = add_confirmations(copy, args.share, args.days)
         append_s = time.perf_counter() - started
         report = refresh_runs(copy)
         log(f"{added} confirmations appended in {append_s:.1f} s; rollup refresh {report.seconds:.2f} s, "
