@@ -430,6 +430,11 @@ def _vacuum(lake: Lake, table: Table, delta: DeltaTable, hours: int, *, full: bo
     return len(named)
 
 
+COMPACT_UPKEEP_TIMEOUT_S = 3600.0
+"""How long compaction's refresh of the derived tables may take (a first build of a large lake's rollup and
+control results takes minutes); past it the worker is killed and ``TimeoutError`` (an ``OSError``) raised."""
+
+
 def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date | None = None,
                  on_quarantine: OnQuarantine | None = None, *,
                  retention_hours: int = DEFAULT_RETENTION_HOURS,
@@ -451,13 +456,13 @@ def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date 
                 report.partitions.append(result)
     # A rewrite replaces files, so the runs rollup sees them as new: bring it up to date here, once, rather
     # than leave the recompute to the next reader's tail (its rows do not change: compaction keeps every
-    # event the views count).
-    from tracelake.queries.rollup import refresh_runs
+    # event the views count). The consumer's upkeep does it (with control_results, under the default controls
+    # configuration; the open days' tidy is the consumers' job), in a worker with a time limit: a DuckDB query
+    # that parks for good must not hang compact.
+    from tracelake.ingest.derived import refresh_derived_isolated
 
-    report.rollup = refresh_runs(lake, run_horizon)
-    from tracelake.queries.controls.results import refresh_controls
-
-    report.controls = refresh_controls(lake, run_horizon)
+    derived = refresh_derived_isolated(lake, run_horizon, timeout_s=COMPACT_UPKEEP_TIMEOUT_S, tidy=False)
+    report.rollup, report.controls = derived.runs, derived.controls
     for table in (*TABLES, RUNS, CONTROL_RESULTS):
         done = maintain_table(lake, table, retention_hours)
         if done is not None:

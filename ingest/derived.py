@@ -48,14 +48,14 @@ class DerivedReport:
 
 
 def refresh_derived(lake: Lake, run_horizon: timedelta,
-                    controls_config: str | os.PathLike[str] | None = None) -> DerivedReport:
-    """Tidy, then refresh the runs rollup and the control results (module docstring)."""
+                    controls_config: str | os.PathLike[str] | None = None, *, tidy: bool = True) -> DerivedReport:
+    """Tidy (unless ``tidy`` is off), then refresh the runs rollup and the control results (module docstring)."""
     from tracelake.ingest.tidy import tidy_lake
     from tracelake.queries.controls.library import configure
     from tracelake.queries.controls.results import refresh_controls
     from tracelake.queries.rollup import refresh_runs
 
-    tidied = tidy_lake(lake)
+    tidied = tidy_lake(lake) if tidy else []
     runs = refresh_runs(lake, run_horizon)
     return DerivedReport(tidied, runs, refresh_controls(lake, run_horizon, configure(controls_config)))
 
@@ -82,9 +82,9 @@ def _forkserver() -> Any:
 
 
 def _upkeep_worker(sender: Any, lake: Lake, run_horizon: timedelta,
-                   controls_config: str | os.PathLike[str] | None) -> None:
+                   controls_config: str | os.PathLike[str] | None, tidy: bool) -> None:
     try:
-        sender.send(("ok", refresh_derived(lake, run_horizon, controls_config)))
+        sender.send(("ok", refresh_derived(lake, run_horizon, controls_config, tidy=tidy)))
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
         sender.send(("error", exc))
     finally:
@@ -93,12 +93,12 @@ def _upkeep_worker(sender: Any, lake: Lake, run_horizon: timedelta,
 
 def refresh_derived_isolated(lake: Lake, run_horizon: timedelta,
                              controls_config: str | os.PathLike[str] | None = None,
-                             timeout_s: float = UPKEEP_TIMEOUT_S) -> DerivedReport:
+                             timeout_s: float = UPKEEP_TIMEOUT_S, *, tidy: bool = True) -> DerivedReport:
     """:func:`refresh_derived` in a worker process; ``TimeoutError`` (the worker killed) past ``timeout_s``,
     what the worker raised otherwise, ``RuntimeError`` when it died without an answer."""
     context = _forkserver()
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_upkeep_worker, args=(sender, lake, run_horizon, controls_config),
+    process = context.Process(target=_upkeep_worker, args=(sender, lake, run_horizon, controls_config, tidy),
                               daemon=True)
     process.start()
     sender.close()
