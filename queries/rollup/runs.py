@@ -63,7 +63,7 @@ from tracelake.lake.delta import (
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
-from tracelake.queries.rollup.tail import UNKNOWN, known_range
+from tracelake.queries.rollup.tail import Known, known_range
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import EVENTS_VIEW, RUN_FACTS_SQL, empty_source_sql, sql_string
 
@@ -334,11 +334,12 @@ def _tail_source(lake: Lake, covered: int, current: list[DataFile], tail: list[D
     if known is None:
         return _parquet(sorted(new)) if new else empty_source_sql(EVENTS.schema, EVENTS.partition)
     where = ""
-    if known != UNKNOWN:
-        low, high = known
-        covered_near = [f for f in covered_near if low.date() <= f.day <= high.date()]
-        where = (f" WHERE ts BETWEEN TIMESTAMPTZ {sql_string(low.isoformat())} "
-                 f"AND TIMESTAMPTZ {sql_string(high.isoformat())}")
+    if isinstance(known, Known):
+        covered_near = [f for f in covered_near if known.first.date() <= f.day <= known.last.date()]
+        where = (f" WHERE ts BETWEEN TIMESTAMPTZ {sql_string(known.first.isoformat())} "
+                 f"AND TIMESTAMPTZ {sql_string(known.last.isoformat())}")
+        if known.run_ids is not None:  # a few runs named: the scan decodes their rows' columns only
+            where += f" AND run_id IN ({', '.join(sql_string(r) for r in known.run_ids)})"
     old = _readable(lake, covered_near)
     parts = ([f"SELECT * FROM {_parquet(sorted(new))}"] if new else []) + (
         [f"SELECT * FROM {_parquet(old)}{where}"] if old else [])

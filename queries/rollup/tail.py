@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
@@ -29,7 +30,21 @@ import pyarrow.dataset as ds
 from tracelake.lake.lake import Lake, _filesystem, _fs_path
 
 UNKNOWN: Final = "unknown"
-Range = tuple[datetime, datetime] | None | Literal["unknown"]
+MAX_LISTED_RUNS = 1000
+"""Known touched runs named one by one in the covered scan's filter (more: the time range alone)."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """The touched runs the rollup knows: the time range of their events, and their run ids (None: too many to
+    list)."""
+
+    first: datetime
+    last: datetime
+    run_ids: tuple[str, ...] | None
+
+
+Range = Known | None | Literal["unknown"]
 
 _cache: dict[tuple[str, int, frozenset[str]], Range] = {}
 _lock = threading.Lock()
@@ -37,9 +52,9 @@ _MAX_CACHED = 64
 
 
 def known_range(lake: Lake, covered: int, tail_files: Sequence[str], rollup_files: Sequence[str]) -> Range:
-    """The ``(first, last)`` event time of the touched runs (runs with an event in ``tail_files``) that have a
-    row in ``rollup_files`` (the rollup's files of the days near the tail); None when none has one;
-    :data:`UNKNOWN` when a file could not be read."""
+    """The first and last event time (and the run ids, when few) of the touched runs (runs with an event in
+    ``tail_files``) that have a row in ``rollup_files`` (the rollup's files of the days near the tail); None
+    when none has one; :data:`UNKNOWN` when a file could not be read."""
     key = (lake.uri, covered, frozenset(tail_files))
     with _lock:
         if key in _cache:
@@ -84,9 +99,12 @@ def _compute(lake: Lake, tail_files: Sequence[str], rollup_files: Sequence[str])
         return None
     keys = set(zip(touched.column("tenant").cast(pa.string()).to_pylist(),
                    touched.column("run_id").cast(pa.string()).to_pylist(), strict=True))
-    firsts, lasts = [], []
+    firsts, lasts, ids = [], [], set()
     for tenant, run_id, first, last in zip(*(rows.column(c).to_pylist() for c in rows.column_names), strict=True):
         if (tenant, run_id) in keys and first is not None and last is not None:
             firsts.append(first)
             lasts.append(last)
-    return (min(firsts), max(lasts)) if firsts else None
+            ids.add(run_id)
+    if not firsts:
+        return None
+    return Known(min(firsts), max(lasts), tuple(sorted(ids)) if len(ids) <= MAX_LISTED_RUNS else None)
