@@ -5,6 +5,7 @@ decorators, in the module of its stage and registered below:
 
 - :mod:`tracelake.cli.ingest_commands`: ``ingest-file``, ``consume``, ``redact``, ``compact``, ``lake check``;
 - :mod:`tracelake.cli.analytics_commands`: ``metrics``, ``sql``, ``alerts run|schedule|compare``;
+- :mod:`tracelake.cli.flags_commands`: ``flags set|get|list|history``;
 - :mod:`tracelake.cli.api_commands`: ``api``, ``keys create|list``;
 - :mod:`tracelake.cli.tool_commands`: ``demo``, ``kafka install|start``, ``schema``, ``validate``;
 - :mod:`tracelake.cli.s3_commands`: ``s3 install|start``.
