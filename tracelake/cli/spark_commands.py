@@ -48,11 +48,13 @@ def spark_metrics(name: str, lake: str | None, group_by: str | None, since: str 
 
     config = settings(lake=lake)
     check_pyspark()
-    from tracelake.queries.metrics import get_spec, parse_group_by, parse_where
+    from tracelake.queries.metrics import MetricArgumentError, get_spec, parse_group_by, parse_where
     from tracelake.spark.metrics import compute_metric
     from tracelake.spark.session import spark_session
 
-    get_spec(name)  # an unknown metric is refused before Spark starts
+    if not get_spec(name).spark:  # an unknown or DuckDB-only metric is refused before Spark starts
+        raise MetricArgumentError(f"{name} is computed by DuckDB only (its control SQL is DuckDB's); "
+                                  f"use 'tracelake metrics {name}'")
     groups, filters = parse_group_by(group_by), parse_where(where)
     start, end = _time(since, "--since"), _time(until, "--until")
     the_lake = lake_of(config)
