@@ -111,7 +111,8 @@ def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: l
     ``source``, computed in steps (:func:`staged_sql`) run bucket by run bucket (:data:`CHUNK_BYTES`). A run's
     events all fall in its bucket, so the buckets' rows are the whole statement's rows."""
     buckets = max(1, math.ceil(sum(f.size for f in source) / CHUNK_BYTES))
-    parts, runs = [], 0
+    parts: list[pa.Table] = []
+    runs = 0
     setup, per_control = staged_sql(library, "bucket_events")
     columns = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
     for bucket in range(buckets):
