@@ -31,8 +31,7 @@ an unreadable file leaves its day untidied (``skipped``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,7 @@ from tracelake.lake.delta import (
     open_table,
     storage_error,
 )
+from tracelake.lake.duck import private_connection
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import EVENTS, Table
 from tracelake.queries.views import sql_string
@@ -141,7 +141,7 @@ def tidy_day(lake: Lake, table: Table, day: date) -> TidyResult:
         if not tail:
             return TidyResult(table.name, day, removed, False, len(files))
         try:
-            with _connection(lake) as con:
+            with private_connection(lake) as con:
                 copies = _copies(con, prefix, tail)
                 if copies and not _unique_positions(con, files, copies):
                     return TidyResult(table.name, day, removed, False, len(files),
@@ -216,21 +216,6 @@ _NO_ROWS = "(SELECT NULL::VARCHAR AS tenant, NULL::VARCHAR AS event_id, NULL::VA
 def _parquet(files: Sequence[DataFile]) -> str:
     listed = ", ".join(sql_string(f.uri) for f in files)
     return f"read_parquet([{listed}], union_by_name = true)"
-
-
-@contextmanager
-def _connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
-    import duckdb
-
-    from tracelake.lake.duck import load_lake_extensions, needed_extensions
-
-    con = duckdb.connect(":memory:", config={"threads": 2})
-    try:
-        con.execute("SET enable_progress_bar = false")
-        load_lake_extensions(con, lake, needed_extensions(lake))
-        yield con
-    finally:
-        con.close()
 
 
 def _deltalake() -> Any:

@@ -43,8 +43,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -60,6 +60,7 @@ from tracelake.lake.delta import (
     open_table,
     storage_error,
 )
+from tracelake.lake.duck import private_connection
 from tracelake.lake.files import split_files
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
@@ -136,20 +137,9 @@ def _source(files: Sequence[str]) -> str:
     return f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true)"
 
 
-@contextmanager
-def _connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
-    import duckdb
-
-    from tracelake.lake.duck import load_lake_extensions, needed_extensions
-
-    con = duckdb.connect(":memory:", config={"threads": 2})
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        load_lake_extensions(con, lake, needed_extensions(lake))
-        yield con
-    finally:
-        con.close()
+def _connection(lake: Lake) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A private connection for the rollup's work (:func:`tracelake.lake.duck.private_connection`)."""
+    return private_connection(lake)
 
 
 def _touched(con: duckdb.DuckDBPyConnection, new_files: Sequence[str]) -> None:

@@ -24,8 +24,8 @@ the temp tables its SQL needs (``expired_runs``). Failure modes: ``OSError`` whe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from tracelake.errors import Unavailable
 from tracelake.lake.delta import DataFile, _data_files, open_table, storage_error
+from tracelake.lake.duck import private_connection
 from tracelake.lake.tables import Table
 from tracelake.queries.views import sql_string
 
@@ -101,21 +102,9 @@ class StepReport:
         return [p for p in self.partitions if p.action != "keep"]
 
 
-@contextmanager
-def connection(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB connection able to read ``lake``'s files (UTC, two threads)."""
-    import duckdb
-
-    from tracelake.lake.duck import load_lake_extensions, needed_extensions
-
-    con = duckdb.connect(":memory:", config={"threads": 2})
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        load_lake_extensions(con, lake, needed_extensions(lake))
-        yield con
-    finally:
-        con.close()
+def connection(lake: Lake) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A private DuckDB connection able to read ``lake``'s files (:func:`tracelake.lake.duck.private_connection`)."""
+    return private_connection(lake)
 
 
 def _source(files: list[DataFile]) -> str:

@@ -25,6 +25,8 @@ virtual-hosted style is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,3 +125,20 @@ def _literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("a NUL character cannot appear in a SQL literal")
     return "'" + value.replace("'", "''") + "'"
+
+
+@contextmanager
+def private_connection(lake: LakeLike, threads: int = 2) -> Iterator[Any]:
+    """A private in-memory DuckDB connection able to read ``lake``'s files (UTC, no progress bar, the lake's
+    extensions and S3 secret), closed on exit: for the lake's own maintenance (rollups, tidy, retention), never
+    for a user's question (those go through :func:`tracelake.queries.engine.open_lake`)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"threads": threads})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        load_lake_extensions(con, lake, needed_extensions(lake))
+        yield con
+    finally:
+        con.close()
