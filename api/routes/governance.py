@@ -23,7 +23,7 @@ from tracelake.api.context import AppContext
 from tracelake.api.keys import ApiKey
 from tracelake.api.lake import limits, run_horizon
 from tracelake.api.responses import JsonResponse
-from tracelake.errors import Forbidden, Unavailable
+from tracelake.errors import Forbidden, Refused, Unavailable
 
 router = APIRouter(tags=["governance"])
 
@@ -56,7 +56,8 @@ def _policy(ctx: AppContext) -> Any:
 
     path = ctx.settings.retention_policy_file
     if path is None:
-        raise Unavailable("no retention policy is configured on the server (TRACELAKE_RETENTION_POLICY_FILE)")
+        # The request cannot be carried out as the server is set up (422), not a server failure.
+        raise Refused("no retention policy is configured on the server (TRACELAKE_RETENTION_POLICY_FILE)")
     try:
         return load_policy(path)
     except PolicyError as exc:
