@@ -70,7 +70,8 @@ def _assert_in_bucket(data_dir: Path, stored: int) -> None:
         assert files and all(f.uri.startswith(f"{S3_LAKE}/events/event_date=") for f in files)
         table = DeltaTable(lake.table_uri("events"), storage_options=lake.storage_options)
         keys = table.to_pyarrow_table(columns=["tenant", "event_id"]).to_pylist()
-        assert len(keys) == stored == len({(k["tenant"], k["event_id"]) for k in keys})
+        # Every stored event, each once; the second wave of the loop (after the count) may have added more.
+        assert len(keys) == len({(k["tenant"], k["event_id"]) for k in keys}) >= stored
 
 
 def test_demo_lake_is_replaced_only_when_it_is_a_demo_lake(tmp_path: Path) -> None:
