@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from tracelake.lake.delta import (
     DataFile,
-    _data_files,
+    add_files,
     ensure_table,
     files_and_transaction,
     live_files,
@@ -164,7 +164,7 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
         if covered is not None and covered >= target:
             return ControlsRefreshReport(covered, covered, 0, 0, 0, None, False, time.perf_counter() - started,
                                          attempt)
-        live = _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+        live = add_files(lake, EVENTS, events.get_add_actions(flatten=True))
         readable = set(_readable(lake, live))
         live = [f for f in live if f.uri in readable]
         old = _covered_files(lake, covered) if covered is not None else None
@@ -267,7 +267,7 @@ def compute_results(lake_ref: LakeRef, *, library: ControlLibrary | None = None)
     lake = as_lake(lake_ref)
     library = library or active_library()
     events = open_table(lake, EVENTS)
-    files = [] if events is None else _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+    files = [] if events is None else add_files(lake, EVENTS, events.get_add_actions(flatten=True))
     readable = set(_readable(lake, files))
     with _connection(lake) as con:
         rows, _runs = _evaluate(con, library, [f for f in files if f.uri in readable], touched=False)

@@ -53,7 +53,7 @@ import pyarrow as pa
 
 from tracelake.lake.delta import (
     DataFile,
-    _data_files,
+    add_files,
     ensure_table,
     files_and_transaction,
     live_files,
@@ -112,7 +112,7 @@ class RefreshReport:
 def _file_uris(lake: Lake, delta: DeltaTable) -> list[str]:
     """The readable live data files of ``delta`` (an events snapshot); unreadable local files are left out, as
     the views leave them out."""
-    files = _data_files(lake, EVENTS, delta.get_add_actions(flatten=True))
+    files = add_files(lake, EVENTS, delta.get_add_actions(flatten=True))
     return [f.uri for f in files] if lake.is_remote else split_files(files)[0]
 
 
@@ -126,7 +126,7 @@ def _files_at(lake: Lake, version: int) -> list[str] | None:
     except deltalake.exceptions.DeltaError as exc:
         log.warning("events version %d cannot be loaded (%s): the runs rollup is rebuilt whole", version, exc)
         return None
-    files = _data_files(lake, EVENTS, old.get_add_actions(flatten=True))
+    files = add_files(lake, EVENTS, old.get_add_actions(flatten=True))
     return [f.uri for f in files]
 
 
@@ -190,7 +190,7 @@ def refresh_runs(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours=24)
         target = int(events.version())
         if covered is not None and covered >= target:
             return RefreshReport(covered, covered, 0, 0, None, time.perf_counter() - started, attempt)
-        live = _data_files(lake, EVENTS, events.get_add_actions(flatten=True))
+        live = add_files(lake, EVENTS, events.get_add_actions(flatten=True))
         readable = set(_readable(lake, live))
         live = [f for f in live if f.uri in readable]
         old = _covered_files(lake, covered) if covered is not None else frozenset()
@@ -319,7 +319,8 @@ def _tail_source(lake: Lake, covered: int, current: list[DataFile], tail: list[D
     them only between the first and last event time of the touched runs the rollup knows (none when it knows
     none; all of them when that cannot be told): :mod:`tracelake.queries.rollup.tail`."""
     new = set(touched_files)
-    covered_near = [f for f in _near(current, tail, run_horizon) if f.uri not in {t.uri for t in tail}]
+    tail_uris = {t.uri for t in tail}
+    covered_near = [f for f in _near(current, tail, run_horizon) if f.uri not in tail_uris]
     known = known_range(lake, covered, touched_files, _readable(lake, _near(stored, tail, run_horizon)))
     if known is None:
         return _parquet(sorted(new)) if new else empty_source_sql(EVENTS.schema, EVENTS.partition)

@@ -48,7 +48,7 @@ from tracelake.governance.retention_partitions import (
     survey,
 )
 from tracelake.governance.retention_plan import IN_EXPIRED, register_expired, run_table
-from tracelake.lake.delta import _data_files, open_table
+from tracelake.lake.delta import add_files, open_table
 from tracelake.lake.lake import Lake, LakeRef, as_lake
 from tracelake.lake.tables import ALERTS, CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, Table
 from tracelake.queries.views import sql_string
@@ -170,7 +170,7 @@ def _forget_vanished_runs(lake: Lake, con: Any, runs: list[dict[str, str | None]
     if not runs:
         return
     delta = open_table(lake, EVENTS)
-    files = [] if delta is None else _data_files(lake, EVENTS, delta.get_add_actions(flatten=True))
+    files = [] if delta is None else add_files(lake, EVENTS, delta.get_add_actions(flatten=True))
     register_expired(con, run_table([r["tenant"] or "" for r in runs], [r["run_id"] or "" for r in runs]))
     if files:
         listed = ", ".join(sql_string(f.uri) for f in files)

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from tracelake.lake.delta import LOG_DIR, _data_files, open_table, relative_path, storage_error
+from tracelake.lake.delta import LOG_DIR, add_files, open_table, relative_path, storage_error
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import Table
 
@@ -85,7 +85,7 @@ def purge_table(lake: Lake, table: Table, partitions: set[str], pattern: re.Patt
         pinned.create_checkpoint()
     except deltalake.exceptions.DeltaError as exc:
         raise storage_error(exc) from exc
-    live = {relative_path(lake, table, f) for f in _data_files(lake, table, delta.get_add_actions(flatten=True))}
+    live = {relative_path(lake, table, f) for f in add_files(lake, table, delta.get_add_actions(flatten=True))}
     objects = LakeObjects(lake)
     folder = f"{table.name}/{LOG_DIR}"
     deleted = 0

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tracelake.errors import Unavailable
-from tracelake.lake.delta import DataFile, _data_files, open_table, storage_error
+from tracelake.lake.delta import DataFile, add_files, open_table, storage_error
 from tracelake.lake.duck import private_connection
 from tracelake.lake.tables import Table
 from tracelake.queries.views import sql_string
@@ -155,7 +155,7 @@ def survey(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step) -> StepReport
     delta = open_table(lake, step.table)
     if delta is None:
         return report
-    files = _data_files(lake, step.table, delta.get_add_actions(flatten=True))
+    files = add_files(lake, step.table, delta.get_add_actions(flatten=True))
     if not files:
         return report
     days = _by_day(files)
@@ -196,7 +196,7 @@ def _apply_partition(lake: Lake, con: duckdb.DuckDBPyConnection, step: Step, day
         delta = open_table(lake, step.table)
         if delta is None:
             return PartitionChange(step.table.name, day.isoformat(), 0, 0, 0, 0, 0, "keep", attempts=attempt)
-        files = [f for f in _data_files(lake, step.table, delta.get_add_actions(flatten=True)) if f.day == day]
+        files = [f for f in add_files(lake, step.table, delta.get_add_actions(flatten=True)) if f.day == day]
         if known is not None and known_files == frozenset(f.uri for f in files):
             counts = (known.rows, known.removed_rows, known.removed_runs)
         else:

@@ -295,9 +295,6 @@ def add_files(lake: Lake, table: Table, actions: Any) -> list[DataFile]:
     return out
 
 
-_data_files = add_files  # the name other modules import
-
-
 def _millis(value: Any) -> int:
     """An add action's modification time as ms since the epoch (delta-rs gives a timestamp or an integer)."""
     if value is None:
