@@ -19,6 +19,8 @@ literals via :func:`~tracelake.queries.views.sql_string`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tracelake.lake.tables import CONTROL_RESULTS
 from tracelake.queries.controls.library import Control, ControlLibrary
 from tracelake.queries.controls.model import ControlsConfig
@@ -48,7 +50,14 @@ def config_values(config: ControlsConfig) -> dict[str, str]:
         "slo_green_ms": _number(slo.green), "slo_yellow_ms": _number(slo.yellow), "slo_red_ms": _number(slo.red),
         "slo_default_ms": _number(slo.default),
         "run_budgets": budgets_relation(dict(config.budgets.run_cost_usd)),
+        "key_horizon_us": str(int(config.idempotency.key_horizon_h * 3_600_000_000)),
     }
+
+
+def key_horizon(library: ControlLibrary) -> timedelta:
+    """How far back another run's success under the same idempotency key counts (``[idempotency]
+    key_horizon_h``): the evaluation of a run must see the key successes that far before its calls."""
+    return timedelta(hours=library.config.idempotency.key_horizon_h)
 
 
 def _applies(control: Control) -> str:
@@ -83,7 +92,7 @@ LEFT JOIN (
 
 
 # The relations common.sql defines, in order (each may read the ones before it).
-COMMON_RELATIONS = ("ev", "run_keys", "initiators", "mutations")
+COMMON_RELATIONS = ("ev", "run_keys", "initiators", "mutations", "key_successes")
 # The columns of the events the shared relations read (ev's SELECT).
 EVENT_COLUMNS = ("tenant", "run_id", "event_id", "event_type", "ts", "duration_ms", "workflow", "workflow_version",
                  "team", "release", "environment", "agent", "initiator", "outcome", "tool_name", "schema_valid",
@@ -91,12 +100,18 @@ EVENT_COLUMNS = ("tenant", "run_id", "event_id", "event_type", "ts", "duration_m
                  "decision", "approver", "wait_ms", "budget")
 
 
-def staged_sql(library: ControlLibrary, events: str = "events") -> tuple[list[str], list[str]]:
+def _common(library: ControlLibrary, events: str, key_events: str | None) -> str:
+    return (library.common_sql.strip().replace("{events}", events)
+            .replace("{key_events}", events if key_events is None else key_events))
+
+
+def staged_sql(library: ControlLibrary, events: str = "events",
+               key_events: str | None = None) -> tuple[list[str], list[str]]:
     """:func:`results_sql` in steps, for a connection that may create temp tables (the refresh's own): the
-    statements that make each shared relation a temp table of that name (over ``events``), then one
-    statement per control over them. The same rows; each statement small (one statement for every control
-    stalled DuckDB 1.5 on a 10M-event lake)."""
-    common = library.common_sql.strip().replace("{events}", events)
+    statements that make each shared relation a temp table of that name (over ``events`` and
+    ``key_events``), then one statement per control over them. The same rows; each statement small (one
+    statement for every control stalled DuckDB 1.5 on a 10M-event lake)."""
+    common = _common(library, events, key_events)
     setup = [f"CREATE OR REPLACE TEMP TABLE {name} AS WITH {common} SELECT * FROM {name}"
              for name in COMMON_RELATIONS]
     values = config_values(library.config)
@@ -105,11 +120,14 @@ def staged_sql(library: ControlLibrary, events: str = "events") -> tuple[list[st
     return setup, per_control
 
 
-def results_sql(library: ControlLibrary, events: str = "events") -> str:
+def results_sql(library: ControlLibrary, events: str = "events", key_events: str | None = None) -> str:
     """Every run's verdict per control of ``library`` over the relation ``events`` (de-duplicated events, any
-    scope): one row per (run, control), the :data:`~tracelake.lake.tables.CONTROL_RESULTS` columns."""
+    scope): one row per (run, control), the :data:`~tracelake.lake.tables.CONTROL_RESULTS` columns.
+    ``key_events`` (default: ``events``) holds the events whose successful keyed mutations the runs' keys are
+    compared with (``idempotency_single_success``): it must hold every such success of the runs' tenants from
+    :func:`key_horizon` before each run's first call up to its last, or a run may pass that fails."""
     values = config_values(library.config)
-    ctes = [library.common_sql.strip().replace("{events}", events)]
+    ctes = [_common(library, events, key_events)]
     for control in library.controls:
         body = render(control.sql, values).strip().rstrip(";")
         ctes.append(f"{_cte(control)} AS (\n{body}\n)")

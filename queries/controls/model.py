@@ -7,7 +7,8 @@ the field, never a traceback):
   per control: ``id``, ``version``, ``description``, ``risk``, ``practice``, ``severity``, ``owner``,
   ``applies_to`` (a filter on the run's group values) and ``sql`` (the file under ``queries/controls/sql/``);
 - the **configuration** (setting ``controls_config_file``, optional): the thresholds some controls read:
-  approval-wait SLO per risk tier, the fail-closed fallback window, per-run and per-day budgets.
+  approval-wait SLO per risk tier, the fail-closed fallback window, the horizon within which an idempotency
+  key is compared across runs, per-run and per-day budgets.
 
 Failure mode: :class:`ControlsError` (a :class:`~tracelake.errors.ConfigError`) for a missing or bad file.
 """
@@ -119,6 +120,13 @@ class FailClosed(_Strict):
     fallback_window_s: Annotated[float, Field(gt=0)] = 120.0
 
 
+class Idempotency(_Strict):
+    """How far back another run's success under the same ``idempotency_key`` (same tenant) counts against a
+    call (``idempotency_single_success``): a key reused after ``key_horizon_h`` hours is a new effect."""
+
+    key_horizon_h: Annotated[float, Field(gt=0, le=24 * 31)] = 72.0
+
+
 class Budgets(_Strict):
     """Per-run cost budgets (USD) by workflow (``run_cost_usd``) and daily spend budgets (USD) by workflow and
     by team (``daily_usd_by_workflow``, ``daily_usd_by_team``)."""
@@ -133,8 +141,9 @@ class ControlsConfig(_Strict):
 
     approval_slo_ms: ApprovalSlo = ApprovalSlo()
     fail_closed: FailClosed = FailClosed()
+    idempotency: Idempotency = Idempotency()
     budgets: Budgets = Budgets()
 
 
 __all__ = ["APPLIES_TO_KEYS", "VERDICTS", "AppliesTo", "ApprovalSlo", "Budgets", "ControlSpec", "ControlsConfig",
-           "ControlsError", "FailClosed", "Manifest", "Severity", "Verdict"]
+           "ControlsError", "FailClosed", "Idempotency", "Manifest", "Severity", "Verdict"]

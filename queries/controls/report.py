@@ -46,9 +46,14 @@ def describe(library: ControlLibrary | None = None) -> list[Row]:
 
 def run_verdicts(con: LakeConnection, run_id: str, library: ControlLibrary | None = None) -> list[Row]:
     """The run's verdict per control (``control_id, control_version, severity, verdict, evidence`` as a list of
-    event ids), evaluated from the run's events on ``con`` (the rows ``control_results`` holds for it);
-    empty when the connection holds no such run."""
-    results = results_sql(library or active_library(), "(SELECT * FROM events WHERE run_id = $run_id)")
+    event ids), evaluated from the run's events on ``con``, and the other runs' successes under its
+    idempotency keys (the rows ``control_results`` holds for it when ``con`` reads every event from the key
+    horizon before the run); empty when the connection holds no such run."""
+    # The idempotency keys are compared with the other runs' successes under the run's keys (the connection's
+    # events: the whole lake for the timeline, the evidence bundle and explain).
+    results = results_sql(library or active_library(), "(SELECT * FROM events WHERE run_id = $run_id)",
+                          "(SELECT * FROM events WHERE event_type = 'tool_call' AND idempotency_key IN ("
+                          "SELECT idempotency_key FROM events WHERE run_id = $run_id AND event_type = 'tool_call'))")
     rows = con.query(render(_sql("run_verdicts.sql"), {"results": results}), {"run_id": run_id},
                      name="run verdicts").dicts()
     for row in rows:

@@ -51,9 +51,9 @@ from tracelake.lake.delta import (
 )
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
-from tracelake.queries.controls.evaluate import COLUMNS, EVENT_COLUMNS, results_sql, staged_sql
+from tracelake.queries.controls.evaluate import COLUMNS, EVENT_COLUMNS, key_horizon, results_sql, staged_sql
 from tracelake.queries.controls.library import ControlLibrary, active_library
-from tracelake.queries.rollup.runs import _connection, _covered_files, _near, _parquet, _readable, _source, _touched
+from tracelake.queries.rollup.runs import _connection, _covered_files, _parquet, _readable, _source, _touched
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import EVENTS_VIEW, empty_source_sql, sql_string
 
@@ -98,10 +98,56 @@ def _as_rows(table: pa.Table) -> pa.Table:
     return CONTROL_RESULTS.for_delta(table.set_column(index, CONTROL_RESULTS.partition, dates))
 
 
+# A successful mutating tool call with an idempotency key: what idempotency_single_success compares across runs
+# (common.sql's key_successes reads the same).
+KEY_SUCCESS = ("event_type = 'tool_call' AND mutating AND success AND run_id IS NOT NULL "
+               "AND idempotency_key IS NOT NULL AND idempotency_key <> ''")
+
+
+def key_source_sql(files_sql: str, scope: str = "true") -> str:
+    """The de-duplicated key successes (:data:`KEY_SUCCESS`) of the events files ``files_sql`` (a
+    ``read_parquet``), rows matching ``scope``: every copy of a candidate event goes through the ``events``
+    view's de-duplication (its partition is ``tenant, event_id, event_type``), so the copy kept is the one the
+    view keeps, and only candidates are sorted."""
+    candidates = f"SELECT tenant, event_id FROM {files_sql} WHERE {KEY_SUCCESS} AND {scope}"
+    deduplicated = EVENTS_VIEW.format(
+        source=files_sql,
+        scope=f"WHERE event_type = 'tool_call' AND {scope} AND (tenant, event_id) IN ({candidates})",
+    ).split(" AS\n", 1)[1]
+    return (f"SELECT tenant, idempotency_key, run_id, event_id, event_type, ts, mutating, success "
+            f"FROM ({deduplicated}) WHERE {KEY_SUCCESS}")
+
+
+def _later_with_key(library: ControlLibrary, new: str, known: str) -> str:
+    """The runs (``tenant, run_id``) of ``known`` key successes a success of ``new`` (same tenant and key,
+    another run) comes before, within the key horizon: the runs whose idempotency verdict a new success can
+    change (it counts against later calls only)."""
+    horizon_us = int(key_horizon(library) / timedelta(microseconds=1))
+    return (f"SELECT DISTINCT c.tenant, c.run_id FROM {known} c JOIN {new} p "
+            "ON p.tenant = c.tenant AND p.idempotency_key = c.idempotency_key AND p.run_id <> c.run_id "
+            "AND (p.ts < c.ts OR (p.ts = c.ts AND p.event_id < c.event_id)) "
+            f"AND epoch_us(c.ts) <= epoch_us(p.ts) + {horizon_us}")
+
+
+def _within(files: list[DataFile], new: list[DataFile], before: timedelta, after: timedelta) -> list[DataFile]:
+    """The ``files`` of the days from ``before`` ahead of the first day of ``new`` to ``after`` past its last."""
+    if not new:
+        return []
+    days = timedelta(days=1)
+    first = min(f.day for f in new) - timedelta(days=math.ceil(before / days))
+    last = max(f.day for f in new) + timedelta(days=math.ceil(after / days))
+    return [f for f in files if first <= f.day <= last]
+
+
 CHUNK_BYTES = 256 * 1024 * 1024
 """About how many bytes of events files one evaluation step reads at most: a larger source is evaluated in
 run buckets (``hash(run_id) % k``), which bounds the memory the refresh holds (a bucket's events are
 materialized as temp tables, :func:`_evaluate`)."""
+
+
+def _key_source(con: duckdb.DuckDBPyConnection, key_files: list[DataFile]) -> None:
+    """Temp table ``key_source``: the key successes of ``key_files`` (:func:`key_source_sql`)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE key_source AS " + key_source_sql(_source([f.uri for f in key_files])))
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: list[DataFile], *,
@@ -109,11 +155,13 @@ def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: l
     """Every verdict of the runs in ``source`` (only those in the temp table ``touched`` when ``touched``), and
     how many runs that is: the rows of :func:`results_sql` over the ``events`` view's de-duplication of
     ``source``, computed in steps (:func:`staged_sql`) run bucket by run bucket (:data:`CHUNK_BYTES`). A run's
-    events all fall in its bucket, so the buckets' rows are the whole statement's rows."""
+    events all fall in its bucket, so the buckets' rows are the whole statement's rows. The idempotency keys
+    are compared with the temp table ``key_source`` (:func:`_key_source`, made first by the caller): every
+    run's key successes, whatever the bucket."""
     buckets = max(1, math.ceil(sum(f.size for f in source) / CHUNK_BYTES))
     parts: list[pa.Table] = []
     runs = 0
-    setup, per_control = staged_sql(library, "bucket_events")
+    setup, per_control = staged_sql(library, "bucket_events", "key_source")
     columns = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
     for bucket in range(buckets):
         clauses = ["(tenant, run_id) IN (SELECT tenant, run_id FROM touched)"] if touched else []
@@ -132,9 +180,22 @@ def _evaluate(con: duckdb.DuckDBPyConnection, library: ControlLibrary, source: l
     return pa.concat_tables(parts), runs
 
 
+def _extend_touched(con: duckdb.DuckDBPyConnection, library: ControlLibrary, new: list[DataFile],
+                    key_files: list[DataFile]) -> None:
+    """Add to ``touched`` the runs a success in ``new`` comes before under the same key (:func:`_later_with_key`):
+    a late event of an earlier run can make a stored later run fail. Leaves ``key_source``, the key
+    successes of ``key_files``, for :func:`_evaluate`."""
+    _key_source(con, key_files)
+    arrived = f"(SELECT tenant, idempotency_key, run_id, event_id, ts FROM {_source([f.uri for f in new])} " \
+              f"WHERE {KEY_SUCCESS})"
+    con.execute(f"INSERT INTO touched SELECT * FROM ({_later_with_key(library, arrived, 'key_source')}) "
+                "EXCEPT SELECT tenant, run_id FROM touched")
+
+
 def _days_reached(rows: pa.Table, new: list[DataFile], run_horizon: timedelta) -> str:
     """The merge's partition bounds: a touched run's row, old or new, lies on a day within the run horizon of
-    a new file's day (its events lie within the horizon of each other), so only those partitions of the
+    a new file's day (its events lie within the horizon of each other) or of its new row's day (a run
+    touched through a key: its events, hence its day, did not change), so only those partitions of the
     table are read (the merge otherwise scans every row of it). The rows' own days are included."""
     reach = timedelta(days=math.ceil(run_horizon / timedelta(days=1)))
     days = [f.day for f in new] + [d for d in rows.column(CONTROL_RESULTS.partition).to_pylist() if d is not None]
@@ -170,10 +231,18 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
         old = _covered_files(lake, covered) if covered is not None else None
         rebuild = old is None
         new = live if old is None else [f for f in live if f.uri not in old]
-        source = live if rebuild else _near(live, new, run_horizon)
+        # The touched runs' events: those of a run with an event in the new files lie within the run horizon
+        # of them; a run touched through a key (a new success before its own) succeeded up to the key
+        # horizon later. Their key successes lie up to the key horizon before their calls.
+        horizons = run_horizon + key_horizon(library)
+        source = live if rebuild else _within(live, new, run_horizon, horizons)
+        key_files = live if rebuild else _within(live, new, horizons, horizons)
         with _connection(lake) as con:
-            if not rebuild:
+            if rebuild:
+                _key_source(con, key_files)
+            else:
                 _touched(con, sorted(f.uri for f in new))
+                _extend_touched(con, library, new, key_files)
             table_rows, runs = _evaluate(con, library, source, touched=not rebuild)
             rows = _as_rows(table_rows)
         commit = deltalake.CommitProperties(custom_metadata={"tracelake.controls": f"{the_app}:{target}"},
@@ -226,19 +295,33 @@ def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = No
     tail = [f for f in current if f.uri not in old]
     if not tail:
         return f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM {stored_sql} WHERE {scope}"
-    nearby = _readable(lake, _near(current, tail, run_horizon))
+    horizons = run_horizon + key_horizon(library)
+    nearby = _readable(lake, _within(current, tail, run_horizon, horizons))
+    empty = empty_source_sql(EVENTS.schema, EVENTS.partition)
     tail_events = EVENTS_VIEW.format(
-        source=_parquet(nearby) if nearby else empty_source_sql(EVENTS.schema, EVENTS.partition),
+        source=_parquet(nearby) if nearby else empty,
         scope=f"WHERE {scope} AND (tenant, run_id) IN (SELECT tenant, run_id FROM touched)",
     ).split(" AS\n", 1)[1]
+    key_files = _readable(lake, _within(current, tail, horizons, horizons))
     touched_files = _readable(lake, tail)
+    # The runs the tail touches: those with an event in it, and those a success in it comes before under the
+    # same key (refresh_controls' rule).
     touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
-               "AND event_type <> 'outcome_confirmed'" if touched_files
+               f"AND event_type <> 'outcome_confirmed'\nUNION\n"
+               f"{_later_with_key(library, 'tail_keys', 'key_events')}" if touched_files
                else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
+    tail_keys = (f"SELECT tenant, idempotency_key, run_id, event_id, ts FROM {_parquet(touched_files)} "
+                 f"WHERE {KEY_SUCCESS} AND {scope}" if touched_files
+                 else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS idempotency_key, "
+                      "CAST(NULL AS VARCHAR) AS run_id, CAST(NULL AS VARCHAR) AS event_id, "
+                      "CAST(NULL AS TIMESTAMPTZ) AS ts WHERE false")
+    key_events = key_source_sql(_parquet(key_files) if key_files else empty, scope)
     # The tail's statement is a WITH of its own: nested as a subquery over its own CTE names.
-    tail_sql = results_sql(library, "tail_events")
+    tail_sql = results_sql(library, "tail_events", "key_events")
     return (f"CREATE OR REPLACE VIEW control_results AS\n"
-            f"WITH touched AS MATERIALIZED ({touched}),\n"
+            f"WITH tail_keys AS MATERIALIZED ({tail_keys}),\n"
+            f"key_events AS MATERIALIZED ({key_events}),\n"
+            f"touched AS MATERIALIZED ({touched}),\n"
             f"tail_events AS ({tail_events})\n"
             f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
             f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
@@ -270,5 +353,7 @@ def compute_results(lake_ref: LakeRef, *, library: ControlLibrary | None = None)
     files = [] if events is None else add_files(lake, EVENTS, events.get_add_actions(flatten=True))
     readable = set(_readable(lake, files))
     with _connection(lake) as con:
-        rows, _runs = _evaluate(con, library, [f for f in files if f.uri in readable], touched=False)
+        source = [f for f in files if f.uri in readable]
+        _key_source(con, source)
+        rows, _runs = _evaluate(con, library, source, touched=False)
         return rows.sort_by([(c, "ascending") for c in CONTROL_RESULTS.identity])

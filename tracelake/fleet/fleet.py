@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tracelake.fleet import fakedata
 from tracelake.fleet.clock import SimClock
@@ -73,6 +74,8 @@ class Fleet:
         # The payment processor draws from its own generator: turning it on leaves the agents' runs as they were.
         self.payments_rng = random.Random(self.config.seed * 7919 + 1)
         self.stats = FleetStats()
+        # Per (tenant, workflow, version): what one run leaves for a later one (a refund to issue again).
+        self._carry: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._workflows = list(WORKFLOWS.values())
         self._weights = [w.weight for w in self._workflows]
 
@@ -105,7 +108,8 @@ class Fleet:
                         initiator=rng.choice(["human", "human", "system"]), team=workflow.team, release=release,
                         tenant=tenant, environment="production") as run:
             step = Step(run=run, rng=rng, clock=self.clock, profile=profile,
-                        system_prompt=SYSTEM_PROMPTS[workflow.name])
+                        system_prompt=SYSTEM_PROMPTS[workflow.name],
+                        carry=self._carry.setdefault((tenant, workflow.name, version), {}))
             workflow.body(step)
             self.clock.advance(rng.uniform(5, 50))
         self.stats.runs += 1

@@ -17,7 +17,8 @@ import json
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from tracelake.fleet import fakedata
@@ -76,6 +77,9 @@ class Step:
     cost: float = 0.0
     # What the run's outcome will be (the SDK derives it the same way from the events).
     outcome: str = "success"
+    # State the fleet keeps across the runs of one (tenant, workflow version): a refund left for a later run
+    # to issue again under its key (a double refund across two runs).
+    carry: dict[str, Any] = field(default_factory=dict)
 
     def _mark(self, outcome: str) -> None:
         if self.outcome == "success" or outcome == "halted":
@@ -98,15 +102,20 @@ class Step:
         return self._emit(self.run.llm_call, duration, agent=role, prompt=self.system_prompt, completion=completion,
                           attributes={"messages": [{"role": "user", "content": user}]}, **call)
 
+    def key(self, name: str, args: dict[str, Any]) -> str:
+        """The idempotency key of a mutating call: one key per intended effect (the tool, the run, the args)."""
+        digest = zlib.crc32(json.dumps(args, sort_keys=True, default=str).encode())
+        return f"{name}:{self.run.run_id}:{digest:08x}"
+
     def tool(self, name: str, args: dict[str, Any], result: Any, *, mutating: bool = False,
-             role: str = "executor", can_fail: bool = True) -> ToolOutcome:
-        """One tool call. Timeouts, bad shapes and invalid arguments happen as the profile says."""
+             role: str = "executor", can_fail: bool = True, key: str | None = None) -> ToolOutcome:
+        """One tool call. Timeouts, bad shapes and invalid arguments happen as the profile says. A mutating
+        call carries ``key`` as its idempotency key (default: :meth:`key`)."""
         roll = self.rng.random() if can_fail else 1.0
         p = self.profile
         fields: dict[str, Any] = {"agent": role, "tool_args": args, "mutating": mutating}
-        if mutating:  # one key per intended effect: the tool, the run and the arguments
-            digest = zlib.crc32(json.dumps(args, sort_keys=True, default=str).encode())
-            fields["idempotency_key"] = f"{name}:{self.run.run_id}:{digest:08x}"
+        if mutating:
+            fields["idempotency_key"] = key or self.key(name, args)
         if roll < p.tool_timeout:
             return ToolOutcome(self._emit(
                 self.run.tool_call, 5000 + self.rng.uniform(0, 50), tool_name=name, schema_valid=True, success=False,
@@ -240,7 +249,20 @@ SYSTEM_PROMPTS = {
 }
 
 
+def _replay_refund(s: Step) -> None:
+    """Issue again a refund an earlier run of this version already issued, under the earlier run's key (a
+    re-delivered ticket): a double refund across two runs. Only when the two are within 48 h of each other,
+    so the control's key horizon (72 h by default) sees both."""
+    replay = s.carry.get("replay")
+    if replay is None or abs(s.clock.t - replay[0]) >= timedelta(hours=48):
+        return
+    del s.carry["replay"]
+    s.tool("issue_refund", replay[1], {"refund_id": "rf_again", "status": "queued"}, mutating=True,
+           can_fail=False, key=replay[2])
+
+
 def refund_request(s: Step) -> str | None:
+    _replay_refund(s)
     rng = s.rng
     name, mail, phone, card = fakedata.person(rng), fakedata.email(rng), fakedata.phone(rng), fakedata.card(rng)
     order, amount = f"order {rng.randint(10000, 99999)}", round(rng.choice([19.9, 42.5, 89.0, 129.0, 349.0, 780.0]), 2)
@@ -269,9 +291,13 @@ def refund_request(s: Step) -> str | None:
         s.recover(call, f"issue_refund failed for {order}; the customer is told a person will follow up")
         return None
     if rng.random() < s.profile.double_refund:  # a confused retry of a refund that had gone through
-        s.tool("issue_refund", {"order_id": order, "amount": amount, "currency": "USD", "card_number": card},
-               {"refund_id": f"rf_{rng.randint(10**6, 10**7)}", "status": "queued"}, mutating=True,
-               can_fail=False)
+        args = {"order_id": order, "amount": amount, "currency": "USD", "card_number": card}
+        s.carry["doubles"] = s.carry.get("doubles", 0) + 1
+        if s.carry["doubles"] % 2:  # in this run
+            s.tool("issue_refund", args, {"refund_id": f"rf_{rng.randint(10**6, 10**7)}", "status": "queued"},
+                   mutating=True, can_fail=False)
+        else:  # a later run of this version picks the request up again (_replay_refund)
+            s.carry["replay"] = (s.clock.t, args, s.key("issue_refund", args))
     s.llm("verifier", s.maybe_secret(f"Confirm the refund for {order} is in the ledger."), "Ledger shows the refund.",
           tokens=500, out=40, model=SMALL)
     if not s.check("refund_recorded", f"refund for {order} recorded", f"no ledger entry for {order}"):

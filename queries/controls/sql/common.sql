@@ -1,6 +1,7 @@
 -- The relations every control's SQL may read (docs/controls.md "Writing a control"). Not a control itself:
 -- the evaluator (queries/controls/evaluate.py) puts these CTEs first, then one CTE per control.
--- Slot: {events}, the relation holding the (de-duplicated, scoped) events.
+-- Slots: {events}, the relation holding the (de-duplicated, scoped) events of the runs evaluated; {key_events},
+-- the events the idempotency keys are compared across (every run of the tenant in reach; often {events} itself).
 --
 -- ev         the events the controls look at, with observed_us = ts + duration_ms (µs since the epoch)
 -- run_keys   one row per run: its group values (those of its earliest run_finished, else run_started, else
@@ -10,6 +11,8 @@
 --            that started it and that event's id (the earliest run_started counts)
 -- mutations  every mutating tool_call with the latest policy_decision of its run at or before it (gate_*:
 --            its id, action, risk tier and decision; null when none came before)
+-- key_successes every successful mutating tool_call with a non-empty idempotency_key in {key_events}:
+--            tenant, idempotency_key, run_id, event_id, ts (the other runs a key is compared with)
 ev AS NOT MATERIALIZED (
     SELECT tenant, run_id, event_id, event_type, ts,
            epoch_us(ts) + coalesce(duration_ms, 0) * 1000.0 AS observed_us,
@@ -64,4 +67,9 @@ ev AS NOT MATERIALIZED (
     WHERE m.event_type = 'tool_call' AND m.mutating
     QUALIFY row_number() OVER (PARTITION BY m.tenant, m.run_id, m.event_id
                                ORDER BY p.ts DESC NULLS LAST, p.event_id DESC NULLS LAST) = 1
+), key_successes AS (
+    SELECT tenant, idempotency_key, run_id, event_id, ts
+    FROM {key_events}
+    WHERE event_type = 'tool_call' AND mutating AND success AND run_id IS NOT NULL
+      AND idempotency_key IS NOT NULL AND idempotency_key <> ''
 )

@@ -6,12 +6,14 @@ Every run is written through the real ingest path; the verdicts are evaluated fr
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.queries.controls.helpers import RunBuilder, verdicts, write
+from tests.queries.controls.helpers import T0, RunBuilder, verdicts, write
 from tracelake.queries.controls.library import load_library
+from tracelake.queries.controls.report import explain
 from tracelake.queries.engine import open_lake
 
 
@@ -127,6 +129,55 @@ def test_no_key_succeeds_twice(tmp_path: Path) -> None:
     assert got[("ok", "idempotency_single_success")] == ("pass", sorted([first, second]))
     assert got[("double", "idempotency_single_success")] == ("fail", sorted([one, two]))
     assert got[("plain", "idempotency_single_success")] == ("not_applicable", [])
+
+
+def test_no_key_succeeds_twice_across_runs(tmp_path: Path) -> None:
+    """A key that succeeded in an earlier run of the tenant fails the later run (within the key horizon); the
+    first success passes; failures, read calls, other tenants and keys past the horizon do not count."""
+    first = RunBuilder("first")
+    first.start()
+    refund = first.mutate(key="refund:42")
+    first.finish()
+    again = RunBuilder("again", start=T0 + timedelta(hours=1))  # a double refund: a second run, the same key
+    again.start()
+    twice = again.mutate(key="refund:42")
+    again.finish()
+    globex = RunBuilder("globex", tenant="globex", start=T0 + timedelta(hours=2))
+    globex.start()
+    globex.mutate(key="refund:42")  # another tenant's key space
+    globex.finish()
+    late = RunBuilder("late", start=T0 + timedelta(hours=1 + 73))  # past the 72 h horizon of `again`'s success
+    late.start()
+    late.mutate(key="refund:42")
+    late.finish()
+    tried = RunBuilder("tried")
+    tried.start()
+    tried.mutate(key="refund:7", success=False, status="error")
+    tried.add("tool_call", tool_name="payments.get", mutating=False, success=True, idempotency_key="refund:8")
+    tried.finish()
+    retried = RunBuilder("retried", start=T0 + timedelta(minutes=30))  # the earlier attempts did not succeed
+    retried.start()
+    seven = retried.mutate(key="refund:7")
+    eight = retried.mutate(key="refund:8")
+    retried.finish()
+    lake = write(tmp_path, first, again, globex, late, tried, retried)
+    got = verdicts(lake)
+    control = "idempotency_single_success"
+    assert got[("first", control)] == ("pass", [refund])
+    assert got[("again", control)] == ("fail", sorted([twice, refund]))  # the call and the earlier success
+    assert got[("globex", control)][0] == "pass"
+    assert got[("late", control)][0] == "pass"
+    assert got[("retried", control)] == ("pass", sorted([seven, eight]))
+    # A longer horizon reaches `late` back to the first success (the evidence names the earliest one).
+    config = tmp_path / "controls.toml"
+    config.write_text("[idempotency]\nkey_horizon_h = 96\n")
+    assert verdicts(lake, load_library(config))[("late", control)] == (
+        "fail", sorted([late.events[1]["event_id"], refund]))
+    # One run's verdicts (timeline, explain) name the other run's event too.
+    with open_lake(lake, tenant="acme") as con:
+        explained = next(r for r in explain(con, "again") if r["control_id"] == control)
+    assert explained["verdict"] == "fail"
+    assert {(e["run_id"], e["event_id"]) for e in explained["events"]} == {("again", twice), ("first", refund)}
 
 
 def test_a_retry_chain_succeeds_once(tmp_path: Path) -> None:

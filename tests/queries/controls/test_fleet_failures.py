@@ -1,7 +1,8 @@
 """The demo fleet's simulated control failures show in control_results (docs/controls.md, "The demo").
 
 The fleet (tracelake.fleet) injects, at low rates, an agent approving its own yellow-tier action, a red-tier
-action going ahead without a human, and a refund issued twice under one key; every other run passes the
+action going ahead without a human, and a refund issued twice under one key (in one run, or in two runs: the
+later run is the one that fails, its evidence names the other run's refund); every other run passes the
 controls that apply to it (the approval-wait SLO and fail-closed aside: those fail by the fleet's own timing).
 """
 
@@ -30,3 +31,11 @@ def test_the_fleet_fails_the_controls_it_should(tmp_path: Path) -> None:
     assert got["idempotency_single_success"][0] > 20 * got["idempotency_single_success"][1]
     assert got["idempotency_key_present"][1] == 0  # every mutation carries its key
     assert got["retry_chain_single_success"] == (0, 0)  # the fleet sends no retry_of
+    # At least one double refund spans two runs: the failing run's evidence holds another run's refund.
+    with open_lake(tmp_path / "lake") as con:
+        across = con.query(
+            "SELECT count(DISTINCT c.run_id) FROM control_results c, unnest(CAST(c.evidence AS VARCHAR[])) AS u(id) "
+            "JOIN events e ON e.event_id = u.id "
+            "WHERE c.control_id = 'idempotency_single_success' AND c.verdict = 'fail' AND e.run_id <> c.run_id",
+            name="across runs").rows
+    assert across[0][0] > 0

@@ -2,8 +2,10 @@
 arrive.
 
 Randomized lakes (one per seed): runs with gates, approvals (self-approvals too), mutating calls with and
-without keys, retries, invalid arguments, fallbacks, budget overruns; runs around midnight UTC (two days),
-missing starts and finishes, shuffled (late, out-of-order) events and re-sent copies in later batches. After
+without keys (keys shared across runs and tenants, so one run's success fails a later run's), retries,
+invalid arguments, fallbacks, budget overruns; runs around midnight UTC (two days) and some days later (inside
+and past the key horizon), missing starts and finishes, shuffled (late, out-of-order) events and re-sent
+copies in later batches. After
 random batches ``refresh_controls`` runs; at those points and at the end, every column of every row equals
 the from-scratch rows, through the reader and through a connection's view, tenant-scoped too.
 """
@@ -34,7 +36,8 @@ def _run(rng: random.Random, seed: int, n: int) -> list[dict[str, Any]]:
     base = {"run_id": run_id, "tenant": rng.choice(("acme", "globex")), "schema_version": "1",
             "workflow": rng.choice(("refund", "access")), "workflow_version": rng.choice(("v1", "v2")),
             "environment": "production"}
-    at = MIDNIGHT + timedelta(seconds=rng.randint(-1800, 1200))
+    days = rng.choice((0, 0, 0, 0, 2, 3, 5))  # keys compared across runs up to 72 h apart (the default horizon)
+    at = MIDNIGHT + timedelta(days=days, seconds=rng.randint(-1800, 1200))
     out: list[dict[str, Any]] = []
 
     def add(event_type: str, **fields: Any) -> str:
@@ -61,7 +64,7 @@ def _run(rng: random.Random, seed: int, n: int) -> list[dict[str, Any]]:
                                       "schema_valid": rng.choice((True, True, False)), "agent": "executor",
                                       "duration_ms": float(rng.randint(1, 3000))}
             if rng.random() < 0.8:
-                fields["idempotency_key"] = rng.choice(("k1", "k2"))
+                fields["idempotency_key"] = rng.choice(("k1", "k2", "k3", f"{run_id}-own"))
             if calls and rng.random() < 0.4:
                 fields["retry_of"] = rng.choice(calls)
             calls.append(add("tool_call", **fields))
@@ -112,8 +115,11 @@ def check(lake: Lake) -> None:
     assert read_results(lake).to_pylist() == expected
     assert _view(lake) == expected
     assert _view(lake, "acme") == [r for r in expected if r["tenant"] == "acme"]
-    # One run's verdicts (timeline, explain) are evaluated from its events alone: the same rows.
-    run = next(r for r in expected if r["tenant"] == "acme")
+    # One run's verdicts (timeline, explain) are evaluated from its events (and the other runs' successes under
+    # its keys): the same rows. A run failing on a key used by another run when there is one.
+    acme = [r for r in expected if r["tenant"] == "acme"]
+    run = next((r for r in acme if r["control_id"] == "idempotency_single_success" and r["verdict"] == "fail"),
+               acme[0])
     with open_lake(lake, tenant="acme") as con:
         alone = run_verdicts(con, run["run_id"])
     assert alone == [{"control_id": r["control_id"], "control_version": r["control_version"],
@@ -136,6 +142,34 @@ def test_maintained_equals_from_scratch(tmp_path: Path, seed: int) -> None:
             check(lake)
     refresh_controls(lake)
     check(lake)
+
+
+def test_an_earlier_run_arriving_late_fails_the_stored_later_run(tmp_path: Path) -> None:
+    """The first success under a key passes. When the earlier run's events arrive after the later run was
+    stored (as passing), the later run's verdict changes: the refresh and the view re-evaluate it."""
+    lake = Lake.at(tmp_path / "lake")
+
+    def refund(run_id: str, at: datetime) -> list[dict[str, Any]]:
+        base = {"run_id": run_id, "tenant": "acme", "schema_version": "1", "workflow": "refund",
+                "workflow_version": "v1", "environment": "production"}
+        return [{**base, "event_id": f"{run_id}-{i}", "ts": at + timedelta(seconds=i), **fields}
+                for i, fields in enumerate(({"event_type": "run_started", "initiator": "human"},
+                                            {"event_type": "tool_call", "tool_name": "refund", "mutating": True,
+                                             "success": True, "idempotency_key": "refund:1"},
+                                            {"event_type": "run_finished", "outcome": "success"}))]
+
+    _append(lake, refund("later", MIDNIGHT + timedelta(days=1)), "first-batch")
+    refresh_controls(lake)
+    control = [r for r in read_results(lake).to_pylist() if r["control_id"] == "idempotency_single_success"]
+    assert [r["verdict"] for r in control] == ["pass"]
+    _append(lake, refund("earlier", MIDNIGHT), "late-batch")  # a day earlier, in another partition
+    check(lake)  # through the tail: `later` re-evaluated although none of its events is new
+    report = refresh_controls(lake)
+    assert report.runs_evaluated == 2
+    check(lake)
+    got = {r["run_id"]: (r["verdict"], orjson.loads(r["evidence"])) for r in read_results(lake).to_pylist()
+           if r["control_id"] == "idempotency_single_success"}
+    assert got == {"earlier": ("pass", ["earlier-1"]), "later": ("fail", ["earlier-1", "later-1"])}
 
 
 def test_a_changed_library_rebuilds(tmp_path: Path) -> None:
