@@ -68,7 +68,7 @@ from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries import pool
 from tracelake.queries.pool import DatabaseKey
 from tracelake.queries.timewin import Window
-from tracelake.queries.views import create_views
+from tracelake.queries.views import collect_skipped, note_skipped, view_statements
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -337,9 +337,11 @@ class LakeConnection:
         sweep_spill(base)
         key = DatabaseKey(self.root, tuple(sorted(self.lake.storage_options.items())), self.extensions,
                           self.limits.threads, self.limits.memory_limit, str(base), self.limits.temp_max_size)
+        # The views' statements first: a pooled database that already has exactly these views is taken as is.
+        statements = self._statements()
         # A locked-down database of this process's pool (tracelake.queries.pool: used by this connection alone).
         try:
-            self._database = pool.acquire(key, self.lake)
+            self._database = pool.acquire(key, self.lake, statements)
         except duckdb.Error as exc:
             raise QueryError(f"cannot open a query database for the lake at {self.root}: {_one_line(exc)}") from None
         self._con = self._database.con
@@ -349,9 +351,7 @@ class LakeConnection:
         self._running = False
         self._spilled_over = False
         try:
-            # Unreadable files are left out of the views, never read; the caller reports them.
-            self.skipped: list[BadFile] = create_views(self._con, self.lake, tenant=tenant, window=window,
-                                                       rollup=rollup, run_horizon=run_horizon)
+            pool.define_views(self._database, statements)
         except duckdb.Error as exc:
             # Binding a view reads the files' footers: a corrupt or vanished file is reported here.
             self.close()
@@ -361,11 +361,20 @@ class LakeConnection:
             raise
         self._reusable = True
 
+    def _statements(self) -> tuple[str, ...]:
+        """The views' statements for the lake as it is now; the unreadable files they leave out become
+        ``skipped`` (and are reported to an open :func:`~tracelake.queries.views.collect_skipped` block)."""
+        with collect_skipped() as skipped:
+            statements = view_statements(self.lake, tenant=self.tenant, window=self.window, rollup=self.rollup,
+                                         run_horizon=self.run_horizon, tails=True)
+        note_skipped(skipped)
+        self.skipped: list[BadFile] = skipped
+        return tuple(statements)
+
     def _refresh_views(self) -> None:
         """Rebuild the views from the lake as it is now (best effort: the retry reports what still fails)."""
         with suppress(duckdb.Error):
-            self.skipped = create_views(self._con, self.lake, tenant=self.tenant, window=self.window,
-                                        rollup=self.rollup, run_horizon=self.run_horizon)
+            pool.define_views(self._database, self._statements())
 
     # -- running queries -------------------------------------------------------
     def query(self, sql: str, params: Params = None, *, name: str, timeout_s: float | None = None,
@@ -407,6 +416,8 @@ class LakeConnection:
         watcher.start()
         reusable, self._reusable = self._reusable, False  # a database a query failed on is not reused
         try:
+            # The tails this query reads, computed once for this database (tracelake.queries.pool).
+            pool.materialize_tails(self._database, sql)
             cursor = self._con.execute(sql, params) if params is not None else self._con.execute(sql)
             columns = [d[0] for d in cursor.description] if cursor.description else []
             rows, truncated = self._fetch(cursor, name, max_rows, max_bytes)
@@ -495,8 +506,9 @@ class LakeConnection:
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
-        """Give the database back to the process's pool (its views dropped), or close it and remove its spill
-        directory when a query failed on it (:mod:`tracelake.queries.pool`). Closing twice does nothing."""
+        """Give the database back to the process's pool (its views kept for a connection with the same ones),
+        or close it and remove its spill directory when a query failed on it (:mod:`tracelake.queries.pool`).
+        Closing twice does nothing."""
         database = self.__dict__.pop("_database", None)
         if database is not None:
             pool.release(database, reusable=self._reusable)

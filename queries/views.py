@@ -62,7 +62,18 @@ if TYPE_CHECKING:
     from tracelake.lake.delta import DataFile
     from tracelake.queries.engine import LakeConnection
 
-VIEW_NAMES = ("events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters", "control_results")
+# The tails (below) come first: every other view may read them, so they are dropped last.
+EVENTS_TAIL = "__tail_events"
+RUNS_TOUCHED = "__tail_runs_touched"
+RUNS_TAIL = "__tail_runs"
+TAILS = (EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL)
+VIEW_NAMES = (*TAILS, "events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters", "control_results")
+# The tails each view reads (directly or through another view), in the order they can be materialized.
+TAIL_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "events": (EVENTS_TAIL,), "llm_calls": (EVENTS_TAIL,), "tool_calls": (EVENTS_TAIL,),
+    "runs": (RUNS_TOUCHED, RUNS_TAIL), "control_results": (EVENTS_TAIL,),
+    EVENTS_TAIL: (EVENTS_TAIL,), RUNS_TOUCHED: (RUNS_TOUCHED,), RUNS_TAIL: (RUNS_TOUCHED, RUNS_TAIL),
+}
 
 COMMON_COLUMNS = (
     "event_id", "schema_version", "event_type", "ts", "run_id", "workflow", "workflow_version", "tenant", "team",
@@ -105,8 +116,7 @@ EVENTS_SPLIT_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_DEDUPLIC
 # tracelake.ingest.tidy) and files added since: those are de-duplicated among themselves and a row is dropped
 # when the prefix ({prefix}: the clean files of such days) already holds its event. Only the few files since
 # the last tidy go through the window function; the prefix is read for three key columns.
-EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + """UNION ALL BY NAME
-SELECT * EXCLUDE (_copy)
+_EVENTS_TAIL_ROWS = """SELECT * EXCLUDE (_copy)
 FROM (
     SELECT *, row_number() OVER (
         PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
@@ -118,6 +128,14 @@ WHERE _copy = 1 AND NOT EXISTS (
     WHERE _kept.tenant IS NOT DISTINCT FROM _tail.tenant AND _kept.event_id = _tail.event_id
         AND _kept.event_type = _tail.event_type)
 """
+EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_TAIL_ROWS
+# The same with the tail's rows as a view of their own, which a connection may materialize
+# (view_statements(tails=True)).
+EVENTS_TAIL_ROWS_VIEW = f"CREATE OR REPLACE VIEW {EVENTS_TAIL} AS\n" + _EVENTS_TAIL_ROWS
+EVENTS_NAMED_TAIL_VIEW = EVENTS_CLEAN_VIEW + f"UNION ALL BY NAME\nSELECT * FROM {EVENTS_TAIL}\n"
+TAIL_MAX_BYTES = 32 * 1024 * 1024
+"""A tail whose files hold more than this (compressed) is not made a view of its own, so never materialized
+(held in memory): each query computes it (a lake whose upkeep has stopped for a long time)."""
 
 DEAD_LETTERS_VIEW = """
 CREATE OR REPLACE VIEW dead_letters AS
@@ -199,6 +217,7 @@ class SourceParts:
     dirty: list[str]
     prefix: list[str]
     skipped: list[BadFile]
+    dirty_bytes: int = 0
 
 
 def source_parts(root: LakeRef, table: Table | str, window: Window | None = None) -> SourceParts:
@@ -215,8 +234,9 @@ def source_parts(root: LakeRef, table: Table | str, window: Window | None = None
     clean_uris = {item.uri for files in covered.values() for item in files}
     prefix_uris = {item.uri for day, files in covered.items() if len(files) < len(available[day]) for item in files}
     readable, skipped = ([item.uri for item in chosen], []) if lake.is_remote else split_files(chosen)
+    dirty_bytes = sum(item.size for item in chosen if item.uri not in clean_uris)
     return SourceParts([u for u in readable if u in clean_uris], [u for u in readable if u not in clean_uris],
-                       [u for u in readable if u in prefix_uris], skipped)
+                       [u for u in readable if u in prefix_uris], skipped, dirty_bytes)
 
 
 def split_sources(root: LakeRef, table: Table | str, window: Window | None = None
@@ -237,7 +257,7 @@ def source_sql(root: LakeRef, table: Table | str, window: Window | None = None) 
     """``read_parquet([...])`` over the readable files of ``window``'s partitions (all when None); None when there
     are none. Unreadable files are left out and reported to the :func:`collect_skipped` block that is open."""
     sources, skipped = readable_sources(root, table, window)
-    _note(skipped)
+    note_skipped(skipped)
     return _parquet_sql(sources)
 
 
@@ -246,22 +266,34 @@ def events_view(root: LakeRef, window: Window | None = None, scope: str = "") ->
     ``WHERE`` on the rows, e.g. the tenant) below any de-duplication: clean partitions' rows as they are,
     the others' de-duplicated (:func:`split_sources`). Unreadable files are left out and reported to the
     :func:`collect_skipped` block that is open."""
+    return events_view_statements(root, window, scope, tails=False)[0]
+
+
+def events_view_statements(root: LakeRef, window: Window | None = None, scope: str = "", *,
+                           tails: bool = True) -> list[str]:
+    """:func:`events_view`; with ``tails``, the rows of a tail (files added to a clean day since its marker) of
+    at most :data:`TAIL_MAX_BYTES` are a view of their own, :data:`EVENTS_TAIL`, defined first."""
     parts = source_parts(root, EVENTS, window)
-    _note(parts.skipped)
+    note_skipped(parts.skipped)
     clean_sql, dirty_sql, prefix_sql = _parquet_sql(parts.clean), _parquet_sql(parts.dirty), _parquet_sql(parts.prefix)
     if clean_sql is None:
-        return EVENTS_VIEW.format(source=dirty_sql or empty_source_sql(EVENTS.schema, EVENTS.partition), scope=scope)
+        return [EVENTS_VIEW.format(source=dirty_sql or empty_source_sql(EVENTS.schema, EVENTS.partition),
+                                   scope=scope)]
     if dirty_sql is None:
-        return EVENTS_CLEAN_VIEW.format(clean=clean_sql, scope=scope)
+        return [EVENTS_CLEAN_VIEW.format(clean=clean_sql, scope=scope)]
     if prefix_sql is None:
-        return EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)
-    return EVENTS_TAIL_VIEW.format(clean=clean_sql, source=dirty_sql, prefix=prefix_sql, scope=scope)
+        return [EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)]
+    if tails and parts.dirty_bytes <= TAIL_MAX_BYTES:
+        return [EVENTS_TAIL_ROWS_VIEW.format(source=dirty_sql, prefix=prefix_sql, scope=scope),
+                EVENTS_NAMED_TAIL_VIEW.format(clean=clean_sql, scope=scope)]
+    return [EVENTS_TAIL_VIEW.format(clean=clean_sql, source=dirty_sql, prefix=prefix_sql, scope=scope)]
 
 
 _collector: ContextVar[list[BadFile] | None] = ContextVar("tracelake_skipped_files", default=None)
 
 
-def _note(skipped: list[BadFile]) -> None:
+def note_skipped(skipped: list[BadFile]) -> None:
+    """Report ``skipped`` to the :func:`collect_skipped` block that is open (if any), once per path."""
     found = _collector.get()
     if found is not None:
         known = {b.path for b in found}
@@ -305,8 +337,14 @@ def empty_source_sql(schema: pa.Schema, partition: str = EVENTS.partition) -> st
 
 def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window | None = None,
                     rollup: bool = True, run_horizon: timedelta = timedelta(hours=24),
-                    controls: bool = True) -> list[str]:
+                    controls: bool = True, tails: bool = False) -> list[str]:
     """The CREATE VIEW statements of every view, in dependency order.
+
+    ``tails`` (what every :class:`~tracelake.queries.engine.LakeConnection` asks for): the rows a view computes
+    from the files the upkeep has not seen yet (the ``events`` tail of a clean day, the ``runs`` tail) are
+    views of their own (:data:`TAILS`), defined before the views that read them, so that a connection can
+    compute each once, on first use, and keep it (:func:`tracelake.queries.pool.materialize_tails`). The
+    answers are the same either way.
 
     ``window`` prunes the ``events`` partitions (``dead_letters`` and
     ``alerts`` are small and always read whole); ``tenant`` restricts every
@@ -328,10 +366,10 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         where_tenant = f"WHERE tenant = {literal}"
         dead_scope = f"WHERE try(json_extract_string(payload, '$.tenant')) = {literal}"
     statements = [
-        events_view(lake, window, where_tenant),
+        *events_view_statements(lake, window, where_tenant, tails=tails),
         DEAD_LETTERS_VIEW.format(source=dead, scope=dead_scope),
         ALERTS_VIEW.format(source=alerts, scope=where_tenant),
-        _runs_view(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon),
+        *_runs_view(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon, tails=tails),
         LLM_CALLS_VIEW,
         TOOL_CALLS_VIEW,
     ]
@@ -344,14 +382,15 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
 
 
 def _runs_view(lake: Lake, *, tenant: str | None, window: Window | None, rollup: bool,
-               run_horizon: timedelta) -> str:
+               run_horizon: timedelta, tails: bool) -> list[str]:
     if rollup:
-        from tracelake.queries.rollup import runs_view_statement  # the rollup module imports this one
+        from tracelake.queries.rollup.runs import runs_view_statements  # the rollup module imports this one
 
-        statement = runs_view_statement(lake, tenant=tenant, window=window, run_horizon=run_horizon)
-        if statement is not None:
-            return statement
-    return RUNS_VIEW
+        statements = runs_view_statements(lake, tenant=tenant, window=window, run_horizon=run_horizon,
+                                          tails=tails)
+        if statements is not None:
+            return statements
+    return [RUNS_VIEW]
 
 
 def create_views(con: duckdb.DuckDBPyConnection, lake: LakeRef, *, tenant: str | None = None,
@@ -361,7 +400,7 @@ def create_views(con: duckdb.DuckDBPyConnection, lake: LakeRef, *, tenant: str |
     the views leave out (also reported to an open :func:`collect_skipped` block)."""
     with collect_skipped() as skipped:
         statements = view_statements(lake, tenant=tenant, window=window, rollup=rollup, run_horizon=run_horizon)
-    _note(skipped)
+    note_skipped(skipped)
     for statement in statements:
         con.execute(statement)
     return skipped

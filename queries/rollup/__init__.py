@@ -14,7 +14,8 @@ from tracelake.queries.rollup.runs import (
     refresh_runs,
     run_facts,
     runs_view_statement,
+    runs_view_statements,
 )
 
 __all__ = ["APP_ID", "RefreshReport", "compute_runs", "pending_files", "read_runs", "refresh_runs", "run_facts",
-           "runs_view_statement"]
+           "runs_view_statement", "runs_view_statements"]

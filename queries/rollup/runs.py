@@ -66,7 +66,14 @@ from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, RUNS
 from tracelake.queries.rollup.tail import Known, known_range
 from tracelake.queries.timewin import Window
-from tracelake.queries.views import EVENTS_VIEW, RUN_FACTS_SQL, empty_source_sql, sql_string
+from tracelake.queries.views import (
+    EVENTS_VIEW,
+    RUN_FACTS_SQL,
+    RUNS_TAIL,
+    RUNS_TOUCHED,
+    empty_source_sql,
+    sql_string,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -267,9 +274,23 @@ def _parquet(files: Sequence[str]) -> str:
 
 def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
                         run_horizon: timedelta = timedelta(hours=24)) -> str | None:
-    """``CREATE VIEW runs`` over the rollup plus the still-open tail (module docstring, "Reading"); None when the
-    lake has no rollup yet (or its covered events version can no longer be loaded): the caller then defines
-    ``runs`` from the events (the event-level path).
+    """``CREATE VIEW runs`` over the rollup plus the still-open tail, computed by the view on every query (one
+    statement: :func:`runs_view_statements`)."""
+    statements = runs_view_statements(lake_ref, tenant=tenant, window=window, run_horizon=run_horizon,
+                                      tails=False)
+    return None if statements is None else statements[0]
+
+
+def runs_view_statements(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
+                         run_horizon: timedelta = timedelta(hours=24), tails: bool = True) -> list[str] | None:
+    """The statements that define ``runs`` over the rollup plus the still-open tail (module docstring,
+    "Reading"); None when the lake has no rollup yet (or its covered events version can no longer be loaded):
+    the caller then defines ``runs`` from the events (the event-level path).
+
+    With ``tails``, a tail is two views of its own, defined before ``runs`` (:data:`RUNS_TOUCHED`: the touched
+    runs' keys; :data:`RUNS_TAIL`: their recomputed rows), which a connection materializes on first use
+    (:func:`tracelake.queries.pool.materialize_tails`): it pays for the tail once, not on every query that
+    reads ``runs``. Else (or with no tail) one ``CREATE VIEW`` statement.
 
     ``window`` (a connection's window, already widened by the run horizon for run metrics) prunes the rollup
     to the partitions of days in ``[window.since, window.until + run_horizon]``: a run finished in the
@@ -295,7 +316,7 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     rows = _readable(lake, stored)
     stored_sql = _parquet(rows) if rows else empty_source_sql(RUNS.schema, RUNS.partition)
     if not tail:
-        return f"CREATE OR REPLACE VIEW runs AS SELECT {columns}, {RUNS.partition} FROM {stored_sql} WHERE {scope}"
+        return [f"CREATE OR REPLACE VIEW runs AS SELECT {columns}, {RUNS.partition} FROM {stored_sql} WHERE {scope}"]
     touched_files = _readable(lake, tail)
     tail_events = EVENTS_VIEW.format(
         source=_tail_source(lake, covered, current, tail, touched_files, every_stored, run_horizon),
@@ -304,13 +325,24 @@ def runs_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window:
     touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
                "AND event_type <> 'outcome_confirmed'" if touched_files
                else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
-    return (f"CREATE OR REPLACE VIEW runs AS\n"
+    if tails:
+        return [f"CREATE OR REPLACE VIEW {RUNS_TOUCHED} AS {touched}",
+                f"CREATE OR REPLACE VIEW {RUNS_TAIL} AS\n"
+                f"WITH touched AS (SELECT * FROM {RUNS_TOUCHED}),\n"
+                f"tail_events AS ({tail_events})\n"
+                f"SELECT {columns}, {RUNS.partition} FROM ({run_facts('tail_events')})",
+                f"CREATE OR REPLACE VIEW runs AS\n"
+                f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
+                f"  AND NOT EXISTS (SELECT 1 FROM {RUNS_TOUCHED} t "
+                f"WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
+                f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM {RUNS_TAIL}"]
+    return [f"CREATE OR REPLACE VIEW runs AS\n"
             f"WITH touched AS MATERIALIZED ({touched}),\n"
             f"tail_events AS ({tail_events}),\n"
             f"tail AS ({run_facts('tail_events')})\n"
             f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
             f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-            f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM tail")
+            f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM tail"]
 
 
 def _tail_source(lake: Lake, covered: int, current: list[DataFile], tail: list[DataFile], touched_files: list[str],

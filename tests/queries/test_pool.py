@@ -19,15 +19,66 @@ def empty_pool() -> Iterator[None]:
     pool.close_idle()
 
 
-def test_a_closed_connections_database_is_reused_without_its_views(golden_lake: Path) -> None:
+def test_a_closed_connections_database_is_reused_with_its_views_when_they_are_the_same(golden_lake: Path) -> None:
     with open_lake(golden_lake) as first:
         database = first._database
-        assert first.execute("SELECT count(*) FROM events").rows[0][0] > 0
+        count = first.execute("SELECT count(*) FROM events").rows[0][0]
+        views = database.catalog
     with open_lake(golden_lake) as second:
         assert second._database is database
         assert second._database.uses == 2
-    # Given back: no view of the last connection is left in the idle database.
-    assert database.con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (0,)
+        # The same statements: the views were kept as they were (same catalog entries), not created again.
+        assert database.catalog == views
+        assert second.execute("SELECT count(*) FROM events").rows[0][0] == count
+
+
+def test_other_views_replace_the_kept_ones(golden_lake: Path) -> None:
+    with open_lake(golden_lake) as everyone:
+        database = everyone._database
+        views = database.catalog
+        total = everyone.execute("SELECT count(*) FROM events").rows[0][0]
+    with open_lake(golden_lake, tenant="acme") as acme:
+        assert acme._database is database
+        assert database.catalog != views
+        assert acme.execute("SELECT count(*) FROM events").rows[0][0] < total
+    names = {row[0] for row in database.con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert database.catalog is not None
+    assert names == {name for name, _ in database.catalog.views}
+
+
+def test_a_database_whose_views_were_altered_is_closed_not_reused(golden_lake: Path) -> None:
+    with open_lake(golden_lake) as first:
+        database = first._database
+        # Nothing the product runs does this; the pool must not trust a catalog it did not make.
+        database.con.execute("CREATE OR REPLACE VIEW runs AS SELECT 1 AS run_id")
+    assert not database.spill.exists()
+    with open_lake(golden_lake) as second:
+        assert second._database is not database
+        assert second.execute("SELECT count(*) FROM runs").rows[0][0] > 1
+
+
+def test_a_new_file_gives_new_views(golden_lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from tracelake.lake.lake import Lake
+    from tracelake.lake.tables import EVENTS
+    from tracelake.queries.views import view_statements
+
+    lake = tmp_path / "lake"
+    shutil.copytree(golden_lake, lake)
+    with open_lake(lake) as first:
+        database = first._database
+        before = first.execute("SELECT count(*) FROM events").rows[0][0]
+    with open_lake(lake) as reader:
+        first_rows = reader.execute("SELECT * FROM events ORDER BY event_id LIMIT 1").dicts()
+    row = dict(first_rows[0], event_id="pool-new-event", event_date=str(first_rows[0]["event_date"]),
+               source="file:pool-test:-", kafka_partition=0, kafka_offset=0)
+    assert Lake.at(lake).writer(EVENTS).write(EVENTS.to_arrow([row]), "pool-test") == 1
+    assert tuple(view_statements(lake)) != database.statements
+    with open_lake(lake) as second:
+        assert second._database is database
+        assert second.execute("SELECT count(*) FROM events").rows[0][0] == before + 1
 
 
 def test_a_reused_database_serves_the_next_tenant_only_its_own_rows(golden_lake: Path) -> None:
@@ -108,3 +159,52 @@ def test_a_forked_child_starts_with_an_empty_pool(golden_lake: Path) -> None:
         os.close(read)
         os.waitpid(pid, 0)
     assert pool.close_idle() == 1
+
+
+@pytest.fixture
+def lake_with_tails(golden_lake: Path, tmp_path: Path) -> Path:
+    """The golden lake tidied and rolled up, then one more file: a new event of a known run and a copy of a
+    stored event, on a day the tidy marked clean (an events tail and a runs tail)."""
+    import shutil
+
+    from tracelake.ingest.tidy import tidy_lake
+    from tracelake.lake.lake import Lake
+    from tracelake.lake.tables import EVENTS
+    from tracelake.queries.rollup import refresh_runs
+
+    lake = tmp_path / "lake"
+    shutil.copytree(golden_lake, lake)
+    tidy_lake(Lake.at(lake))
+    refresh_runs(lake)
+    with open_lake(lake) as reader:
+        stored = reader.execute("SELECT * FROM events WHERE event_type = 'tool_call' ORDER BY ts DESC LIMIT 1"
+                                ).dicts()[0]
+    base = dict(stored, event_date=str(stored["event_date"]), source="file:pool-tail:-", kafka_partition=0)
+    rows = [dict(base, kafka_offset=0), dict(base, event_id="pool-tail-new", kafka_offset=1)]
+    assert Lake.at(lake).writer(EVENTS).write(EVENTS.to_arrow(rows), "pool-tail") == 1
+    return lake
+
+
+def test_a_tail_is_materialized_on_first_use_and_answers_the_same(lake_with_tails: Path) -> None:
+    from tracelake.queries.views import EVENTS_TAIL, RUNS_TAIL, RUNS_TOUCHED
+
+    with open_lake(lake_with_tails, rollup=False) as plain:
+        runs = plain.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows
+        events = plain.execute("SELECT * FROM events ORDER BY tenant, event_id").rows
+    with open_lake(lake_with_tails) as con:
+        database = con._database
+        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL}
+        assert con.execute("SELECT count(*) FROM dead_letters").rows  # reads no tail: nothing materialized
+        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL}
+        assert con.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows == runs
+        assert database.tails == {EVENTS_TAIL}
+        tables = {row[0] for row in database.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()}
+        assert tables == {RUNS_TOUCHED, RUNS_TAIL}
+        assert con.execute("SELECT * FROM tool_calls LIMIT 0").columns  # through events: its tail too
+        assert database.tails == frozenset()
+        assert con.execute("SELECT * FROM events ORDER BY tenant, event_id").rows == events
+    # Kept for the next connection over the same files, already computed.
+    with open_lake(lake_with_tails) as again:
+        assert again._database is database and database.tails == frozenset()
+        assert again.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows == runs
