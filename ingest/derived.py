@@ -9,7 +9,7 @@
 3. :func:`tracelake.queries.controls.results.refresh_controls`: ``control_results`` for the same runs, under
    the controls library configured by ``controls_config`` (the package's defaults when None).
 
-Used by the consumer's refresh step (:mod:`tracelake.ingest.strategies.rollup`, every
+Used by the consumer's upkeep step (:mod:`tracelake.ingest.strategies.rollup`, in the background, at most every
 ``TRACELAKE_ROLLUP_INTERVAL_S``), by ``tracelake lake rollup`` and by the benches, so all three do the same.
 Failure modes: ``OSError`` when the storage refuses (nothing half-done is visible: each step commits once);
 :class:`tracelake.queries.controls.model.ControlsError` for a bad controls configuration.

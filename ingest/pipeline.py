@@ -43,9 +43,10 @@ class PipelineParts:
     max_batch_age_s: float = 2.0
     max_event_bytes: int = 1024 * 1024
     known_ids: KnownIds | None = None
-    # Brings the runs rollup up to date (tracelake.queries.rollup.refresh_runs on the lake); None: not here.
+    # The upkeep (tracelake.ingest.derived: tidy, runs rollup, control results), run in the background by the
+    # RefreshRollup step; None: not here.
     refresh_rollup: Callable[[], object] | None = None
-    rollup_interval_s: float = 60.0
+    rollup_interval_s: float = 5.0
     # Seals the lake's new commits into the commit chain (tracelake.governance.seal.seal_lake); None: not here.
     seal_chain: Callable[[], object] | None = None
     seal_interval_s: float = 60.0

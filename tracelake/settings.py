@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     sql_max_bytes: int = Field(32 * 1024 * 1024, ge=1,
                                description="bytes returned by ad-hoc SQL before the result is truncated")
     rollup_interval_s: float = Field(
-        60.0, ge=0, description="how often a consumer brings the runs rollup up to date after writing (0: never)")
+        5.0, ge=0, description="how often at most a consumer starts its upkeep (tidy the open days, refresh the "
+                               "runs rollup and control results) in the background after writing (0: never)")
     # -- tamper evidence (docs/governance.md) --
     chain_key_file: Path | None = Field(
         None, description="Ed25519 private key (PEM, outside the lake) that signs the commit chain; unset = "

@@ -1,13 +1,15 @@
-"""The refresh step: passes every message on at once, refreshes at most every interval, never raises."""
+"""The upkeep step: passes every message on at once, starts an upkeep at most every interval and one at a time,
+in the background, never raises."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tracelake.ingest import metrics
 from tracelake.ingest.message import Message
 from tracelake.ingest.strategies.base import ProcessingStep
-from tracelake.ingest.strategies.rollup import RefreshRollup
+from tracelake.ingest.strategies.rollup import RefreshRollup, Upkeep
 
 
 class Collect(ProcessingStep[Any]):
@@ -33,9 +35,14 @@ class Clock:
         return self.now
 
 
+def _inline(upkeep: Upkeep) -> None:
+    upkeep.run()
+
+
 def _step(refresh: Any, interval: float = 60.0) -> tuple[RefreshRollup, Collect, Clock, metrics.Counters]:
+    """A step whose upkeep runs at once on the caller's thread: the order of events is the test's."""
     clock, sink, counters = Clock(), Collect(), metrics.Counters()
-    return RefreshRollup(refresh, interval, sink, counters, clock=clock), sink, clock, counters
+    return RefreshRollup(refresh, interval, sink, counters, clock=clock, launch=_inline), sink, clock, counters
 
 
 def test_refreshes_at_most_every_interval_and_only_after_writes() -> None:
@@ -77,4 +84,53 @@ def test_interval_zero_never_refreshes() -> None:
     clock.now = 10_000
     step.submit(Message(None, {"p": 1}))
     step.poll()
+    assert calls == []
+
+
+def test_the_upkeep_runs_beside_ingest_one_at_a_time() -> None:
+    release, started = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def refresh() -> None:
+        calls.append(1)
+        started.set()
+        assert release.wait(60)
+
+    clock, sink, counters = Clock(), Collect(), metrics.Counters()
+    step = RefreshRollup(refresh, 5.0, sink, counters, clock=clock)
+    clock.now = 6
+    step.submit(Message(None, {"p": 1}))
+    assert started.wait(60)
+    # The upkeep is running in the background: messages still pass at once, no second one starts, and a
+    # join (a rebalance) does not wait for it.
+    clock.now = 20
+    step.submit(Message(None, {"p": 2}))
+    step.poll()
+    step.join(None)
+    assert sink.got == [{"p": 1}, {"p": 2}]
+    assert calls == [1] and counters.get(metrics.ROLLUP_REFRESHES) == 0
+    # Stopping: the running upkeep is waited for, then a last one covers what was written meanwhile.
+    release.set()
+    step.close()
+    assert calls == [1, 1] and counters.get(metrics.ROLLUP_REFRESHES) == 2
+
+
+def test_close_waits_no_longer_than_its_bound(monkeypatch) -> None:
+    from tracelake.ingest.strategies import rollup
+
+    monkeypatch.setattr(rollup, "CLOSE_WAIT_S", 0.01)
+    release = threading.Event()
+    clock, sink, counters = Clock(), Collect(), metrics.Counters()
+    step = RefreshRollup(lambda: release.wait(60), 1.0, sink, counters, clock=clock)
+    clock.now = 2
+    step.submit(Message(None, {"p": 1}))
+    step.close()
+    assert counters.get(metrics.ROLLUP_REFRESHES) == 0  # still running: not waited for beyond the bound
+    release.set()
+
+
+def test_close_after_nothing_written_starts_nothing() -> None:
+    calls: list[int] = []
+    step, *_ = _step(lambda: calls.append(1))
+    step.close()
     assert calls == []
