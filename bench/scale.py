@@ -3,7 +3,7 @@
     .venv/bin/python bench/scale.py [--sizes 1000000,10000000,30000000] [--days 30] [--budget 3600]
                                     [--repeats 5] [--slow-repeats 1] [--spark-master local[2]]
                                     [--spark-memory 4g] [--no-spark] [--open-days 1] [--reuse-fast]
-                                    [--json PATH]
+                                    [--spark-only] [--spark-paths fast,event] [--json PATH]
 
 For each size (events over ``--days`` days), in this order, all within ``--budget`` seconds per size
 (whatever is left when it runs out is printed as ``budget``, never run):
@@ -21,13 +21,19 @@ For each size (events over ``--days`` days), in this order, all within ``--budge
    (``rollup=False``, median of ``--slow-repeats``, ``--memory``); the peak memory of one event-level
    metric (``--peak-metric``, in a child process);
 5. the same metrics on Spark (``tracelake.spark.metrics.compute_metric``, ``--spark-master``, the Delta
-   jars of ``tracelake spark install``): one session for the whole run, its start-up timed apart; a
-   metric still running when the budget ends is cancelled (``cancelAllJobs``);
+   jars of ``tracelake spark install``), on each route of ``--spark-paths``: ``fast`` (the runs rollup and
+   its tail, clean days without de-duplication) and ``event`` (``rollup=False``: every run from the
+   events); one session for the whole run, its start-up timed apart; a metric still running when the
+   budget ends is cancelled (``cancelAllJobs``);
 6. last (it writes the fast copy): ``--increments`` rounds of one consumer-sized append to the open day
    (``--increment-runs`` new runs) and the incremental ``refresh_runs`` after it, in a child (peak memory).
 
 Every answer is compared with the event-level one (``same result``: every column, floats to 1e-9). Prints
 the load average beside each size (the machine is shared) and writes every figure to ``--json``.
+
+``--spark-only``: Spark alone on the fast lakes already prepared (``bench-fast-…``, read, never written; no
+build, no compaction, no increments): per metric DuckDB's fast path once (the reference every Spark answer is
+compared with), then Spark on each route of ``--spark-paths``, with the load average before each Spark figure.
 """
 
 from __future__ import annotations
@@ -107,6 +113,8 @@ class Size:
     fast: dict[str, float | None] = field(default_factory=dict)
     event: dict[str, float | None] = field(default_factory=dict)
     spark: dict[str, float | None] = field(default_factory=dict)
+    spark_event: dict[str, float | None] = field(default_factory=dict)
+    spark_load: dict[str, str] = field(default_factory=dict)
     same: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     load: list[str] = field(default_factory=list)
@@ -206,8 +214,9 @@ def budget_cell(budget: Budget, fn: Callable[[float], Any], repeats: int) -> Tim
     return timed(partial(fn, budget.left()), repeats)
 
 
-def spark_call(session: Any, lake: Path, name: str, w: Window, timeout_s: float) -> list[Row]:
-    """One metric on Spark, its jobs cancelled after ``timeout_s`` (the query then fails in one line)."""
+def spark_call(session: Any, lake: Path, name: str, w: Window, timeout_s: float, rollup: bool = True) -> list[Row]:
+    """One metric on Spark (``rollup``: the fast path, else the event-level one), its jobs cancelled after
+    ``timeout_s`` (the query then fails in one line)."""
     from tracelake.spark import metrics as spark_metrics
 
     cancel = threading.Timer(timeout_s, session.sparkContext.cancelAllJobs)
@@ -215,16 +224,17 @@ def spark_call(session: Any, lake: Path, name: str, w: Window, timeout_s: float)
     cancel.start()
     try:
         return spark_metrics.compute_metric(session, lake, name, since=w.since, until=w.until,
-                                            where=[("workflow", TARGET_WORKFLOW)], run_horizon=analytics.HORIZON)
+                                            where=[("workflow", TARGET_WORKFLOW)], run_horizon=analytics.HORIZON,
+                                            rollup=rollup)
     finally:
         cancel.cancel()
 
 
-def spark_cell(session: Any, budget: Budget, lake: Path, name: str, w: Window) -> Timing:
+def spark_cell(session: Any, budget: Budget, lake: Path, name: str, w: Window, rollup: bool = True) -> Timing:
     """:func:`spark_call` within ``budget``. A failure the product does not turn into a ``QueryError`` (a JVM
     ``OutOfMemoryError`` arrives as a ``Py4JJavaError`` and takes the SparkContext down) is an error cell."""
     try:
-        return budget_cell(budget, partial(spark_call, session, lake, name, w), 1)
+        return budget_cell(budget, partial(spark_call, session, lake, name, w, rollup=rollup), 1)
     except Exception as exc:  # noqa: BLE001 - any JVM failure is a figure here, not a crash of the bench
         lines = [line for line in str(exc).splitlines() if "Error" in line or "Exception" in line]
         return Timing(None, error=f"Spark failed: {(lines or [type(exc).__name__])[0].strip()[:200]}")
@@ -310,11 +320,9 @@ def measure_size(size: Size, args: argparse.Namespace, metrics: list[str], spark
     if spark is not None:
         for name in metrics:
             got = answers[name]
-            got["spark"] = (spark_cell(spark, budget, fast, name, w) if spark_alive(spark)
-                            else Timing(None, error="Spark stopped after an earlier failure"))
-            size.spark[name] = got["spark"].seconds
-            log(f"  {name}: spark {got['spark'].seconds} {got['spark'].error}")
-            record()
+            for route in args.spark_paths:
+                got[f"spark {route}"] = spark_route(spark, budget, fast, name, w, route, size)
+                record()
         size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
     if args.increments and not budget.spent():
         # last: it appends to the fast lake, after every route has answered on the same files
@@ -333,12 +341,54 @@ def measure_size(size: Size, args: argparse.Namespace, metrics: list[str], spark
     save()
 
 
-def verdict(got: dict[str, Timing]) -> str:
-    """``yes`` when every route that answered gave the event-level rows; else what differs."""
-    reference = got.get("event")
+def spark_route(spark: Any, budget: Budget, lake: Path, name: str, w: Window, route: str, size: Size) -> Timing:
+    """One Spark figure on ``route`` (``fast`` / ``event``), stored in ``size`` with the load average before it."""
+    load = loadavg()
+    got = (spark_cell(spark, budget, lake, name, w, rollup=route == "fast") if spark_alive(spark)
+           else Timing(None, error="Spark stopped after an earlier failure"))
+    (size.spark if route == "fast" else size.spark_event)[name] = got.seconds
+    size.spark_load[f"{name} {route}"] = load
+    log(f"  {name}: spark {route} {got.seconds} {got.error} ({load})")
+    return got
+
+
+def measure_spark_only(size: Size, args: argparse.Namespace, metrics: list[str], spark: Any,
+                       save: Callable[[], None]) -> None:
+    """``--spark-only`` (module docstring): the prepared fast lake of ``size``, read only."""
+    lake = fast_lake_path(args.cache / f"bench-delta-{size.events}-{args.days}-1", args.open_days)
+    if not (lake / "COMPLETE").exists():
+        size.notes.append(f"no prepared fast lake at {lake}: run without --spark-only first")
+        return
+    size.load.append(loadavg())
+    budget = Budget(args.budget)
+    files, mb, size.rows = table_stats(lake)
+    size.files.update(files)
+    size.mb.update(mb)
+    size.clean_days = len(Lake.at(lake).clean_days(EVENTS, Lake.at(lake).partitions(EVENTS)))
+    w = whole(args.days)
+    paths = Paths.on(lake, Limits(threads=args.threads), slow_limits(args.memory, args.threads, 3600),
+                     TARGET_WORKFLOW)
+    for name in metrics:
+        got = {"duckdb": budget_cell(budget, partial(paths.fast, name, w), 1)}
+        size.fast[name] = got["duckdb"].seconds
+        for route in args.spark_paths:
+            got[f"spark {route}"] = spark_route(spark, budget, lake, name, w, route, size)
+        size.same[name] = verdict(got, "duckdb")
+        for key, t in got.items():
+            if t.error and t.error != "budget":
+                size.notes.append(f"{name} {key}: {t.error}")
+        save()
+    size.notes.append(f"Spark JVM peak resident memory so far: {jvm_peak_mb(spark) or 0:.0f} MB")
+    size.load.append(loadavg())
+    save()
+
+
+def verdict(got: dict[str, Timing], reference_route: str = "event") -> str:
+    """``yes`` when every route that answered gave the reference route's rows; else what differs."""
+    reference = got.get(reference_route)
     if reference is None or reference.rows is None:
-        return "no event-level answer"
-    differs = [label for label, t in got.items() if label != "event" and t.rows is not None
+        return f"no {reference_route} answer"
+    differs = [label for label, t in got.items() if label != reference_route and t.rows is not None
                and not same_rows(t.rows, reference.rows)]
     return "yes" if not differs else " and ".join(differs) + " differ"
 
@@ -392,6 +442,21 @@ def print_report(sizes: list[Size], metrics: list[str], spark_start: float | Non
             print(f"    {note}")
 
 
+def print_spark_report(sizes: list[Size], metrics: list[str], spark_start: float | None) -> None:
+    print(f"\nSpark alone (session start-up {spark_start or 0:.1f} s, apart): DuckDB fast path (reference), "
+          "Spark fast path, Spark event-level path; one workflow, all days")
+    for s in sizes:
+        print(f"\n{label(s.events)} ({s.rows:,} events rows, {s.clean_days} clean days): {' → '.join(s.load)}")
+        print(f"{'metric':<28}{'duckdb':>9}{'spark fast':>12}{'spark event':>13}  same result  load before Spark")
+        for name in metrics:
+            load = " / ".join(v.removeprefix("load average ") for k, v in s.spark_load.items()
+                              if k.rsplit(" ", 1)[0] == name)
+            print(f"{name:<28}{seconds(s.fast.get(name), 9)}{seconds(s.spark.get(name), 12)}"
+                  f"{seconds(s.spark_event.get(name), 13)}  {s.same.get(name, '–'):<11}  {load}")
+        for note in s.notes:
+            print(f"    {note}")
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child_main(sys.argv[2:])
@@ -416,12 +481,22 @@ def main() -> None:
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory (local mode: all of Spark)")
+    parser.add_argument("--spark-paths", default="fast",
+                        help="Spark routes, comma-separated: fast (rollup, clean days), event (rollup=False)")
+    parser.add_argument("--spark-only", action="store_true",
+                        help="Spark alone on the prepared fast lakes, against DuckDB's fast path (read only)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tracelake")
     parser.add_argument("--json", type=Path, default=Path.home() / ".cache" / "tracelake" / "scale-results.json")
     args = parser.parse_args()
     metrics = args.metrics.split(",")
+    args.spark_paths = [p for p in args.spark_paths.split(",") if p]
+    if any(p not in ("fast", "event") for p in args.spark_paths):
+        parser.error("--spark-paths takes fast and/or event")
+    if args.spark_only and args.no_spark:
+        parser.error("--spark-only needs Spark")
     spark, spark_start = None, None
     if not args.no_spark:
+        import tracelake.spark.metrics  # noqa: F401 - imported once, before any edit of the tree can race it
         from tracelake.spark.session import spark_session
 
         started = time.perf_counter()
@@ -438,11 +513,11 @@ def main() -> None:
     try:
         for events in (int(n) for n in args.sizes.split(",")):
             sizes.append(Size(events))
-            measure_size(sizes[-1], args, metrics, spark, save)
+            (measure_spark_only if args.spark_only else measure_size)(sizes[-1], args, metrics, spark, save)
     finally:
         if spark is not None and spark_alive(spark):
             spark.stop()
-    print_report(sizes, metrics, spark_start)
+    (print_spark_report if args.spark_only else print_report)(sizes, metrics, spark_start)
     print(f"figures written to {args.json}")
 
 

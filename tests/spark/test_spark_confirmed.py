@@ -3,7 +3,6 @@ lake of test_spark_metrics has none): the join through idempotency keys, latest-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,6 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("spark-confirmed")
     ingest(tmp / "lake", [orjson.dumps(e) for e in events()], tmp)
     return tmp / "lake"
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from tracelake.spark.session import spark_session
-
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "2"})
-    try:
-        yield session
-    finally:
-        session.stop()
 
 
 @pytest.mark.parametrize("tenant", [None, "acme"])

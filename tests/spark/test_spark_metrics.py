@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from tests.queries.conftest import golden_events, ingest, replay_partition
+from tests.spark.conftest import SPARK_CONF
 from tracelake.cli.main import main
 from tracelake.queries.engine import open_lake
 from tracelake.queries.metrics import METRICS, compute_metric, connection_window, run_metric
@@ -60,27 +61,19 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from tracelake.spark.session import spark_session
-
-    session = spark_session("local[2]", conf={"spark.sql.shuffle.partitions": "2"})
-    try:
-        yield session
-    finally:
-        session.stop()
-
-
-@pytest.fixture(scope="module")
-def views_for(spark: Any, lake: Path) -> Callable[[str], None]:
-    """Make the session's views those a metric of ``kind`` reads (DuckDB's partition pruning), once per kind."""
+def views_for(_spark_stopped_at_end: None, lake: Path) -> Callable[[str], None]:
+    """Make the session's views those a metric of ``kind`` reads (DuckDB's partition pruning), once per kind: the
+    fast path's views (on this lake, which has no rollup and no clean day, the same SQL as the event level)."""
     from tracelake.spark.metrics import create_views
+    from tracelake.spark.session import spark_session
 
     current: list[str] = []
 
     def ensure(kind: str) -> None:
         if current != [kind]:
             spec = next(s for s in METRICS.values() if s.kind == kind)
-            create_views(spark, lake, window=connection_window(spec, Window(SINCE, UNTIL), HORIZON))
+            create_views(spark_session("local[2]", conf=SPARK_CONF), lake,
+                         window=connection_window(spec, Window(SINCE, UNTIL), HORIZON))
             current[:] = [kind]
 
     return ensure

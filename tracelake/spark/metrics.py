@@ -8,7 +8,25 @@ Spark SQL when the metric runs. The answer has the shape ``compute_metric``
 gives: rows of the group columns, the metric column and its extra columns,
 ordered by the group columns.
 
-How the views reach the Delta tables: the view statements are taken as
+Two paths, as DuckDB has:
+
+- **fast** (``rollup=True``, the default): the view statements DuckDB's own
+  connection uses, built over the lake as it is (:func:`fast_view_sql`):
+  ``events`` reads the days compaction marked clean as they are and
+  de-duplicates only the other files (``EVENTS_SPLIT_VIEW`` /
+  ``EVENTS_TAIL_VIEW``); ``runs`` is the runs rollup's rows plus the runs
+  touched by events files added after the version it covers, recomputed with
+  ``run_facts.sql`` (:func:`tracelake.queries.rollup.runs_view_statement`), or
+  the event-level ``runs`` when the lake has no rollup. Each
+  ``read_parquet([...])`` file list of those statements is read by Spark as a
+  temporary view over the same files (:mod:`tracelake.spark.sources`). Views
+  are cached only where the metric reads them more than once and a re-read is
+  work (:mod:`tracelake.spark.caching`).
+- **event level** (``rollup=False``): every run recomputed and every event
+  de-duplicated from the Delta tables, as described next: the rebuild and
+  cross-check of the fast path.
+
+How the event-level views reach the Delta tables: the view statements are taken as
 DuckDB builds them for a lake with no files, where each lake table is a typed
 empty relation (``SELECT CAST(NULL AS …) AS "event_id", … WHERE false``).
 Each of those is swapped for a Spark temporary view over the Delta table
@@ -18,16 +36,18 @@ as :func:`~tracelake.queries.metrics.connection_window` says). A table that
 does not exist yet keeps its empty relation, as in DuckDB. The tenant scope
 (``tenant``) is the views' own filter, transpiled like the rest.
 
-Differences from DuckDB, by construction: Spark reads the Delta log's current
-files, with no footer check of each file (a damaged file fails the query
-instead of being left out and reported); numbers are compared with a
-tolerance in the tests (summing floats in another order).
+Differences from DuckDB, by construction: the event-level path reads the Delta
+log's current files, with no footer check of each file (a damaged file fails the
+query instead of being left out and reported; the fast path reads DuckDB's own
+file lists, so it leaves the same files out without reporting them); numbers are
+compared with a tolerance in the tests (summing floats in another order).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -36,10 +56,18 @@ from sqlglot import exp
 
 from tracelake.lake.lake import Lake, LakeRef, as_lake
 from tracelake.lake.tables import EVENTS, TABLES, Table
-from tracelake.queries.metrics import MetricArgumentError, build_query, connection_window, get_spec
+from tracelake.queries.metrics import (
+    MetricArgumentError,
+    MetricSpec,
+    build_query,
+    connection_window,
+    get_spec,
+)
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import view_statements
-from tracelake.spark.transpile import to_spark
+from tracelake.spark.caching import needed_columns, views_to_cache
+from tracelake.spark.sources import FileViews, drop_file_views, spark_path
+from tracelake.spark.transpile import parse, to_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -107,8 +135,7 @@ def _days(window: Window | None) -> tuple[date, date] | None:
 
 def spark_uri(lake: Lake, table: Table) -> str:
     """Where Spark reads ``table``: the local path, or the ``s3a://`` form of an ``s3://`` URL."""
-    uri = lake.table_uri(table)
-    return "s3a://" + uri[len("s3://"):] if uri.startswith("s3://") else uri
+    return spark_path(lake.table_uri(table))
 
 
 def register_tables(spark: SparkSession, lake: LakeRef, window: Window | None = None) -> set[str]:
@@ -133,25 +160,87 @@ def register_tables(spark: SparkSession, lake: LakeRef, window: Window | None = 
     return present
 
 
+@dataclass(frozen=True)
+class ViewSet:
+    """What :func:`create_views` defined: the path, and whether reading ``runs`` computes something (its tail,
+    or every run from ``events``) rather than scanning the rollup."""
+
+    rollup: bool
+    runs_computed: bool
+    runs_from_events: bool
+
+
+def fast_view_sql(files: FileViews, lake: Lake, *, tenant: str | None = None, window: Window | None = None,
+                  run_horizon: timedelta = timedelta(hours=24)) -> tuple[list[str], ViewSet]:
+    """The fast path's views as Spark SQL: DuckDB's view statements over the lake as it is (clean days, the runs
+    rollup and its tail), transpiled, each file list read through ``files``."""
+    statements = view_statements(lake, tenant=tenant, window=window, rollup=True, run_horizon=run_horizon,
+                                 controls=False)
+    runs = parse(next(s for s in statements if _defines(s, "runs")))
+    ctes = {cte.alias_or_name for cte in runs.find_all(exp.CTE)}
+    reads_events = any(t.name == "events" for t in runs.find_all(exp.Table))
+    shape = ViewSet(rollup=True, runs_computed=reads_events or "tail" in ctes, runs_from_events=reads_events)
+    return [to_spark(statement, rewrite=files.rewrite) for statement in statements], shape
+
+
+def _defines(statement: str, view: str) -> bool:
+    return statement.lstrip().startswith(f"CREATE OR REPLACE VIEW {view} ")
+
+
 def create_views(spark: SparkSession, lake: LakeRef, *, tenant: str | None = None,
-                 window: Window | None = None) -> None:
-    """The lake's views (``events``, ``runs``, ``llm_calls`` …) as Spark temporary views over its Delta tables."""
+                 window: Window | None = None, rollup: bool = True,
+                 run_horizon: timedelta = timedelta(hours=24)) -> ViewSet:
+    """The lake's views (``events``, ``runs``, ``llm_calls`` …) as Spark temporary views: the fast path's
+    (``rollup``) or the event-level ones over the Delta tables, ``events`` and ``runs`` then cached. Nothing is
+    cached on the fast path here: :func:`cache_for` decides per query."""
     spark.catalog.clearCache()
-    present = register_tables(spark, lake, window)
+    drop_file_views(spark)
+    where = as_lake(lake)
+    if rollup:
+        statements, shape = fast_view_sql(FileViews(spark, where), where, tenant=tenant, window=window,
+                                          run_horizon=run_horizon)
+        for statement in statements:
+            spark.sql(statement)
+        return shape
+    present = register_tables(spark, where, window)
     for statement in view_sql(tenant=tenant, present=present):
         spark.sql(statement)
     for view in CACHED_VIEWS:
         spark.catalog.cacheTable(view)
+    return ViewSet(rollup=False, runs_computed=True, runs_from_events=True)
+
+
+def cache_for(spark: SparkSession, shape: ViewSet, sql: str) -> list[str]:
+    """On the fast path, cache what the DuckDB query ``sql`` reads more than once and costs work to read again
+    (:func:`tracelake.spark.caching.views_to_cache`); a cached ``runs`` keeps only the columns ``sql`` names.
+    Returns the views cached (the event-level path caches at :func:`create_views`: none here)."""
+    if not shape.rollup:
+        return []
+    cached = views_to_cache(sql, runs_computed=shape.runs_computed, runs_from_events=shape.runs_from_events)
+    for view in cached:
+        frame = spark.table(view)
+        columns = needed_columns(sql, frame.columns) if view == "runs" else None
+        if columns is not None and columns != frame.columns:
+            frame = frame.select(*columns)
+            frame.createOrReplaceTempView(view)
+        spark.catalog.cacheTable(view)
+    return cached
+
+
+def spark_spec(name: str, *, internal: bool = False) -> MetricSpec:
+    """The metric's spec; :class:`MetricArgumentError` for an unknown metric or one DuckDB alone computes."""
+    spec = get_spec(name, internal=internal)
+    if not spec.spark:
+        raise MetricArgumentError(f"{name} is computed by DuckDB only (its control SQL is DuckDB's); "
+                                  f"use 'tracelake metrics {name}'")
+    return spec
 
 
 def metric_sql(name: str, window: Window, group_by: Sequence[str] | None = None,
                where: Sequence[tuple[str, str]] = (), *, internal: bool = False) -> str:
     """The Spark SQL of one metric: ``build_query``'s DuckDB SQL with its parameters bound, transpiled.
     Raises :class:`MetricArgumentError` for a metric computed by DuckDB only (``MetricSpec.spark``)."""
-    spec = get_spec(name, internal=internal)
-    if not spec.spark:
-        raise MetricArgumentError(f"{name} is computed by DuckDB only (its control SQL is DuckDB's); "
-                                  f"use 'tracelake metrics {name}'")
+    spec = spark_spec(name, internal=internal)
     sql, params = build_query(spec, window, group_by, where)
     return to_spark(sql, params)
 
@@ -201,13 +290,17 @@ def _run(spark: SparkSession, sql: str, name: str) -> list[Any]:
 def compute_metric(spark: SparkSession, lake: LakeRef, name: str, *, group_by: Sequence[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None,
                    where: Sequence[tuple[str, str]] = (), tenant: str | None = None,
-                   run_horizon: timedelta = timedelta(hours=24)) -> list[Row]:
+                   run_horizon: timedelta = timedelta(hours=24), rollup: bool = True) -> list[Row]:
     """:func:`tracelake.queries.metrics.compute_metric`, on Spark: views over the partitions the window needs
-    (``run_horizon`` earlier for run metrics), then the metric."""
-    spec = get_spec(name)
+    (``run_horizon`` earlier for run metrics), the fast path's (``rollup``) or the event-level ones, then the
+    metric, with what it reads more than once cached (:func:`cache_for`)."""
+    spec = spark_spec(name)
     try:
         window = Window.of(since, until)
     except ValueError as exc:
         raise MetricArgumentError(str(exc)) from None
-    create_views(spark, lake, tenant=tenant, window=connection_window(spec, window, run_horizon))
+    shape = create_views(spark, lake, tenant=tenant, window=connection_window(spec, window, run_horizon),
+                         rollup=rollup, run_horizon=run_horizon)
+    sql, _ = build_query(spec, window, group_by, where)
+    cache_for(spark, shape, sql)
     return run_metric(spark, name, group_by=group_by, since=window.since, until=window.until, where=where)

@@ -26,6 +26,13 @@ applied to the parsed tree before Spark SQL is written (each names the gap):
 - :func:`unwrap_try`: ``try(json_extract_string(…))`` → ``get_json_object(…)``
   (Spark has no generic ``try``; ``get_json_object`` answers NULL for bad JSON
   instead of raising, which is what ``try`` is there for).
+- :func:`union_by_position`: ``UNION ALL BY NAME`` → ``UNION ALL`` (Spark SQL
+  has no ``BY NAME``). Equal only when both sides give the same columns in the
+  same order, which the fast path's view statements do: every part of
+  ``events`` is the events table read with its declared schema
+  (:mod:`tracelake.spark.sources`) and the ``runs`` parts list the rollup's
+  columns in one order. A union by name whose sides list different columns
+  raises here.
 - :func:`bind_literals`: ``$since`` / ``$w_0`` … → SQL literals written by
   sqlglot (timestamps as ``CAST('…+00:00' AS TIMESTAMP)``, text escaped for
   Spark's back-slash strings). Spark's own parameter markers do not reach
@@ -130,6 +137,21 @@ def unwrap_try(tree: exp.Expression) -> exp.Expression:
     return tree.transform(swap)
 
 
+def union_by_position(tree: exp.Expression) -> exp.Expression:
+    """``a UNION ALL BY NAME b`` → ``a UNION ALL b`` (module docstring: only for sides in the same column order)."""
+    for union in tree.find_all(exp.Union):
+        if not union.args.get("by_name"):
+            continue
+        left, right = union.left, union.right
+        if (isinstance(left, exp.Select) and isinstance(right, exp.Select)
+                and not any(isinstance(e, exp.Star) for e in (*left.expressions, *right.expressions))
+                and left.named_selects != right.named_selects):
+            raise ValueError(f"UNION BY NAME of {left.named_selects} and {right.named_selects}: "
+                             "the columns differ in order, Spark SQL unions by position")
+        union.set("by_name", None)
+    return tree
+
+
 def literal(value: Any) -> exp.Expression:
     """A Spark SQL literal of a bound value (aware datetimes as UTC timestamps)."""
     if value is None:
@@ -165,7 +187,7 @@ def bind_literals(params: Mapping[str, Any]) -> Transform:
 
 
 TRANSFORMS: tuple[Transform, ...] = (temporary_views, drop_materialized, epoch_us, quantile_cont, histogram,
-                                     unwrap_try)
+                                     unwrap_try, union_by_position)
 
 
 def parse(sql: str) -> exp.Expression:
