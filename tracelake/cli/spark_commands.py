@@ -39,10 +39,15 @@ def spark_install(s3: bool) -> None:
 @metric_options
 @click.option("--master", default="local[*]", show_default=True, metavar="URL",
               help="Spark master: local[N], spark://HOST:PORT, yarn, k8s://… .")
+@click.option("--event-level", is_flag=True,
+              help="Recompute every run and de-duplicate every event from the events table (slow; the "
+                   "cross-check of the runs rollup and of the clean days).")
 @format_option
 def spark_metrics(name: str, lake: str | None, group_by: str | None, since: str | None, until: str | None,
-                  where: tuple[str, ...], tenant: str | None, master: str, fmt: str | None) -> None:
-    """One metric of metrics.md computed by Spark (the same answer as 'tracelake metrics')."""
+                  where: tuple[str, ...], tenant: str | None, master: str, event_level: bool,
+                  fmt: str | None) -> None:
+    """One metric of metrics.md computed by Spark (the same answer as 'tracelake metrics'), from the lake's
+    derived data as DuckDB reads it: the runs rollup and the compacted days."""
     from tracelake.cli.analytics_commands import _time
     from tracelake.spark.jars import check_pyspark
 
@@ -61,7 +66,8 @@ def spark_metrics(name: str, lake: str | None, group_by: str | None, since: str 
     session = spark_session(master, lake=the_lake)
     try:
         rows = compute_metric(session, the_lake, name, group_by=groups, since=start, until=end, where=filters,
-                              tenant=tenant, run_horizon=timedelta(hours=config.run_max_duration_h))
+                              tenant=tenant, run_horizon=timedelta(hours=config.run_max_duration_h),
+                              rollup=not event_level)
     finally:
         session.stop()
     emit(rows, fmt)
