@@ -117,8 +117,9 @@ def _tests(rows: VersionRows, rules: Sequence[Rule], canary: Canary) -> tuple[li
     """Every rule's outcome for the canary's candidate against its baseline, and the names of the gate rules.
     Per-workflow rule copies replace the general rule of the same name."""
     workflow = canary.workflow
-    chosen = {r.name: r for r in rules if r.workflow is None}
-    chosen.update({r.name: r for r in rules if r.workflow == workflow})
+    # A rule that waits for late data (settle) cannot judge a candidate's runs, newer than its settle time.
+    chosen = {r.name: r for r in rules if r.workflow is None and not r.settle}
+    chosen.update({r.name: r for r in rules if r.workflow == workflow and not r.settle})
     outcomes: list[Outcome] = []
     group = {"workflow": workflow}
     for rule in chosen.values():

@@ -128,9 +128,10 @@ def _keyed(rows: Sequence[Row], groups: Sequence[str]) -> dict[tuple[Any, ...], 
 
 
 def rule_windows(rule: Rule, now: datetime) -> tuple[Window, Window]:
-    """(baseline, current) windows of ``rule`` ending at ``now``."""
-    cut = now - rule.current_window
-    return Window(cut - rule.baseline_window, cut), Window(cut, now)
+    """(baseline, current) windows of ``rule`` at ``now``: they end ``rule.settle`` before it."""
+    end = now - rule.settle
+    cut = end - rule.current_window
+    return Window(cut - rule.baseline_window, cut), Window(cut, end)
 
 
 def evaluate_rule(con: LakeConnection, rule: Rule, now: datetime) -> list[Outcome]:
@@ -187,7 +188,7 @@ def to_alert(outcome: Outcome, rule: Rule, now: datetime, created_at: datetime) 
 def evaluation_window(rules: Sequence[Rule], now: datetime, run_horizon: timedelta) -> Window:
     """The partitions an evaluation at ``now`` reads: the longest rule's baseline and current windows, widened
     by ``run_horizon`` (run metrics read the events of runs finishing in them). ``rules`` must not be empty."""
-    span = max(r.current_window + r.baseline_window for r in rules)
+    span = max(r.settle + r.current_window + r.baseline_window for r in rules)
     return Window(now - span, now).widened(run_horizon)
 
 

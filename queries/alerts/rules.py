@@ -1,8 +1,9 @@
 """Drift rules: the defaults of ``metrics.md`` and a TOML file to change them.
 
 A rule compares a *current* window with a *baseline* window per group, both
-ending at ``now``: current = ``[now − current_window, now)``, baseline =
-``[now − current_window − baseline_window, now − current_window)``.
+ending at ``end = now − settle`` (``settle`` is 0 but for metrics whose data
+arrives late): current = ``[end − current_window, end)``, baseline =
+``[end − current_window − baseline_window, end − current_window)``.
 
 Tests (``test``):
 
@@ -54,6 +55,9 @@ keys, and no others:
 - ``severity``: ``info``, ``warning`` or ``critical`` (default ``warning``)
 - ``enabled``: true or false (default true)
 - ``gate``: true or false (default false); a canary "holds" without enough data for it
+- ``settle``: a duration or ``"0s"`` (default ``"0s"``): how far behind ``now`` both windows end, for a metric whose
+  data settles late (``success_claim_gap``: confirmations arrive hours or days after the run). A rule with a
+  settle time judges no canary (a candidate's runs are newer than it).
 
 A proportion test needs a proportion metric, and ``new_value`` goes with
 ``error_types`` and ``tool_names`` only. A new rule in a workflow table that
@@ -118,6 +122,7 @@ class Rule:
     gate: bool = False  # canary: without enough data for this rule the verdict is "hold"
     workflow: str | None = None
     exclude_workflows: tuple[str, ...] = field(default=())
+    settle: timedelta = timedelta(0)  # both windows end this long before now (data that arrives late)
 
     @property
     def value_column(self) -> str:
@@ -173,11 +178,23 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("control_pass_rate_drop", "control_pass_rate", "proportion_drop", group_by=("workflow", "control_id"),
          severity="critical"),
     Rule("control_regression", "control_failures", "new_failure", min_count=1, severity="critical"),
+    # Ground truth (metrics.md "Confirmed outcomes"): more claimed successes the system of record did not confirm
+    # (reversed, or still unconfirmed after two days) than in the week before. Judged two days late, when the
+    # confirmations of the window's runs have had time to arrive.
+    Rule("success_claim_gap_rise", "success_claim_gap", "proportion_rise", settle=timedelta(hours=48)),
 )
 
 def _duration(value: Any) -> timedelta:
     # parse_duration refuses anything but "24h"-style text and positive seconds (a bool included).
     return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+def _settle(value: Any) -> timedelta:
+    # A settle time may be zero (no lag): "0s", "0h", 0; otherwise a duration as the windows take.
+    if (isinstance(value, int) and not isinstance(value, bool) and value == 0) or (
+            isinstance(value, str) and value.strip().rstrip("smhdw") in ("0", "0.0")):
+        return timedelta(0)
+    return _duration(value)
 
 
 def _group_list(value: Any) -> Any:
@@ -202,6 +219,7 @@ def _run_keys(value: tuple[str, ...]) -> tuple[str, ...]:
 StrictInt = Annotated[int, Strict()]
 StrictNumber = Annotated[float, Strict()]  # an integer is a number too
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Lag = Annotated[timedelta, BeforeValidator(_settle)]
 GroupBy = Annotated[tuple[StrictStr, ...], BeforeValidator(_group_list), AfterValidator(_run_keys)]
 
 
@@ -227,6 +245,7 @@ class RuleSettings(BaseModel):
     severity: Severity | None = None
     enabled: Annotated[bool, Strict()] | None = None
     gate: Annotated[bool, Strict()] | None = None
+    settle: Lag | None = None
 
     def changes(self) -> dict[str, Any]:
         """The keys this table sets, as :class:`Rule` fields."""

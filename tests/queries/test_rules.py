@@ -15,7 +15,7 @@ def test_defaults_are_those_of_metrics_md() -> None:
     assert set(rules) == {"success_rate_drop", "tool_call_validity_drop", "postcondition_pass_rate_drop",
                           "escalation_rate_rise", "cost_per_success_rise", "latency_p95_rise",
                           "time_to_safe_fallback_p95_rise", "new_error_type", "new_tool_name",
-                          "control_pass_rate_drop", "control_regression"}
+                          "control_pass_rate_drop", "control_regression", "success_claim_gap_rise"}
     drop = rules["success_rate_drop"]
     assert (drop.p_value, drop.min_delta, drop.min_n, drop.group_by) == (0.01, 0.05, 30, ("workflow",))
     assert (drop.current_window, drop.baseline_window) == (timedelta(hours=24), timedelta(days=7))
@@ -23,7 +23,9 @@ def test_defaults_are_those_of_metrics_md() -> None:
     assert rules["new_tool_name"].min_count == 5
     assert rules["control_regression"].min_count == 1
     assert rules["control_pass_rate_drop"].group_by == ("workflow", "control_id")
-    assert len(DEFAULT_RULES) == 11
+    assert rules["success_claim_gap_rise"].settle == timedelta(hours=48)
+    assert rules["success_rate_drop"].settle == timedelta(0)
+    assert len(DEFAULT_RULES) == 12
 
 
 def test_rules_file_changes_windows_thresholds_grouping_and_adds_rules(tmp_path: Path) -> None:

@@ -44,8 +44,8 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def reference_compare(con: LakeConnection, rules: list[Rule], canary: Canary, window: Window,
                       by: str = "workflow_version") -> dict[str, Any]:
     """The canary verdict as compare() first computed it: every rule's metric asked per version, ungrouped."""
-    chosen = {r.name: r for r in rules if r.workflow is None}
-    chosen.update({r.name: r for r in rules if r.workflow == canary.workflow})
+    chosen = {r.name: r for r in rules if r.workflow is None and not r.settle}  # a settle rule judges no canary
+    chosen.update({r.name: r for r in rules if r.workflow == canary.workflow and not r.settle})
     group = {"workflow": canary.workflow}
     outcomes: list[Outcome] = []
     for rule in chosen.values():
