@@ -31,19 +31,35 @@ _OVER_EVENTS = ("llm_calls", "tool_calls")
 
 
 def reads(sql: str) -> Counter[str]:
-    """How many times the DuckDB query ``sql`` reads each view by name (CTE names left out; a read of
-    ``llm_calls`` / ``tool_calls`` counts as a read of ``events``)."""
+    """How many times the DuckDB query ``sql`` reads each view by name once its CTEs are inlined, as Spark
+    plans them (a CTE read twice reads its views twice); a read of ``llm_calls`` / ``tool_calls`` counts as a
+    read of ``events`` too."""
     tree = parse(sql)
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    found: Counter[str] = Counter()
-    for table in tree.find_all(exp.Table):
-        name = table.name
-        if not name or name in ctes:
-            continue
-        found[name] += 1
-        if name in _OVER_EVENTS:
-            found["events"] += 1
-    return found
+    bodies: dict[str, exp.Expression] = {}
+    for cte in tree.find_all(exp.CTE):
+        body = cte.this.copy()
+        body.set("with_", None)
+        bodies[cte.alias_or_name] = body
+    main = tree.copy()
+    for node in main.find_all(exp.With):
+        node.pop()
+    memo: dict[str, Counter[str]] = {}
+
+    def count(node: exp.Expression, seen: frozenset[str]) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for table in node.find_all(exp.Table):
+            name = table.name
+            if name in bodies and name not in seen:  # a CTE: what its body reads, once per reference
+                if name not in memo:
+                    memo[name] = count(bodies[name], seen | {name})
+                found.update(memo[name])
+            elif name:
+                found[name] += 1
+                if name in _OVER_EVENTS:
+                    found["events"] += 1
+        return found
+
+    return count(main, frozenset())
 
 
 def needed_columns(sql: str, columns: list[str]) -> list[str] | None:
