@@ -7,16 +7,17 @@ de-duplicated by the table's identity (:attr:`Table.identity`: ``events``
 keeps one row per ``(tenant, event_id)``, the first ingested copy by
 :attr:`Table.copy_order` — the rule of the ``events`` view), then:
 
-- copies were found → the partition is rewritten as **one Delta transaction**
+- copies were found, or the partition has several files and its table a sort
+  order (``events``: :data:`SORT_KEYS`) → the partition is rewritten as **one Delta transaction**
   that replaces exactly that partition (``write_deltalake(mode="overwrite",
   predicate="event_date = '…'")``): remove actions for the files read, add
   actions for the rewritten rows (sorted by :data:`SORT_KEYS`, bin-packed into files of up
   to ~100 MB, row groups of 122 880 rows). The commit carries no application
   transaction, so the per-source offsets the consumers resume from
   (:mod:`tracelake.lake.delta`) are untouched.
-- no copies, several files → delta-rs ``optimize.compact`` on that partition
-  (bin-packing; a ``dataChange=false`` rewrite that never conflicts with
-  appends).
+- no copies, several files, no sort order (``dead_letters``) → delta-rs
+  ``optimize.compact`` on that partition (bin-packing; a ``dataChange=false``
+  rewrite that never conflicts with appends).
 - one file, no copies → nothing rewritten.
 
 Clean markers. After a rewrite or an optimize, and for a partition that
@@ -28,8 +29,10 @@ application transaction ``tracelake.clean/<table>/<day>`` recording a digest
 of exactly those files, in its own empty commit). The views read a clean
 partition as it is and de-duplicate only the others
 (:mod:`tracelake.queries.views`). A partition whose marker still matches its
-files is not read at all: running ``compact`` twice commits nothing the
-second time. A later append into a marked partition (a late event) changes
+files is not read at all, unless it still has more than one small file (under
+:data:`SMALL_FILE_BYTES`): a day the consumers kept tidy while it was written is
+marked clean already, but as their many batch files. Running ``compact``
+twice commits nothing the second time. A later append into a marked partition (a late event) changes
 its files, so it reads as not clean until the next run compacts and marks it
 again. Markers never touch the consumers' offsets (other app ids).
 
@@ -92,6 +95,7 @@ from tracelake.lake.delta import (
     ROW_GROUP_SIZE,
     DataFile,
     add_files,
+    advance_transaction,
     clean_app_id,
     files_digest,
     mark_clean,
@@ -115,6 +119,9 @@ DEFAULT_RETENTION_HOURS = 168
 # Files the log never referenced are deleted only when at least this old: an append in flight has written its
 # files but not yet committed them.
 ORPHAN_MIN_AGE_HOURS = 1
+# A clean partition is still compacted while more than one of its files is smaller than this (compaction writes
+# files of up to ~100 MB: one small remainder per partition is expected).
+SMALL_FILE_BYTES = 32 * 1024 * 1024
 # Custom commit metadata key naming what a compaction commit did (for ``DESCRIBE HISTORY`` readers).
 COMPACTION_KEY = "tracelake.compaction"
 # The order of a rewritten partition's rows. Events by type, then workflow, then time: a row group then holds
@@ -340,7 +347,8 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
         if delta is None:
             return None
         files = _day_files(lake, table, delta, day)
-        if not files or _is_clean(delta, lake, table, day, files):
+        if not files or (_is_clean(delta, lake, table, day, files)
+                         and sum(1 for item in files if item.size < SMALL_FILE_BYTES) < 2):
             return None  # compacted, verified and marked, and unchanged since: not even read
         try:
             rows, _ = read_partition(lake, table, files, day)
@@ -366,7 +374,8 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
                 read_ms = read_time(lake, table, files, day)
                 return CompactionResult(table.name, name, "mark", 1, 1, rows.num_rows, rows.num_rows, read_ms,
                                         read_ms, marked=True)
-            action = "rewrite" if merged.num_rows < rows.num_rows else "optimize"
+            copies = merged.num_rows < rows.num_rows
+            action = "rewrite" if copies or table.name in SORT_KEYS else "optimize"
             read_before = read_time(lake, table, files, day)
             properties = deltalake.CommitProperties(custom_metadata={
                 COMPACTION_KEY: f"{action} {table.name} {name}: {len(files)} files, {rows.num_rows} rows in, "
@@ -387,6 +396,8 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
             except deltalake.exceptions.DeltaError as exc:
                 raise storage_error(exc) from exc
             else:
+                if table is EVENTS:
+                    carry_derived(lake, properties.custom_metadata[COMPACTION_KEY])
                 files_after, read_after, marked = _after_commit(lake, table, day)
                 return CompactionResult(table.name, name, action, len(files), files_after, rows.num_rows,
                                         merged.num_rows, read_before, read_after, marked=marked)
@@ -394,6 +405,42 @@ def compact_partition(lake: Lake, table: Table, day: date, on_quarantine: OnQuar
             note = f"concurrent appends into the partition won {lost} times; left for the next run"
             log.warning("%s %s skipped: %s", table.name, name, note)
             return CompactionResult(table.name, name, "skipped", len(files), len(files), 0, 0, 0.0, 0.0, note)
+
+
+def _commit_version(lake: Lake, table: Table, note: str) -> int | None:
+    """The version of this process's commit of ``table`` whose compaction note is ``note`` (among the last few)."""
+    delta = open_table(lake, table)
+    if delta is None:
+        return None
+    for entry in delta.history(8):
+        if entry.get(COMPACTION_KEY) == note and isinstance(entry.get("version"), int):
+            return int(entry["version"])
+    return None
+
+
+def carry_derived(lake: Lake, note: str) -> list[str]:
+    """After a compaction's commit of ``events`` (``note``: its metadata), tell the derived tables that still
+    reflect the version just before it that they reflect this one too; returns the app ids carried over.
+
+    A compaction changes no fact: it drops copies the views drop anyway and rewrites the rest. Without this,
+    its new files are new to the runs rollup and ``control_results``: every reader's tail would recompute the
+    runs of the whole day until the next upkeep, and that upkeep would recompute them again. A derived table
+    behind (it did not cover the version before) is left to its refresh, which reads the rewrite as new files,
+    as before. Concurrent refreshes are safe: :func:`~tracelake.lake.delta.advance_transaction` commits only
+    from the exact version, and one app id's transactions never both commit.
+    """
+    from tracelake.queries.controls.library import active_library
+    from tracelake.queries.controls.results import app_id as controls_app_id
+    from tracelake.queries.rollup.runs import APP_ID as RUNS_APP_ID
+
+    version = _commit_version(lake, EVENTS, note)
+    if version is None:
+        return []
+    carried = []
+    for table, app in ((RUNS, RUNS_APP_ID), (CONTROL_RESULTS, controls_app_id(active_library()))):
+        if advance_transaction(lake, table, app, version - 1, version, note):
+            carried.append(app)
+    return carried
 
 
 def maintain_table(lake: Lake, table: Table, retention_hours: int = DEFAULT_RETENTION_HOURS) -> Maintenance | None:

@@ -67,16 +67,16 @@ def test_rewrites_closed_partitions_without_copies_and_keeps_open_ones(tmp_path:
     assert writer.write(rows(["a", "b"], "2026-11-20", 0), "t.p0.o0-1") == 0
 
 
-def test_a_partition_without_copies_is_bin_packed_by_optimize(tmp_path: Path) -> None:
+def test_an_events_partition_without_copies_is_rewritten_sorted_in_one_file(tmp_path: Path) -> None:
     lake = Lake.at(tmp_path)
     writer = lake.writer("events")
     for n in range(4):
         writer.write(rows([f"e{n}"], "2026-11-21", n), f"t.p0.o{n}-{n}")
     (result,) = compact_lake(lake, older_than_days=1, today=TODAY).partitions
     assert (result.action, result.files_before, result.files_after, result.rows_in, result.rows_out) == (
-        "optimize", 4, 1, 4, 4)
-    # the optimize, then the empty commit marking the result clean
-    assert [h["operation"] for h in DeltaTable(str(tmp_path / "events")).history(2)] == ["WRITE", "OPTIMIZE"]
+        "rewrite", 4, 1, 4, 4)
+    # the rewrite (sorted by event type, workflow, time: SORT_KEYS), then the empty commit marking it clean
+    assert [h["operation"] for h in DeltaTable(str(tmp_path / "events")).history(2)] == ["WRITE", "WRITE"]
     assert connect(tmp_path).execute("SELECT count(*) FROM events").fetchone()[0] == 4
 
 

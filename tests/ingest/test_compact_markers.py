@@ -62,7 +62,7 @@ def test_every_closed_partition_is_marked_and_a_second_run_reads_and_commits_not
     report = compact_lake(lake, older_than_days=1, today=TODAY)
     assert [(r.table, r.partition, r.action, r.files_after, r.rows_out, r.marked) for r in report.partitions] == [
         ("events", "event_date=2026-11-20", "rewrite", 1, 3, True),
-        ("events", "event_date=2026-11-21", "optimize", 1, 3, True),
+        ("events", "event_date=2026-11-21", "rewrite", 1, 3, True),
         ("events", "event_date=2026-11-22", "mark", 1, 2, True),
         ("dead_letters", "event_date=2026-11-20", "mark", 1, 2, True),
     ]

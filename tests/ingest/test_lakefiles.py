@@ -160,9 +160,9 @@ def test_compact_quarantines_bad_files_and_compacts_the_rest(lake_with_bad_files
                           on_quarantine=lambda bad, moved: seen.append((bad.error, moved)))
     assert sorted(error for error, _ in seen) == ["truncated Parquet file (no magic bytes at the end)",
                                                   "zero-byte file"]
-    # 11-23: three readable files bin-packed into one; 11-24: one readable file left, only marked clean
+    # 11-23: three readable files rewritten into one; 11-24: one readable file left, only marked clean
     assert [(r.partition, r.action, r.files_before, r.files_after, r.rows_out) for r in report.partitions] == [
-        ("event_date=2026-11-23", "optimize", 3, 1, 6), ("event_date=2026-11-24", "mark", 1, 1, 2)]
+        ("event_date=2026-11-23", "rewrite", 3, 1, 6), ("event_date=2026-11-24", "mark", 1, 1, 2)]
     assert len(live(lake, day="2026-11-24")) == 1
     assert len(list((lake / QUARANTINE_DIR).rglob("*.parquet"))) == 2
     assert len((lake / QUARANTINE_DIR / QUARANTINE_LOG).read_bytes().splitlines()) == 2

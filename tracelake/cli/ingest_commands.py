@@ -238,9 +238,9 @@ def lake_rollup(lake: str | None, fmt: str | None) -> None:
     """Bring the runs rollup (one row per run, what run metrics read) up to date with the events table now,
     after de-duplicating on disk the days still being written (their copies deleted, their files marked clean).
 
-    Consumers do this by themselves, in the background, every TRACELAKE_ROLLUP_INTERVAL_S; queries add the runs touched since
-    on the fly, so this is never needed for a correct answer, only for a fast one (e.g. after a bulk
-    ingest-file or a compaction). Safe while consumers run.
+    Consumers do this by themselves, in the background, every TRACELAKE_ROLLUP_INTERVAL_S; queries add the
+    runs touched since on the fly, so this is never needed for a correct answer, only for a fast one (e.g.
+    after a bulk ingest-file). Safe while consumers run.
     """
     from datetime import timedelta
 

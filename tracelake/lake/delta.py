@@ -414,6 +414,34 @@ def mark_clean(lake: Lake, table: Table, delta: DeltaTable, day: date, files: Se
     return True
 
 
+def advance_transaction(lake: Lake, table: Table, app_id: str, before: int, after: int, note: str) -> bool:
+    """Move ``app_id``'s recorded version in ``table`` from ``before`` to ``after``, in one empty commit (no
+    data; ``note`` in its commit metadata). False, nothing committed, when the table does not exist, the
+    recorded version is not ``before`` now, or a concurrent commit of the same app id won (delta-rs refuses
+    a second transaction of one app id: the other writer's version stands). Raises ``OSError`` when the
+    storage refuses.
+
+    What it is for: a derived table records the events version it reflects; a commit of ``events`` that
+    changes no fact (a compaction's de-duplicating rewrite) leaves its rows right at the next version too.
+    """
+    deltalake = _delta()
+    delta = open_table(lake, table)
+    if delta is None or delta.transaction_version(app_id) != before:
+        return False
+    try:
+        deltalake.write_deltalake(
+            delta, table.delta_schema.empty_table(), mode="append", partition_by=[table.partition],
+            commit_properties=deltalake.CommitProperties(
+                custom_metadata={"tracelake.carried": note},
+                app_transactions=[deltalake.Transaction(app_id, after)]))
+    except deltalake.exceptions.CommitFailedError as exc:
+        log.info("carrying %s of %s over to version %d lost a race (%s)", app_id, table.name, after, exc)
+        return False
+    except deltalake.exceptions.DeltaError as exc:
+        raise storage_error(exc) from exc
+    return True
+
+
 def source_positions(lake: Lake, table: Table | str, sources: list[str]) -> dict[str, int]:
     """The last offset recorded in ``table`` for each of ``sources`` (ids from :func:`source_id`) that has one."""
     found = open_table(lake, table)
