@@ -117,6 +117,8 @@ COMMANDS: list[tuple[list[str], str, str]] = [
     (["demo", "--no-serve"], "TRACELAKE_SPOOL_MAX_BYTES", "lots"),  # the SDK's own variable
     (["kafka", "install"], "TRACELAKE_OTLP_TENANT_KEYS", "tenant"),
     (["kafka", "start"], "TRACELAKE_SDK_QUEUE_SIZE", "big"),
+    (["flags", "get", "w"], "TRACELAKE_FLAGS_TTL_S", "soon"),  # the SDK's flag reader
+    (["flags", "list"], "TRACELAKE_FLAGS_FAIL", "sideways"),
     (["s3", "install"], "TRACELAKE_API_COOKIE_SECURE", "perhaps"),
     (["s3", "start"], "TRACELAKE_QUERY_MAX_CONCURRENT", "two"),
     (["spark", "install"], "TRACELAKE_SQL_MAX_ROWS", "all"),

@@ -112,3 +112,61 @@ def test_the_background_thread_refreshes_and_stops() -> None:
         reader.close()  # joins the thread: its refresh is complete
     assert reader.flag("refund").action == "pause" and reader.refreshes == 1
     assert source.calls == 1  # a long refresh interval: close ended the wait, no second fetch
+
+
+@pytest.fixture
+def no_tracelake_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("TRACELAKE_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_the_reader_takes_its_settings_from_the_environment(no_tracelake_env: pytest.MonkeyPatch) -> None:
+    """TRACELAKE_API_URL / _API_KEY / _FLAGS_*: a reader built from the environment alone; arguments win."""
+    from tracelake.sdk import HttpFlagSource
+
+    env = no_tracelake_env
+    defaults = FlagReader(Source())
+    assert (defaults.refresh_s, defaults.ttl_s, defaults.fail) == (5.0, 60.0, "open")
+    env.setenv("TRACELAKE_API_URL", "http://127.0.0.1:8123/")
+    env.setenv("TRACELAKE_API_KEY", "tl_ingest_key")
+    env.setenv("TRACELAKE_FLAGS_REFRESH_S", "2.5")
+    env.setenv("TRACELAKE_FLAGS_TTL_S", "30")
+    env.setenv("TRACELAKE_FLAGS_FAIL", "closed")
+    env.setenv("TRACELAKE_FLAGS_TIMEOUT_S", "0.5")
+    reader = FlagReader(tenant="acme")
+    assert (reader.refresh_s, reader.ttl_s, reader.fail) == (2.5, 30.0, "closed")
+    assert isinstance(reader.source, HttpFlagSource)
+    assert reader.source.url == "http://127.0.0.1:8123/v1/flags?tenant=acme"
+    assert (reader.source.api_key, reader.source.timeout_s) == ("tl_ingest_key", 0.5)
+    assert reader.flag("refund").action == "pause"  # never fetched, failing closed as configured
+    explicit = FlagReader(Source(), refresh_s=9, ttl_s=90, fail="open")
+    assert (explicit.refresh_s, explicit.ttl_s, explicit.fail) == (9, 90, "open")
+    assert HttpFlagSource("http://other:1", "k2", timeout_s=3).url == "http://other:1/v1/flags"
+
+
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("TRACELAKE_FLAGS_REFRESH_S", "often", "not a valid flags_refresh_s"),
+    ("TRACELAKE_FLAGS_REFRESH_S", "0", "must be a positive number of seconds"),
+    ("TRACELAKE_FLAGS_TTL_S", "-5", "must be a positive number of seconds"),
+    ("TRACELAKE_FLAGS_TIMEOUT_S", "inf", "must be a positive number of seconds"),
+    ("TRACELAKE_FLAGS_FAIL", "sideways", "must be one of open, closed"),
+])
+def test_a_bad_variable_is_one_line_naming_it(variable: str, value: str, why: str,
+                                              no_tracelake_env: pytest.MonkeyPatch) -> None:
+    no_tracelake_env.setenv("TRACELAKE_API_URL", "http://127.0.0.1:8123")
+    no_tracelake_env.setenv(variable, value)
+    with pytest.raises(ValueError) as caught:
+        FlagReader(tenant="acme")
+    message = str(caught.value)
+    assert message.startswith(f"{variable}={value!r}") and why in message and len(message.splitlines()) == 1
+
+
+def test_no_api_url_is_one_line(no_tracelake_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="^no tracelake API URL for the flags: pass api_url or set TRACELAKE_API_URL$"):
+        FlagReader(tenant="acme")
+    with pytest.raises(ValueError, match="^flags_ttl_s=0: must be a positive number of seconds$"):
+        FlagReader(Source(), ttl_s=0)

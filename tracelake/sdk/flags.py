@@ -10,8 +10,15 @@ or *closed* (``pause``) as configured, and says so (``Flag.stale``).
 given share (deterministically: runs 1, 2, 3 … of the workflow are admitted when ``floor(k × rate)`` grows, so
 a rate of 0.25 admits every fourth run), ``pin_version`` admits it with the pinned version.
 
-Failure modes: none raised to the agent. A failed refresh is logged (once per failure streak) and counted in
-``failures``; the old answer stays until it goes stale.
+Configuration: arguments win, then ``TRACELAKE_*`` variables, then defaults (:class:`~tracelake.sdk.config.
+SdkConfig`): ``TRACELAKE_API_URL`` and ``TRACELAKE_API_KEY`` (where :class:`HttpFlagSource` asks, with which
+key), ``TRACELAKE_FLAGS_REFRESH_S`` (5), ``TRACELAKE_FLAGS_TTL_S`` (60), ``TRACELAKE_FLAGS_FAIL`` (``open``),
+``TRACELAKE_FLAGS_TIMEOUT_S`` (2). ``FlagReader(tenant="acme").start()`` is a reader configured from the
+environment alone.
+
+Failure modes: none raised to the agent once the reader exists. Building one raises ``ValueError`` (one line
+naming the variable or argument) for a bad value, or when no API URL is given or set. A failed refresh is
+logged (once per failure streak) and counted in ``failures``; the old answer stays until it goes stale.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import orjson
+
+from tracelake.sdk.config import SdkConfig
 
 log = logging.getLogger("tracelake.sdk.flags")
 
@@ -74,14 +83,19 @@ class FlagSource(Protocol):
 
 
 class HttpFlagSource:
-    """``GET {api_url}/v1/flags`` with an API key (any role; agents hold ingest keys)."""
+    """``GET {api_url}/v1/flags`` with an API key (any role; agents hold ingest keys). ``api_url``, ``api_key``
+    and ``timeout_s`` default to ``TRACELAKE_API_URL``, ``TRACELAKE_API_KEY`` and ``TRACELAKE_FLAGS_TIMEOUT_S``
+    (2 s); ``ValueError`` when there is no URL or a value is bad."""
 
-    def __init__(self, api_url: str, api_key: str | None = None, *, tenant: str | None = None,
-                 timeout_s: float = 2.0) -> None:
+    def __init__(self, api_url: str | None = None, api_key: str | None = None, *, tenant: str | None = None,
+                 timeout_s: float | None = None) -> None:
+        config = SdkConfig.resolve(api_url=api_url, api_key=api_key, flags_timeout_s=timeout_s)
+        if not config.api_url:
+            raise ValueError("no tracelake API URL for the flags: pass api_url or set TRACELAKE_API_URL")
         query = f"?{urllib.parse.urlencode({'tenant': tenant})}" if tenant else ""
-        self.url = f"{api_url.rstrip('/')}/v1/flags{query}"
-        self.api_key = api_key
-        self.timeout_s = timeout_s
+        self.url = f"{config.api_url.rstrip('/')}/v1/flags{query}"
+        self.api_key = config.api_key
+        self.timeout_s = config.flags_timeout_s
 
     def fetch(self) -> Mapping[str, Flag]:
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
@@ -100,18 +114,21 @@ def _flag(item: Mapping[str, Any]) -> Flag:
 class FlagReader:
     """The tenant's flags in memory, refreshed in the background (module docstring).
 
-    ``refresh_s``: seconds between refreshes; ``ttl_s``: how old the last good answer may be before
-    ``fail`` applies (``open``: allow, ``closed``: pause); ``clock``: monotonic seconds (tests pass a fake).
+    ``source``: where the flags come from (default: :class:`HttpFlagSource` for ``tenant`` from the
+    environment); ``refresh_s``: seconds between refreshes; ``ttl_s``: how old the last good answer may be
+    before ``fail`` applies (``open``: allow, ``closed``: pause); each None: its ``TRACELAKE_FLAGS_*`` variable,
+    else the default. ``clock``: monotonic seconds (tests pass a fake). ``ValueError`` (one line) for a bad
+    value.
     """
 
-    def __init__(self, source: FlagSource, *, refresh_s: float = 5.0, ttl_s: float = 60.0,
-                 fail: FailMode = "open", clock: Callable[[], float] = time.monotonic) -> None:
-        if fail not in ("open", "closed"):
-            raise ValueError(f"fail must be 'open' or 'closed', not {fail!r}")
-        self.source = source
-        self.refresh_s = refresh_s
-        self.ttl_s = ttl_s
-        self.fail: FailMode = fail
+    def __init__(self, source: FlagSource | None = None, *, refresh_s: float | None = None,
+                 ttl_s: float | None = None, fail: FailMode | None = None, tenant: str | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        config = SdkConfig.resolve(flags_refresh_s=refresh_s, flags_ttl_s=ttl_s, flags_fail=fail)
+        self.source = source if source is not None else HttpFlagSource(tenant=tenant)
+        self.refresh_s = config.flags_refresh_s
+        self.ttl_s = config.flags_ttl_s
+        self.fail: FailMode = "closed" if config.flags_fail == "closed" else "open"
         self._clock = clock
         self._flags: Mapping[str, Flag] = {}
         self._fetched_at: float | None = None
