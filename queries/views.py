@@ -66,13 +66,18 @@ if TYPE_CHECKING:
 EVENTS_TAIL = "__tail_events"
 RUNS_TOUCHED = "__tail_runs_touched"
 RUNS_TAIL = "__tail_runs"
-TAILS = (EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL)
+CONTROLS_KEYS = "__tail_controls_keys"
+CONTROLS_TOUCHED = "__tail_controls_touched"
+CONTROLS_TAIL = "__tail_controls"
+TAILS = (EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL, CONTROLS_KEYS, CONTROLS_TOUCHED, CONTROLS_TAIL)
 VIEW_NAMES = (*TAILS, "events", "runs", "llm_calls", "tool_calls", "alerts", "dead_letters", "control_results")
 # The tails each view reads (directly or through another view), in the order they can be materialized.
 TAIL_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "events": (EVENTS_TAIL,), "llm_calls": (EVENTS_TAIL,), "tool_calls": (EVENTS_TAIL,),
-    "runs": (RUNS_TOUCHED, RUNS_TAIL), "control_results": (EVENTS_TAIL,),
+    "runs": (RUNS_TOUCHED, RUNS_TAIL), "control_results": (CONTROLS_KEYS, CONTROLS_TOUCHED, CONTROLS_TAIL),
     EVENTS_TAIL: (EVENTS_TAIL,), RUNS_TOUCHED: (RUNS_TOUCHED,), RUNS_TAIL: (RUNS_TOUCHED, RUNS_TAIL),
+    CONTROLS_KEYS: (CONTROLS_KEYS,), CONTROLS_TOUCHED: (CONTROLS_KEYS, CONTROLS_TOUCHED),
+    CONTROLS_TAIL: (CONTROLS_KEYS, CONTROLS_TOUCHED, CONTROLS_TAIL),
 }
 
 COMMON_COLUMNS = (
@@ -374,10 +379,10 @@ def view_statements(root: LakeRef, *, tenant: str | None = None, window: Window 
         TOOL_CALLS_VIEW,
     ]
     if controls:
-        from tracelake.queries.controls.results import control_results_view_statement  # it imports this module
+        from tracelake.queries.controls.results import control_results_view_statements  # it imports this module
 
-        statements.append(control_results_view_statement(lake, tenant=tenant, window=window,
-                                                         run_horizon=run_horizon))
+        statements.extend(control_results_view_statements(lake, tenant=tenant, window=window,
+                                                          run_horizon=run_horizon, tails=tails))
     return statements
 
 

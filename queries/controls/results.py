@@ -55,7 +55,14 @@ from tracelake.queries.controls.evaluate import COLUMNS, EVENT_COLUMNS, key_hori
 from tracelake.queries.controls.library import ControlLibrary, active_library
 from tracelake.queries.rollup.runs import _connection, _covered_files, _parquet, _readable, _source, _touched
 from tracelake.queries.timewin import Window
-from tracelake.queries.views import EVENTS_VIEW, empty_source_sql, sql_string
+from tracelake.queries.views import (
+    CONTROLS_KEYS,
+    CONTROLS_TAIL,
+    CONTROLS_TOUCHED,
+    EVENTS_VIEW,
+    empty_source_sql,
+    sql_string,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -274,16 +281,28 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
 def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
                                    run_horizon: timedelta = timedelta(hours=24),
                                    library: ControlLibrary | None = None) -> str:
-    """``CREATE VIEW control_results`` for a connection (module docstring, "Reading"). Needs the connection's
-    ``events`` view (the fallback reads it). ``window`` prunes the stored rows to the days in
-    ``[window.since, window.until + run_horizon]``; ``tenant`` scopes every part."""
+    """``CREATE VIEW control_results`` for a connection (module docstring, "Reading"), one statement: see
+    :func:`control_results_view_statements`."""
+    return control_results_view_statements(lake_ref, tenant=tenant, window=window, run_horizon=run_horizon,
+                                           library=library, tails=False)[0]
+
+
+def control_results_view_statements(lake_ref: LakeRef, *, tenant: str | None = None,
+                                    window: Window | None = None, run_horizon: timedelta = timedelta(hours=24),
+                                    library: ControlLibrary | None = None, tails: bool = False) -> list[str]:
+    """The statements that define ``control_results`` for a connection (module docstring, "Reading"). Needs
+    the connection's ``events`` view (the fallback reads it). ``window`` prunes the stored rows to the days in
+    ``[window.since, window.until + run_horizon]``; ``tenant`` scopes every part. With ``tails``, a tail is
+    three views of its own, defined first (:data:`~tracelake.queries.views.CONTROLS_KEYS`: the key successes
+    it is compared with; ``CONTROLS_TOUCHED``: the runs it re-evaluates; ``CONTROLS_TAIL``: their verdicts),
+    which a connection materializes on first use (:func:`tracelake.queries.pool.materialize_tails`)."""
     lake = as_lake(lake_ref)
     library = library or active_library()
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
     found = files_and_transaction(lake, CONTROL_RESULTS, app_id(library))
     old = None if found is None or found[1] is None else _covered_files(lake, found[1])
     if found is None or old is None:
-        return f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM ({results_sql(library, 'events')})"
+        return [f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM ({results_sql(library, 'events')})"]
     stored, _covered = found
     if window is not None:
         first, last = window.since.date(), (window.until + run_horizon).date()
@@ -294,7 +313,7 @@ def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = No
     current = live_files(lake, EVENTS)
     tail = [f for f in current if f.uri not in old]
     if not tail:
-        return f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM {stored_sql} WHERE {scope}"
+        return [f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM {stored_sql} WHERE {scope}"]
     horizons = run_horizon + key_horizon(library)
     nearby = _readable(lake, _within(current, tail, run_horizon, horizons))
     empty = empty_source_sql(EVENTS.schema, EVENTS.partition)
@@ -318,14 +337,30 @@ def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = No
     key_events = key_source_sql(_parquet(key_files) if key_files else empty, scope)
     # The tail's statement is a WITH of its own: nested as a subquery over its own CTE names.
     tail_sql = results_sql(library, "tail_events", "key_events")
-    return (f"CREATE OR REPLACE VIEW control_results AS\n"
+    if tails:
+        return [f"CREATE OR REPLACE VIEW {CONTROLS_KEYS} AS {key_events}",
+                f"CREATE OR REPLACE VIEW {CONTROLS_TOUCHED} AS\n"
+                f"WITH tail_keys AS MATERIALIZED ({tail_keys}),\n"
+                f"key_events AS (SELECT * FROM {CONTROLS_KEYS})\n"
+                f"SELECT tenant, run_id FROM ({touched})",
+                f"CREATE OR REPLACE VIEW {CONTROLS_TAIL} AS\n"
+                f"WITH key_events AS (SELECT * FROM {CONTROLS_KEYS}),\n"
+                f"touched AS (SELECT * FROM {CONTROLS_TOUCHED}),\n"
+                f"tail_events AS ({tail_events})\n"
+                f"SELECT {columns} FROM ({tail_sql})",
+                f"CREATE OR REPLACE VIEW control_results AS\n"
+                f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
+                f"  AND NOT EXISTS (SELECT 1 FROM {CONTROLS_TOUCHED} t "
+                f"WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
+                f"UNION ALL BY NAME SELECT {columns} FROM {CONTROLS_TAIL}"]
+    return [f"CREATE OR REPLACE VIEW control_results AS\n"
             f"WITH tail_keys AS MATERIALIZED ({tail_keys}),\n"
             f"key_events AS MATERIALIZED ({key_events}),\n"
             f"touched AS MATERIALIZED ({touched}),\n"
             f"tail_events AS ({tail_events})\n"
             f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
             f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-            f"UNION ALL BY NAME SELECT {columns} FROM ({tail_sql})")
+            f"UNION ALL BY NAME SELECT {columns} FROM ({tail_sql})"]
 
 
 def read_results(lake_ref: LakeRef, *, tenant: str | None = None, library: ControlLibrary | None = None

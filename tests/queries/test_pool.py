@@ -163,19 +163,18 @@ def test_a_forked_child_starts_with_an_empty_pool(golden_lake: Path) -> None:
 
 @pytest.fixture
 def lake_with_tails(golden_lake: Path, tmp_path: Path) -> Path:
-    """The golden lake tidied and rolled up, then one more file: a new event of a known run and a copy of a
-    stored event, on a day the tidy marked clean (an events tail and a runs tail)."""
+    """The golden lake after an upkeep (tidied, runs rollup, control results), then one more file: a new event of
+    a known run and a copy of a stored event, on a day the tidy marked clean (every kind of tail)."""
     import shutil
+    from datetime import timedelta
 
-    from tracelake.ingest.tidy import tidy_lake
+    from tracelake.ingest.derived import refresh_derived
     from tracelake.lake.lake import Lake
     from tracelake.lake.tables import EVENTS
-    from tracelake.queries.rollup import refresh_runs
 
     lake = tmp_path / "lake"
     shutil.copytree(golden_lake, lake)
-    tidy_lake(Lake.at(lake))
-    refresh_runs(lake)
+    refresh_derived(Lake.at(lake), timedelta(hours=24))
     with open_lake(lake) as reader:
         stored = reader.execute("SELECT * FROM events WHERE event_type = 'tool_call' ORDER BY ts DESC LIMIT 1"
                                 ).dicts()[0]
@@ -186,24 +185,38 @@ def lake_with_tails(golden_lake: Path, tmp_path: Path) -> Path:
 
 
 def test_a_tail_is_materialized_on_first_use_and_answers_the_same(lake_with_tails: Path) -> None:
-    from tracelake.queries.views import EVENTS_TAIL, RUNS_TAIL, RUNS_TOUCHED
+    from tracelake.queries.controls.results import read_results
+    from tracelake.queries.views import (
+        CONTROLS_KEYS,
+        CONTROLS_TAIL,
+        CONTROLS_TOUCHED,
+        EVENTS_TAIL,
+        RUNS_TAIL,
+        RUNS_TOUCHED,
+    )
 
+    controls = {CONTROLS_KEYS, CONTROLS_TOUCHED, CONTROLS_TAIL}
     with open_lake(lake_with_tails, rollup=False) as plain:
         runs = plain.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows
         events = plain.execute("SELECT * FROM events ORDER BY tenant, event_id").rows
+    verdicts = {(r["tenant"], r["run_id"], r["control_id"]): r  # the tail computed inline
+                for r in read_results(lake_with_tails).to_pylist()}
     with open_lake(lake_with_tails) as con:
         database = con._database
-        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL}
+        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL, *controls}
         assert con.execute("SELECT count(*) FROM dead_letters").rows  # reads no tail: nothing materialized
-        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL}
+        assert database.tails == {EVENTS_TAIL, RUNS_TOUCHED, RUNS_TAIL, *controls}
         assert con.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows == runs
-        assert database.tails == {EVENTS_TAIL}
+        assert database.tails == {EVENTS_TAIL, *controls}
         tables = {row[0] for row in database.con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()}
         assert tables == {RUNS_TOUCHED, RUNS_TAIL}
         assert con.execute("SELECT * FROM tool_calls LIMIT 0").columns  # through events: its tail too
-        assert database.tails == frozenset()
+        assert database.tails == controls
         assert con.execute("SELECT * FROM events ORDER BY tenant, event_id").rows == events
+        found = con.execute("SELECT * FROM control_results").dicts()
+        assert database.tails == frozenset()
+        assert {(r["tenant"], r["run_id"], r["control_id"]): r for r in found} == verdicts
     # Kept for the next connection over the same files, already computed.
     with open_lake(lake_with_tails) as again:
         assert again._database is database and database.tails == frozenset()
