@@ -105,13 +105,15 @@ from tracelake.lake.delta import (
 from tracelake.lake.files import BadFile, one_line, quarantine, split_files
 from tracelake.lake.lake import Lake, as_lake
 from tracelake.lake.layout import partition_name
-from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, RUNS, TABLES, Table
+from tracelake.lake.tables import CONTROL_RESULTS, DEAD_LETTERS, EVENTS, FLAGS, RUNS, TABLES, Table
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 # The tables compaction rewrites (alerts are few and small: vacuumed and checkpointed, never rewritten).
-COMPACTED: tuple[Table, ...] = (EVENTS, DEAD_LETTERS)
+# flags: one small file per change; bin-packed per closed day like dead_letters (every row kept: the table is the
+# flags' audit trail, docs/flags.md).
+COMPACTED: tuple[Table, ...] = (EVENTS, DEAD_LETTERS, FLAGS)
 # How often a partition's rewrite is redone after losing to a concurrent append into it, before skipping it.
 MAX_REWRITE_ATTEMPTS = 3
 # How long a file stays after leaving the table before vacuum deletes it (Delta's default, one week).
@@ -510,7 +512,7 @@ def compact_lake(root: Lake | str | Path, older_than_days: int = 1, today: date 
 
     derived = refresh_derived_isolated(lake, run_horizon, timeout_s=COMPACT_UPKEEP_TIMEOUT_S, tidy=False)
     report.rollup, report.controls = derived.runs, derived.controls
-    for table in (*TABLES, RUNS, CONTROL_RESULTS):
+    for table in (*TABLES, RUNS, CONTROL_RESULTS, FLAGS):
         done = maintain_table(lake, table, retention_hours)
         if done is not None:
             report.maintenance.append(done)
