@@ -221,3 +221,15 @@ def test_a_tail_is_materialized_on_first_use_and_answers_the_same(lake_with_tail
     with open_lake(lake_with_tails) as again:
         assert again._database is database and database.tails == frozenset()
         assert again.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows == runs
+
+
+def test_forgotten_views_are_made_again_with_the_same_answers(lake_with_tails: Path) -> None:
+    with open_lake(lake_with_tails) as first:
+        database = first._database
+        runs = first.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows
+        before = database.catalog
+    assert pool.forget_views() == 1
+    with open_lake(lake_with_tails) as second:
+        assert second._database is database and database.catalog != before  # views and tails made again
+        assert len(database.tails) > 0
+        assert second.execute("SELECT * FROM runs ORDER BY tenant, run_id").rows == runs
