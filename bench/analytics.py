@@ -585,7 +585,11 @@ def prepare_fast_lake(base: Path, dest: Path, days: int, open_days: int, *, reus
 
     record = dest / "ONEOFF.json"
     if reuse and record.exists():
-        log(f"reusing the fast lake {dest}")
+        # The derived tables brought up to date with this checkout (a changed controls library rebuilds
+        # control_results); the recorded one-off figures are those of the lake's first preparation.
+        started = time.perf_counter()
+        refresh_derived_isolated(Lake.at(dest), timedelta(hours=24), timeout_s=1800)
+        log(f"reusing the fast lake {dest} (upkeep {time.perf_counter() - started:.1f} s)")
         return OneOff(**json.loads(record.read_text()))
     shutil.rmtree(dest, ignore_errors=True)
     shutil.rmtree(dest.with_name(dest.name + "-events-only"), ignore_errors=True)
