@@ -134,10 +134,27 @@ WHERE _copy = 1 AND NOT EXISTS (
         AND _kept.event_type = _tail.event_type)
 """
 EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_TAIL_ROWS
-# The same with the tail's rows as a view of their own, which a connection may materialize
-# (view_statements(tails=True)).
-EVENTS_TAIL_ROWS_VIEW = f"CREATE OR REPLACE VIEW {EVENTS_TAIL} AS\n" + _EVENTS_TAIL_ROWS
-EVENTS_NAMED_TAIL_VIEW = EVENTS_CLEAN_VIEW + f"UNION ALL BY NAME\nSELECT * FROM {EVENTS_TAIL}\n"
+# The same with the tail's *kept rows* as a view of their own, which a connection may materialize
+# (view_statements(tails=True)): their file and row number only ({source} read with filename and
+# file_row_number), so materializing it reads three key columns, not every column of the tail; each query then
+# reads the tail files for the columns it needs and keeps those rows (a semi-join on a few thousand keys).
+EVENTS_TAIL_KEYS_VIEW = f"""CREATE OR REPLACE VIEW {EVENTS_TAIL} AS
+SELECT filename, file_row_number
+FROM (
+    SELECT filename, file_row_number, tenant, event_id, event_type, row_number() OVER (
+        PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
+    FROM {{source}}
+    {{scope}}
+) AS _tail
+WHERE _copy = 1 AND NOT EXISTS (
+    SELECT 1 FROM {{prefix}} AS _kept
+    WHERE _kept.tenant IS NOT DISTINCT FROM _tail.tenant AND _kept.event_id = _tail.event_id
+        AND _kept.event_type = _tail.event_type)
+"""
+EVENTS_NAMED_TAIL_VIEW = EVENTS_CLEAN_VIEW + f"""UNION ALL BY NAME
+SELECT * EXCLUDE (filename, file_row_number) FROM {{source}}
+{{tail_where}} (filename, file_row_number) IN (SELECT filename, file_row_number FROM {EVENTS_TAIL})
+"""
 TAIL_MAX_BYTES = 32 * 1024 * 1024
 """A tail whose files hold more than this (compressed) is not made a view of its own, so never materialized
 (held in memory): each query computes it (a lake whose upkeep has stopped for a long time)."""
@@ -251,11 +268,14 @@ def split_sources(root: LakeRef, table: Table | str, window: Window | None = Non
     return parts.clean, parts.dirty, parts.skipped
 
 
-def _parquet_sql(sources: list[str]) -> str | None:
+def _parquet_sql(sources: list[str], *, positions: bool = False) -> str | None:
+    """``read_parquet`` over ``sources`` (None when there are none); ``positions`` adds each row's ``filename``
+    and ``file_row_number``."""
     if not sources:
         return None
     files = ", ".join(sql_string(source) for source in sources)
-    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+    extra = ", filename = true, file_row_number = true" if positions else ""
+    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true{extra})"
 
 
 def source_sql(root: LakeRef, table: Table | str, window: Window | None = None) -> str | None:
@@ -276,8 +296,9 @@ def events_view(root: LakeRef, window: Window | None = None, scope: str = "") ->
 
 def events_view_statements(root: LakeRef, window: Window | None = None, scope: str = "", *,
                            tails: bool = True) -> list[str]:
-    """:func:`events_view`; with ``tails``, the rows of a tail (files added to a clean day since its marker) of
-    at most :data:`TAIL_MAX_BYTES` are a view of their own, :data:`EVENTS_TAIL`, defined first."""
+    """:func:`events_view`; with ``tails``, which rows of a tail (files added to a clean day since its marker)
+    of at most :data:`TAIL_MAX_BYTES` are kept is a view of its own, :data:`EVENTS_TAIL` (their file and row
+    number), defined first."""
     parts = source_parts(root, EVENTS, window)
     note_skipped(parts.skipped)
     clean_sql, dirty_sql, prefix_sql = _parquet_sql(parts.clean), _parquet_sql(parts.dirty), _parquet_sql(parts.prefix)
@@ -289,8 +310,10 @@ def events_view_statements(root: LakeRef, window: Window | None = None, scope: s
     if prefix_sql is None:
         return [EVENTS_SPLIT_VIEW.format(clean=clean_sql, source=dirty_sql, scope=scope)]
     if tails and parts.dirty_bytes <= TAIL_MAX_BYTES:
-        return [EVENTS_TAIL_ROWS_VIEW.format(source=dirty_sql, prefix=prefix_sql, scope=scope),
-                EVENTS_NAMED_TAIL_VIEW.format(clean=clean_sql, scope=scope)]
+        positioned = _parquet_sql(parts.dirty, positions=True)
+        return [EVENTS_TAIL_KEYS_VIEW.format(source=positioned, prefix=prefix_sql, scope=scope),
+                EVENTS_NAMED_TAIL_VIEW.format(clean=clean_sql, source=positioned, scope=scope,
+                                              tail_where=f"{scope} AND" if scope else "WHERE")]
     return [EVENTS_TAIL_VIEW.format(clean=clean_sql, source=dirty_sql, prefix=prefix_sql, scope=scope)]
 
 
