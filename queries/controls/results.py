@@ -278,6 +278,36 @@ def refresh_controls(lake_ref: LakeRef, run_horizon: timedelta = timedelta(hours
                       "other refreshes keep winning")
 
 
+ON_THE_FLY_MAX_BYTES = 64 * 1024 * 1024
+"""The most events-file bytes a connection's ``control_results`` view evaluates on the fly (the whole window
+when the table does not cover the library; the files added since the covered version otherwise). Past it the
+view refuses, when read, with one line saying to run ``tracelake lake rollup``: the on-the-fly evaluation is
+one DuckDB statement, and DuckDB 1.5 was seen parking such a statement over a 10M-event lake for good, deaf to
+``interrupt()``, so no query time limit could stop it; the rollup evaluates in steps, in a worker that is
+killed past its time limit. About 1M events (docs/controls.md "How results are kept")."""
+
+
+def _refusal(why: str) -> str:
+    """``CREATE VIEW control_results`` that raises ``why`` (one line) when a query reads a row of it. Every
+    column is computed from the ``error()`` call, so no filter or projection can skip it."""
+    message = sql_string(why)
+    columns = ", ".join(
+        f'CAST(e AS {"DATE" if field.name == CONTROL_RESULTS.partition else _duck_type(field.type)}) AS "{field.name}"'
+        for field in CONTROL_RESULTS.schema if field.name in COLUMNS)
+    return (f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} "
+            f"FROM (SELECT error({message}) AS e FROM range(1)) WHERE e IS NULL")
+
+
+def _duck_type(arrow: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ"
+    return "BIGINT" if pa.types.is_integer(arrow) else "VARCHAR"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.0f} MB"
+
+
 def control_results_view_statement(lake_ref: LakeRef, *, tenant: str | None = None, window: Window | None = None,
                                    run_horizon: timedelta = timedelta(hours=24),
                                    library: ControlLibrary | None = None) -> str:
@@ -302,6 +332,15 @@ def control_results_view_statements(lake_ref: LakeRef, *, tenant: str | None = N
     found = files_and_transaction(lake, CONTROL_RESULTS, app_id(library))
     old = None if found is None or found[1] is None else _covered_files(lake, found[1])
     if found is None or old is None:
+        reach = [f for f in live_files(lake, EVENTS)
+                 if window is None or window.since.date() <= f.day <= window.until.date()]
+        size = sum(f.size for f in reach)
+        if size > ON_THE_FLY_MAX_BYTES:
+            return [_refusal(
+                f"control_results is not built for the current controls: evaluating them here would read "
+                f"{_megabytes(size)} of events (more than {_megabytes(ON_THE_FLY_MAX_BYTES)}); run `tracelake lake "
+                f"rollup` to build it (it evaluates in steps, in a worker that can be stopped), or ask a shorter "
+                f"window")]
         return [f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM ({results_sql(library, 'events')})"]
     stored, _covered = found
     if window is not None:
@@ -314,6 +353,12 @@ def control_results_view_statements(lake_ref: LakeRef, *, tenant: str | None = N
     tail = [f for f in current if f.uri not in old]
     if not tail:
         return [f"CREATE OR REPLACE VIEW control_results AS SELECT {columns} FROM {stored_sql} WHERE {scope}"]
+    behind = sum(f.size for f in tail)
+    if behind > ON_THE_FLY_MAX_BYTES:
+        return [_refusal(
+            f"control_results is {_megabytes(behind)} of events behind the lake (more than "
+            f"{_megabytes(ON_THE_FLY_MAX_BYTES)} to evaluate here); run `tracelake lake rollup` (or keep the "
+            f"consumers' upkeep on) to bring it up to date")]
     horizons = run_horizon + key_horizon(library)
     nearby = _readable(lake, _within(current, tail, run_horizon, horizons))
     empty = empty_source_sql(EVENTS.schema, EVENTS.partition)
