@@ -166,7 +166,7 @@ def test_a_bad_variable_is_one_line_naming_it(variable: str, value: str, why: st
 
 
 def test_no_api_url_is_one_line(no_tracelake_env: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="^no tracelake API URL for the flags: pass api_url or set TRACELAKE_API_URL$"):
+    with pytest.raises(ValueError, match=r"^no tracelake API URL for the flags: pass api_url or set TRACELAKE_API_URL"):
         FlagReader(tenant="acme")
-    with pytest.raises(ValueError, match="^flags_ttl_s=0: must be a positive number of seconds$"):
+    with pytest.raises(ValueError, match=r"^flags_ttl_s=0: must be a positive number of seconds$"):
         FlagReader(Source(), ttl_s=0)

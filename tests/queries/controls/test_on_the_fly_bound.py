@@ -61,7 +61,7 @@ def test_a_table_too_far_behind_is_refused_until_refreshed(lake: Path, tmp_path:
     refresh_controls(lake)
     write(tmp_path, _run("c", 2))  # new events the table does not cover: the tail
     monkeypatch.setattr(results, "ON_THE_FLY_MAX_BYTES", 100)
-    with pytest.raises(QueryError, match="control_results is .* of events behind the lake"):
+    with pytest.raises(QueryError, match=r"control_results is .* of events behind the lake"):
         _pass_rate(lake)
     refresh_controls(lake)
     assert _pass_rate(lake)
