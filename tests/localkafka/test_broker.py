@@ -10,18 +10,33 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from tracelake import localjvm
 from tracelake.localkafka import LocalKafka, LocalKafkaError, install
 from tracelake.localkafka.broker import check_java, java_major
 
 pytestmark = pytest.mark.kafka
 
 
+class _Forbidden:
+    """Stands in for a module a cache hit must not use: any attribute read fails the test."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> object:
+        raise AssertionError(f"a cache hit used {self.name}.{attribute}")
+
+
 def test_second_install_reuses_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     libs = install()
     monkeypatch.setenv("PATH", "/nonexistent")  # no mvn now: a cache hit must not need it
-    started = time.perf_counter()
+    before = libs.stat()
+    # A hit is the marker jar alone: no lock, no temporary directory, no Maven, the cached directory untouched.
+    for module in ("fcntl", "subprocess", "tempfile"):
+        monkeypatch.setattr(localjvm, module, _Forbidden(module))
     assert install() == libs
-    assert time.perf_counter() - started < 1.0
+    after = libs.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert any(p.name.startswith("log4j-slf4j-impl") for p in libs.iterdir())
 
 
