@@ -221,10 +221,10 @@ def _unchanged(database: Database) -> bool:
 
 
 def define_views(database: Database, statements: tuple[str, ...]) -> None:
-    """Make ``statements`` (CREATE VIEW statements over :data:`VIEW_NAMES`, and the tail tables they read) the
-    database's views: nothing to do when they already are (same text), else the old views and tables are
-    dropped and these created. Raises ``duckdb.Error`` as creating a view or table does (a file that cannot
-    be read); the database is then not reusable (the caller does not give it back as such)."""
+    """Make ``statements`` (CREATE VIEW statements over :data:`VIEW_NAMES`, tails included) the database's
+    views: nothing to do when they already are (same text; tails materialized since stay), else the old views
+    and materialized tails are dropped and these created. Raises ``duckdb.Error`` as creating a view does (a
+    file that cannot be read); the database is then not reusable (the caller does not give it back as such)."""
     if database.statements == statements:
         return
     old = database.catalog or Catalog((), ())
