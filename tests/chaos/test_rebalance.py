@@ -3,8 +3,10 @@
 - Members joining and leaving mid-stream: nobody exits non-zero, every
   produced event is in the lake exactly once *at file level* (the Parquet
   files read directly, not through the de-duplicating view).
-- A member killed with SIGKILL: a running member takes its partitions over
-  within a bound derived from the session timeout.
+- A member killed with SIGKILL: the broker removes it when its session
+  expires (its own log says "on heartbeat expiration"), and the running member
+  takes all its partitions over in the next generation. How long that takes
+  is printed, not asserted: a speed figure belongs in ``bench/``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class Member(ConsumeProcess):
 
     def sigterm(self, timeout: float = 90.0) -> int:
         return self.stop(timeout)
+
+
+def expired_members(broker: LocalKafka, group: str) -> list[str]:
+    """Members the broker removed from ``group`` because their session expired (its group coordinator's log)."""
+    pattern = re.compile(rf"Preparing to rebalance group {re.escape(group)} .*"
+                         r"\(reason: removing member (\S+) on heartbeat expiration\.")
+    return [m.group(1) for m in pattern.finditer(broker.log_file.read_text(errors="replace"))]
 
 
 def file_counts(lake: Path) -> collections.Counter[str]:
@@ -129,27 +138,26 @@ def test_members_join_and_leave_mid_stream_without_exit_loss_or_file_duplicates(
             member.ensure_dead()
 
 
-def test_kill_9_member_partitions_taken_over_within_session_timeout(
+def test_kill_9_member_partitions_taken_over_when_its_session_expires(
         kafka_broker: LocalKafka, tmp_path: Path, topic: str) -> None:
     session_s = Settings().kafka_session_timeout_ms / 1000
-    heartbeat_s = Settings().kafka_heartbeat_interval_ms / 1000
     make_topic(kafka_broker.bootstrap, topic, PARTITIONS)
     lake, group = tmp_path / "lake", f"g-{topic}"
     a = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "a.log")
     b = Member(kafka_broker.bootstrap, topic, lake, group, tmp_path / "b.log")
     try:
         assert wait_until(lambda: a.owns_some() and b.owns_some(), 180), (a.text()[-2000:], b.text()[-2000:])
-        before = len(b.assignments())
+        before, expired = len(b.assignments()), expired_members(kafka_broker, group)
         a.kill9()
         killed_at = time.monotonic()
-        # Takeover = B's next assignment holding every partition (A's included).
-        bound = session_s + 2 * heartbeat_s + 5.0  # expiry + noticing the rebalance + the join round trip
+        # Takeover = B's next assignment holding every partition (A's included). The wait is only a bound on a
+        # hung test: what moved the partitions is read from the broker, not from a clock.
         took_over = wait_until(lambda: len(b.assignments()) > before and len(b.assignments()[-1]) == PARTITIONS,
-                               bound + 30)
-        takeover_s = time.monotonic() - killed_at
-        print(f"takeover after kill -9: {takeover_s:.1f}s (session timeout {session_s:.0f}s)")
+                               session_s + 120)
+        print(f"takeover after kill -9: {time.monotonic() - killed_at:.1f}s (session timeout {session_s:.0f}s)")
         assert took_over, b.text()[-3000:]
-        assert takeover_s <= bound, f"takeover took {takeover_s:.1f}s, bound {bound:.1f}s"
+        # A's session expired (not a leave, not the max poll interval): the one member the broker expired since.
+        assert len(expired_members(kafka_broker, group)) == len(expired) + 1, kafka_broker.log_tail()
         # And the survivor really consumes A's partitions.
         with Client(bootstrap=kafka_broker.bootstrap, topic=topic, spool_dir=str(tmp_path / "spool"),
                     workflow="chaos", workflow_version="1") as client:
