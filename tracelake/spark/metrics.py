@@ -192,15 +192,23 @@ def create_views(spark: SparkSession, lake: LakeRef, *, tenant: str | None = Non
                  run_horizon: timedelta = timedelta(hours=24)) -> ViewSet:
     """The lake's views (``events``, ``runs``, ``llm_calls`` …) as Spark temporary views: the fast path's
     (``rollup``) or the event-level ones over the Delta tables, ``events`` and ``runs`` then cached. Nothing is
-    cached on the fast path here: :func:`cache_for` decides per query."""
+    cached on the fast path here: :func:`cache_for` decides per query. Raises
+    :class:`~tracelake.queries.engine.QueryError` (one line) when Spark refuses a file list or a statement."""
+    from pyspark.errors import PySparkException
+
+    from tracelake.queries.engine import QueryError
+
     spark.catalog.clearCache()
     drop_file_views(spark)
     where = as_lake(lake)
     if rollup:
-        statements, shape = fast_view_sql(FileViews(spark, where), where, tenant=tenant, window=window,
-                                          run_horizon=run_horizon)
-        for statement in statements:
-            spark.sql(statement)
+        try:
+            statements, shape = fast_view_sql(FileViews(spark, where), where, tenant=tenant, window=window,
+                                              run_horizon=run_horizon)
+            for statement in statements:
+                spark.sql(statement)
+        except PySparkException as exc:
+            raise QueryError(f"Spark could not define the lake's views: {_first_line(exc)}") from None
         return shape
     present = register_tables(spark, where, window)
     for statement in view_sql(tenant=tenant, present=present):
@@ -283,8 +291,11 @@ def _run(spark: SparkSession, sql: str, name: str) -> list[Any]:
     try:
         return spark.sql(sql).collect()
     except PySparkException as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise QueryError(f"Spark could not compute metric {name!r}: {first[:300]}") from None
+        raise QueryError(f"Spark could not compute metric {name!r}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def compute_metric(spark: SparkSession, lake: LakeRef, name: str, *, group_by: Sequence[str] | None = None,
