@@ -25,13 +25,13 @@ def lake(tmp_path: Path) -> Path:
     bad.start()
     bad.gate("yellow")
     bad.approve("executor")
-    bad.mutate()
+    bad.mutate(key="refund:bad")  # keys of their own: a key shared across runs fails idempotency_single_success
     bad.finish()
     good = RunBuilder("clean")
     good.start()
     good.gate("yellow")
     good.approve("team-lead")
-    good.mutate()
+    good.mutate(key="refund:good")
     good.finish()
     return write(tmp_path, bad, good)
 
