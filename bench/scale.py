@@ -73,7 +73,7 @@ from analytics import (
 from tracelake.lake.lake import Lake
 from tracelake.lake.tables import EVENTS, RUNS
 from tracelake.queries.engine import Limits
-from tracelake.queries.metrics import PUBLIC_METRICS
+from tracelake.queries.metrics import PUBLIC_METRICS, get_spec
 from tracelake.queries.timewin import Window
 
 HERE = Path(__file__).resolve()
@@ -342,7 +342,10 @@ def measure_size(size: Size, args: argparse.Namespace, metrics: list[str], spark
 
 
 def spark_route(spark: Any, budget: Budget, lake: Path, name: str, w: Window, route: str, size: Size) -> Timing:
-    """One Spark figure on ``route`` (``fast`` / ``event``), stored in ``size`` with the load average before it."""
+    """One Spark figure on ``route`` (``fast`` / ``event``), stored in ``size`` with the load average before it;
+    none for a metric DuckDB alone computes (``MetricSpec.spark``)."""
+    if not get_spec(name).spark:
+        return Timing(None, error="budget")  # not a Spark metric: no cell, no note
     load = loadavg()
     got = (spark_cell(spark, budget, lake, name, w, rollup=route == "fast") if spark_alive(spark)
            else Timing(None, error="Spark stopped after an earlier failure"))
