@@ -345,7 +345,7 @@ def spark_route(spark: Any, budget: Budget, lake: Path, name: str, w: Window, ro
     """One Spark figure on ``route`` (``fast`` / ``event``), stored in ``size`` with the load average before it;
     none for a metric DuckDB alone computes (``MetricSpec.spark``)."""
     if not get_spec(name).spark:
-        return Timing(None, error="budget")  # not a Spark metric: no cell, no note
+        return Timing(None)  # not a Spark metric: no cell, no note
     load = loadavg()
     got = (spark_cell(spark, budget, lake, name, w, rollup=route == "fast") if spark_alive(spark)
            else Timing(None, error="Spark stopped after an earlier failure"))
