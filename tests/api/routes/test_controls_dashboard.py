@@ -31,7 +31,7 @@ def test_the_panel_shows_failures_linked_and_the_run_page_the_verdicts(serve, se
     bad.start()
     bad.gate("yellow")
     bad.approve("executor")
-    bad.mutate()
+    bad.mutate(key="k-bad")  # its own key: a key shared with a clean run would fail idempotency too
     bad.finish()
     runs.append(bad)
     write_lake(settings.lake, [e for run in runs for e in run.events])
