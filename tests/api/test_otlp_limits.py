@@ -1,21 +1,28 @@
 """OTLP ingest off the event loop, with its size and span-count limits checked before the costly work.
 
 Against a real uvicorn server: while a large OTLP body is decoded, mapped and
-validated, ``/healthz`` keeps answering within 200 ms; a body with more spans
-than the limit is a quick ``413`` that never reaches the mapping.
+validated, in a worker process, ``/healthz`` keeps answering (the work is held
+at a gate until the test has its answer, so nothing depends on speed); a body
+with more spans than the limit is a ``413`` counted in spans, before the mapping.
+How fast is a figure for docs/security.md, not an assertion here.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import os
 import threading
-import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+
+from tests.api.otlp_gate import Gate
+from tests.helpers import wait_until
+from tracelake.api.routes import otlp as otlp_route
 
 JSON = {"Content-Type": "application/json"}
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -50,42 +57,53 @@ def otlp_protobuf(request: dict[str, Any]) -> bytes:
     return json_format.ParseDict(request, ExportTraceServiceRequest()).SerializeToString()  # type: ignore[no-any-return]
 
 
-def healthz_while(server: Any, busy: threading.Thread) -> list[float]:
-    """``/healthz`` latencies, one request after another, for as long as ``busy`` runs (bounded)."""
-    latencies: list[float] = []
-    with httpx.Client(base_url=server.url, timeout=10) as c:
-        for _ in range(5000):  # bounded: the busy request takes seconds at most
-            if not busy.is_alive():
-                break
-            started = time.monotonic()
+def gated(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Gate:
+    """The route's ``ingest_otlp`` behind a :class:`Gate`; the worker processes, spawned with this process's
+    ``sys.path``, find its module under the repository root."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    gate = Gate(directory)
+    monkeypatch.setattr(otlp_route, "ingest_otlp", gate)
+    return gate
+
+
+def healthz_while_held(server: Any, gate: Gate, post: threading.Thread) -> int:
+    """Wait for the OTLP work to reach ``gate``; then ``/healthz`` must answer while it is held there. The pid
+    the work ran in; the gate is released in any case."""
+    try:
+        assert wait_until(lambda: gate.reached_in() is not None or not post.is_alive(), 120)
+        pid = gate.reached_in()
+        assert pid is not None, "the OTLP request ended without reaching ingest_otlp"
+        with httpx.Client(base_url=server.url, timeout=30) as c:  # a hang guard, not a latency bound
             assert c.get("/healthz").status_code == 200
-            latencies.append(time.monotonic() - started)
-    return latencies
+        return pid
+    finally:
+        gate.release()
 
 
 def post_in_thread(server: Any, body: bytes, headers: dict[str, str]) -> tuple[threading.Thread, dict[str, Any]]:
     out: dict[str, Any] = {}
 
     def post() -> None:
-        started = time.monotonic()
         with httpx.Client(base_url=server.url, timeout=120) as c:
             out["answer"] = c.post("/v1/otlp/v1/traces", content=body, headers=headers)
-        out["seconds"] = time.monotonic() - started
 
     thread = threading.Thread(target=post, name="otlp-post")
     thread.start()
     return thread, out
 
 
-def test_healthz_answers_while_a_large_otlp_body_is_processed(serve, settings, memory_producer) -> None:
+def test_healthz_answers_while_a_large_otlp_body_is_processed(serve, settings, memory_producer, monkeypatch,
+                                                               tmp_path: Path) -> None:
+    gate = gated(monkeypatch, tmp_path)
     server = serve(settings, producer=memory_producer)
     body = orjson.dumps(otlp_json(9_000))  # under the 10 000 events limit: ~1 s of decode, mapping, validation
+    assert len(body) >= otlp_route.PROCESS_BYTES
     thread, out = post_in_thread(server, body, JSON)
-    latencies = healthz_while(server, thread)
+    # Off the loop and out of the server's process (a parse there would hold its GIL): /healthz answers meanwhile.
+    assert healthz_while_held(server, gate, thread) != os.getpid()
     thread.join(120)
     assert out["answer"].status_code == 200, out["answer"].text
-    assert out["seconds"] > 0.5 and len(latencies) >= 5, (out["seconds"], latencies)  # they overlapped
-    assert max(latencies) < 0.2, f"/healthz took {max(latencies):.3f} s while OTLP was processed"
+    assert memory_producer.flush(30) and len(memory_producer.transport.delivered) >= 9_000  # the real work ran
 
 
 @pytest.mark.parametrize("encoding", ["json", "protobuf"])
@@ -105,20 +123,20 @@ def test_over_the_span_limit_is_413_before_the_mapping(serve, settings, memory_p
     assert memory_producer.flush(10) and memory_producer.transport.delivered == []
 
 
-def test_the_issues_body_is_refused_quickly_and_healthz_stays_up(serve, settings, memory_producer) -> None:
-    """The report's case: ~15 MB of OTLP/JSON with 65 000 spans (over the 10 000 limit)."""
+def test_the_issues_body_is_refused_by_its_span_count_and_healthz_stays_up(serve, settings, memory_producer,
+                                                                           monkeypatch, tmp_path: Path) -> None:
+    """The report's case: ~15 MB of OTLP/JSON with 65 000 spans (over the 10 000 limit); it stalled the loop 2.6 s."""
+    gate = gated(monkeypatch, tmp_path)
     server = serve(settings, producer=memory_producer)
     body = orjson.dumps(otlp_json(65_000, pad=0))
     assert 10_000_000 < len(body) < settings.api_max_body_bytes
-    with server.client() as c:  # the first large body starts the worker processes (a second or two): not timed
-        assert c.post("/v1/otlp/v1/traces", content=body, headers=JSON).status_code == 413
     thread, out = post_in_thread(server, body, JSON)
-    latencies = healthz_while(server, thread)
+    assert healthz_while_held(server, gate, thread) != os.getpid()  # parsed in a worker process, off the loop
     thread.join(120)
     assert out["answer"].status_code == 413, out["answer"].text
+    # Counted in spans, right after the parse: refused before any span was decoded or mapped.
     assert out["answer"].json()["error"]["message"] == "65000 spans in one request; the limit is 10000"
-    assert out["seconds"] < 1.5, out["seconds"]  # 2.6 s of stalled loop before the 413, in the report
-    assert not latencies or max(latencies) < 0.2, latencies
+    assert memory_producer.flush(10) and memory_producer.transport.delivered == []
 
 
 def test_body_size_is_checked_before_the_body_is_read(serve, settings, memory_producer) -> None:
