@@ -1,16 +1,18 @@
-"""SDK → real Kafka → read back (no mocks)."""
+"""SDK → real Kafka → read back (no mocks; one test holds the sender's sends to show emit() never waits for them)."""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from tracelake.localkafka import LocalKafka, free_port
 from tracelake.sdk import Client
+from tracelake.sdk.transport import KafkaTransport
 
 pytestmark = pytest.mark.kafka
 
@@ -55,22 +57,42 @@ def test_roundtrip_fields_keys_and_order(kafka_broker: LocalKafka, topic: str, t
         assert all(e["tenant"] == "acme" and e["release"] == "canary-2" for e in events)
 
 
-def test_broker_down_agent_keeps_running_then_spool_arrives_once(tmp_path: Path, topic: str, read_topic) -> None:
+def test_broker_down_agent_keeps_running_then_spool_arrives_once(tmp_path: Path, topic: str, read_topic,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     broker = LocalKafka(data_dir=tmp_path / "kafka", port=free_port())
     spool = tmp_path / "spool"
+    # The sender's sends to the absent broker are held, as a silent broker holds a connection attempt, until the
+    # agent is done: emit() must neither send nor wait for a send (it would hang here, not merely be slow).
+    senders: set[int] = set()
+    sending, release = threading.Event(), threading.Event()
+    real_send = KafkaTransport.send
+
+    def held_send(self: KafkaTransport, records: Any) -> int:
+        senders.add(threading.get_ident())
+        sending.set()
+        release.wait(60)
+        return real_send(self, records)
+
+    monkeypatch.setattr(KafkaTransport, "send", held_send)
     try:
         client = Client(bootstrap=broker.bootstrap, topic=topic, spool_dir=str(spool), send_timeout_s=1.0)
-        latencies = []
-        for _run in range(20):
-            with client.run("w", "v1") as run:
-                for _ in range(8):
-                    started = time.perf_counter()
-                    run.custom("step")
-                    latencies.append(time.perf_counter() - started)
+
+        def agent(runs: int) -> None:
+            for _run in range(runs):
+                with client.run("w", "v1") as run:
+                    for _ in range(8):
+                        run.custom("step")
+
+        agent(1)
+        assert sending.wait(30), "the sender never tried the broker"
+        emitting = threading.Thread(target=agent, args=(19,), name="agent")
+        emitting.start()
+        emitting.join(60)  # a hang guard: emit() blocked behind the held send would never return
+        assert not emitting.is_alive(), "emit() waited for the broker"
+        assert client.stats().enqueued == 20 * 10
+        assert threading.get_ident() not in senders and emitting.ident not in senders
+        release.set()
         emitted = client.stats().enqueued
-        assert emitted == 20 * 10
-        # emit() never waited for the absent broker.
-        assert sorted(latencies)[len(latencies) // 2] < 0.005
         assert not client.flush(2)
         assert client.stats().spool_pending > 0
         assert list(spool.glob("*/seg-*.jsonl"))
@@ -86,6 +108,7 @@ def test_broker_down_agent_keeps_running_then_spool_arrives_once(tmp_path: Path,
         assert len(ids) == emitted  # exactly once, not merely at least once
         assert not list(spool.glob("*/seg-*.jsonl"))
     finally:
+        release.set()
         broker.close()
 
 
