@@ -139,32 +139,49 @@ def test_a_partition_that_keeps_losing_is_skipped_and_nothing_is_lost(lake: Lake
 
 def test_compaction_while_a_consumer_appends_to_the_same_partition(lake: Lake) -> None:
     """A thread appends batches (each with a fresh event and a re-sent copy of an old one) into the partition
-    compaction is rewriting, while compaction (vacuum at zero retention, checkpoints) runs in a loop."""
+    compaction is rewriting, while compaction (vacuum at zero retention, checkpoints) runs in a loop. In step,
+    without sleeps: batch n is appended once compaction run n has started (so it lands while that run may be
+    rewriting), and run n + 1 starts once batch n is written."""
     batches = 30
     stop = threading.Event()
     errors: list[BaseException] = []
+    step = threading.Condition()
+    started, written = [0], [0]  # compaction runs started, batches written
 
     def consumer() -> None:
         writer = lake.writer("events")
         try:
             for n in range(batches):
+                with step:
+                    assert step.wait_for(lambda n=n: started[0] > n or stop.is_set(), 60), "no compaction run started"
                 table = pa.concat_tables([rows([f"new{n}"], 2 * n, partition=3),
                                           rows(["a"], 2 * n + 1, partition=3, minute=30)])
                 writer.write(table, f"t.p3.o{2 * n}-{2 * n + 1}")
-                time.sleep(0.15)  # a flush interval, shortened: compaction runs between batches
+                with step:
+                    written[0] = n + 1
+                    step.notify_all()
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             errors.append(exc)
         finally:
             stop.set()
+            with step:
+                step.notify_all()
 
     thread = threading.Thread(target=consumer)
     thread.start()
     runs: Counter[str] = Counter()
-    for _ in range(200):  # bounded: the consumer finishes in a few seconds
-        report = compact_lake(lake, older_than_days=1, today=TODAY, retention_hours=0)
-        runs.update(r.action for r in report.partitions)
-        if stop.is_set():
-            break
+    try:
+        for n in range(batches):  # bounded: one run per batch
+            with step:
+                assert step.wait_for(lambda n=n: written[0] >= n or stop.is_set(), 60), "the consumer stalled"
+                started[0] = n + 1
+                step.notify_all()
+            report = compact_lake(lake, older_than_days=1, today=TODAY, retention_hours=0)
+            runs.update(r.action for r in report.partitions)
+    finally:
+        stop.set()  # the consumer's waits end if this loop failed
+        with step:
+            step.notify_all()
     thread.join(60)
     assert not thread.is_alive() and not errors, errors
     final = compact_lake(lake, older_than_days=1, today=TODAY, retention_hours=0)
