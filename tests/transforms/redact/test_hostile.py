@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tracelake.transforms import processor
 from tracelake.transforms.processor import Interrupted, interrupt_when
 from tracelake.transforms.redact import Engine, RedactionConfig, RedactionError, Redactor
 from tracelake.transforms.redact.engine import ner_view
@@ -152,16 +154,19 @@ def test_stop_interrupts_mid_batch_and_is_not_a_rejection(engine: Engine) -> Non
         redactor.should_stop = None
 
 
-def test_interrupt_when_waits_for_the_grace() -> None:
+def test_interrupt_when_waits_for_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [4.0]  # a fake monotonic clock (binary fractions, so the sums are exact): the grace is not waited for
+    monkeypatch.setattr(processor, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     stop = threading.Event()
-    check = interrupt_when(stop, grace_s=0.2)
+    check = interrupt_when(stop, grace_s=0.25)
+    clock[0] = 8.0
     assert not check()
     stop.set()
-    assert not check()  # the grace starts when the stop is first seen
-    deadline = time.monotonic() + 5
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    assert not check()  # the grace starts when the stop is first seen (8.0), not when the check was made
+    clock[0] = 8.125
+    assert not check()
+    clock[0] = 8.25
+    assert check() and check()
 
 
 @pytest.mark.parametrize("shape", ["a@" * 50_000, "1-" * 50_000, "(" * 100_000, "A" * 100_000,
