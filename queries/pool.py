@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -243,6 +244,9 @@ def define_views(database: Database, statements: tuple[str, ...]) -> None:
     database.statements = statements
 
 
+_PARAMETER = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*|\$\d+|\?")
+
+
 def materialize_tails(database: Database, sql: str) -> None:
     """Replace each tail view that ``sql`` reads (by the view names it references) by a table of its rows (the
     module docstring). Raises ``duckdb.Error`` as computing a tail does; the caller runs this under the query's
@@ -251,7 +255,8 @@ def materialize_tails(database: Database, sql: str) -> None:
     if not database.tails:
         return
     try:
-        names = duckdb.get_table_names(sql)
+        # Parameters as NULL: DuckDB refuses to extract names from some statements holding prepared parameters.
+        names = duckdb.get_table_names(_PARAMETER.sub("NULL", sql))
     except duckdb.Error:
         return
     wanted = {tail for name in names for tail in TAIL_DEPENDENCIES.get(name, ())} & database.tails
