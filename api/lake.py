@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from tracelake.api.keys import ApiKey
 from tracelake.errors import Forbidden, UserError
-from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, QueryTooLarge, open_lake
+from tracelake.queries.engine import (
+    LakeConnection,
+    Limits,
+    QueryError,
+    QueryTimeout,
+    QueryTooLarge,
+    QueryUnavailable,
+    open_lake,
+)
 from tracelake.queries.timewin import parse_time
 from tracelake.settings import Settings
 
@@ -61,6 +69,7 @@ def query_errors(user_sql: bool = False) -> Iterator[None]:
 
     ``QueryTimeout`` passes as it is (``504 timeout``), so does
     ``QueryTooLarge`` (``413 too_large``: over the memory or answer budget;
+    ``QueryUnavailable``, ``503``: a view waiting for the lake's upkeep;
     ``QueryBusy``, ``429 busy``, is no ``QueryError``). Any other
     ``QueryError`` is a ``400`` naming the statement when the SQL is the
     caller's own (``user_sql``); a query the server built itself failing is
@@ -69,7 +78,7 @@ def query_errors(user_sql: bool = False) -> Iterator[None]:
     """
     try:
         yield
-    except (QueryTimeout, QueryTooLarge):
+    except (QueryTimeout, QueryTooLarge, QueryUnavailable):
         raise
     except QueryError as exc:
         if user_sql:

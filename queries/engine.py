@@ -61,14 +61,14 @@ from typing import Any
 
 import duckdb
 
-from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError
+from tracelake.errors import Busy, TimedOut, TooLarge, TracelakeError, Unavailable
 from tracelake.lake.duck import needed_extensions
 from tracelake.lake.files import BadFile
 from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.queries import pool
 from tracelake.queries.pool import DatabaseKey
 from tracelake.queries.timewin import Window
-from tracelake.queries.views import collect_skipped, note_skipped, view_statements
+from tracelake.queries.views import NOT_READY, collect_skipped, note_skipped, view_statements
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -106,6 +106,12 @@ class QueryTooLarge(QueryError, TooLarge):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.name, self.what))
+
+
+class QueryUnavailable(QueryError, Unavailable):
+    """A view refused to answer until the lake's upkeep has run (503, exit 2): its SQL raised a message that
+    starts with :data:`tracelake.queries.views.NOT_READY` (``control_results`` too far behind to evaluate on the
+    fly, :mod:`tracelake.queries.controls.results`)."""
 
 
 class QueryBusy(Busy):
@@ -306,6 +312,15 @@ class QueryResult:
         return rest
 
 
+def _query_error(exc: duckdb.Error) -> QueryError:
+    """A DuckDB error as a :class:`QueryError`; a view's refusal (:data:`NOT_READY`) as :class:`QueryUnavailable`
+    carrying the view's own line."""
+    line = _one_line(exc)
+    if NOT_READY in line:
+        return QueryUnavailable(line[line.index(NOT_READY) + len(NOT_READY):])
+    return QueryError(line)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
@@ -431,7 +446,7 @@ class LakeConnection:
         except duckdb.IOException:
             raise
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from None
+            raise _query_error(exc) from None
         finally:
             with self._lock:
                 self._running = False

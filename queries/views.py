@@ -155,6 +155,9 @@ EVENTS_NAMED_TAIL_VIEW = EVENTS_CLEAN_VIEW + f"""UNION ALL BY NAME
 SELECT * EXCLUDE (filename, file_row_number) FROM {{source}}
 {{tail_where}} (filename, file_row_number) IN (SELECT filename, file_row_number FROM {EVENTS_TAIL})
 """
+NOT_READY = "tracelake-not-ready: "
+"""How a view's SQL starts the message of an ``error()`` it raises to refuse until the upkeep has run: the
+engine turns it into :class:`tracelake.queries.engine.QueryUnavailable` (503) with the rest of the line."""
 TAIL_MAX_BYTES = 32 * 1024 * 1024
 """A tail whose files hold more than this (compressed) is not made a view of its own, so never materialized
 (held in memory): each query computes it (a lake whose upkeep has stopped for a long time)."""

@@ -60,6 +60,7 @@ from tracelake.queries.views import (
     CONTROLS_TAIL,
     CONTROLS_TOUCHED,
     EVENTS_VIEW,
+    NOT_READY,
     empty_source_sql,
     sql_string,
 )
@@ -291,7 +292,7 @@ evaluated in 3-16 s within the default per-query budget (docs/controls.md "How r
 def _refusal(why: str) -> str:
     """``CREATE VIEW control_results`` that raises ``why`` (one line) when a query reads a row of it. Every
     column is computed from the ``error()`` call, so no filter or projection can skip it."""
-    message = sql_string(why)
+    message = sql_string(NOT_READY + why)
     columns = ", ".join(
         f'CAST(e AS {"DATE" if field.name == CONTROL_RESULTS.partition else _duck_type(field.type)}) AS "{field.name}"'
         for field in CONTROL_RESULTS.schema if field.name in COLUMNS)
