@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tracelake.queries.metrics import build_query, get_spec
@@ -46,3 +49,29 @@ def test_union_by_name_becomes_positional_only_for_aligned_sides() -> None:
     assert "BY NAME" not in to_spark("SELECT * FROM x UNION ALL BY NAME SELECT * EXCLUDE (c) FROM y")
     with pytest.raises(ValueError, match="Spark SQL unions by position"):
         to_spark("SELECT a, b FROM x UNION ALL BY NAME SELECT b, a FROM y")
+
+
+@pytest.mark.parametrize(("flag", "rollup"), [((), True), (("--event-level",), False)])
+def test_the_command_takes_the_fast_path_unless_told(flag: tuple[str, ...], rollup: bool, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``tracelake spark metrics`` passes ``rollup`` through (no JVM: the session and the metric are stand-ins)."""
+    import tracelake.spark.metrics
+    import tracelake.spark.session
+    from tracelake.cli.main import main
+
+    seen: dict[str, Any] = {}
+
+    class Session:
+        def stop(self) -> None:
+            seen["stopped"] = True
+
+    def metric(session: Any, lake: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
+        seen.update(kwargs, name=name)
+        return [{"success_rate": 1.0}]
+
+    monkeypatch.setattr(tracelake.spark.session, "spark_session", lambda master, lake=None: Session())
+    monkeypatch.setattr(tracelake.spark.metrics, "compute_metric", metric)
+    assert main(["spark", "metrics", "success_rate", "--lake", str(tmp_path), "--format", "json", *flag]) == 0
+    assert seen["rollup"] is rollup and seen["name"] == "success_rate" and seen["stopped"]
+    assert '"success_rate":1.0' in capsys.readouterr().out
