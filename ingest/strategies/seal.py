@@ -34,11 +34,12 @@ class SealChain(ProcessingStep[Any]):
         self.clock = clock
         self._last = clock()
         self._dirty = False
+        self._written = False
         self.failures = 0
 
     def submit(self, message: Message[Any]) -> None:
         self.next_step.submit(message)
-        self._dirty = True
+        self._dirty = self._written = True
         self._maybe_seal()
 
     def _maybe_seal(self) -> None:
@@ -62,9 +63,11 @@ class SealChain(ProcessingStep[Any]):
         self.next_step.join(timeout)
 
     def close(self) -> None:
-        # At shutdown the batches written since the last seal are sealed now (ingest-file, a stopping consumer),
-        # not left for whoever seals next.
-        if self._dirty and self.interval_s > 0:
+        # At shutdown what was written is sealed now (ingest-file, a stopping consumer), not left for whoever seals
+        # next: after the next step closed, so that the last upkeep's commits (runs rollup, control_results,
+        # written in the background, tracelake.ingest.strategies.rollup) are sealed too.
+        self.next_step.close()
+        if self._written and self.interval_s > 0:
+            self._dirty = True
             self._last = self.clock() - self.interval_s
             self._maybe_seal()
-        self.next_step.close()
