@@ -54,3 +54,18 @@ def file_rows(lake: Any, table: str, column: str) -> list[Any]:
     paths = [_fs_path(uri) for uri in files] if filesystem is not None else files
     return ds.dataset(paths, format="parquet", filesystem=filesystem).to_table(columns=[column]).column(
         column).to_pylist()
+
+
+def nothing_reaches_duckdb(monkeypatch: Any) -> None:
+    """From now on, any statement a LakeConnection would run fails the test before DuckDB binds or plans it
+    (the sandbox's own ``json_serialize_sql``, named ``parse``, is the parser, not the statement)."""
+    from tracelake.queries.engine import LakeConnection
+
+    real = LakeConnection.query
+
+    def query(self: LakeConnection, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        if kwargs.get("name") != "parse":
+            raise AssertionError(f"the statement reached DuckDB: {sql[:80]!r}")
+        return real(self, sql, params, **kwargs)
+
+    monkeypatch.setattr(LakeConnection, "query", query)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import nothing_reaches_duckdb
 from tracelake.queries import budget
 from tracelake.queries.budget import MAX_LIST_ELEMENTS, check_budget
 from tracelake.queries.engine import (
-    LakeConnection,
     Limits,
     QueryBusy,
     QueryTimeout,
@@ -52,25 +52,12 @@ REFUSED = [
 ]
 
 
-def _nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on, any statement a LakeConnection would run fails the test before DuckDB binds or plans it
-    (the sandbox's own ``json_serialize_sql``, named ``parse``, is the parser, not the statement)."""
-    real = LakeConnection.query
-
-    def query(self: LakeConnection, sql: str, params: object = None, **kwargs: object) -> object:
-        if kwargs.get("name") != "parse":
-            raise AssertionError(f"the statement reached DuckDB: {sql[:80]!r}")
-        return real(self, sql, params, **kwargs)
-
-    monkeypatch.setattr(LakeConnection, "query", query)
-
-
 @pytest.mark.parametrize(("kind", "sql", "message"), REFUSED, ids=[r[0] for r in REFUSED])
 def test_value_builders_are_refused_in_one_line(golden_lake: Path, kind: str, sql: str, message: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # Refused before anything ran: in-process, with every statement run forbidden, the check alone refuses it.
     with open_lake(golden_lake) as con:
-        _nothing_runs(monkeypatch)
+        nothing_reaches_duckdb(monkeypatch)
         with pytest.raises(SqlRefused) as refused:
             run_sql(con, sql, max_rows=10)
         assert message in str(refused.value), str(refused.value)

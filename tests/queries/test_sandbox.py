@@ -8,7 +8,8 @@ import duckdb
 import orjson
 import pytest
 
-from tracelake.queries.engine import LakeConnection, Limits, QueryError, QueryTimeout, open_lake
+from tests.helpers import nothing_reaches_duckdb
+from tracelake.queries.engine import Limits, QueryError, QueryTimeout, open_lake
 from tracelake.queries.sandbox import MAX_SUBQUERY_NESTING, SqlRefused, check_tree, execute_sql, run_sql, subquery_depth
 
 
@@ -202,19 +203,6 @@ def _tree(sql: str) -> object:
     return orjson.loads(duckdb.connect().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
 
 
-def _nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From now on, any statement a LakeConnection would run fails the test before DuckDB binds or plans it
-    (the sandbox's own ``json_serialize_sql``, named ``parse``, is the parser, not the statement)."""
-    real = LakeConnection.query
-
-    def query(self: LakeConnection, sql: str, params: object = None, **kwargs: object) -> object:
-        if kwargs.get("name") != "parse":
-            raise AssertionError(f"the statement reached DuckDB: {sql[:80]!r}")
-        return real(self, sql, params, **kwargs)
-
-    monkeypatch.setattr(LakeConnection, "query", query)
-
-
 @pytest.mark.parametrize("form", sorted(SUBQUERY_FORMS))
 def test_expression_subqueries_nest_up_to_the_limit(golden_lake: Path, form: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,7 +216,7 @@ def test_expression_subqueries_nest_up_to_the_limit(golden_lake: Path, form: str
                f"{MAX_SUBQUERY_NESTING} levels deep")
     deeper = [SUBQUERY_FORMS[form](depth) for depth in (MAX_SUBQUERY_NESTING + 1, 30)]
     with open_lake(golden_lake) as con:
-        _nothing_runs(monkeypatch)
+        nothing_reaches_duckdb(monkeypatch)
         for sql in deeper:
             with pytest.raises(SqlRefused) as refused:
                 run_sql(con, sql, max_rows=1)
