@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -88,6 +89,19 @@ def test_erase_needs_a_person(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "name the person" in err
 
 
+def _scheduled_entries(start: Any, config: Any, lake: Lake) -> list[Any]:
+    """Start a scheduler job with ``start`` (none without a cron), on a cron that ticks every second; stop it
+    once the governance log shows an entry; return the log's entries."""
+    stop = threading.Event()
+    assert start(config, lake, None, stop) is None  # no cron: no job
+    thread = start(config, lake, "* * * * * *", stop)
+    assert thread is not None
+    assert wait_until(lambda: bool(read_entries(lake)), timeout=60, interval=0.2)
+    stop.set()
+    thread.join(60)
+    return read_entries(lake)
+
+
 def test_the_scheduler_applies_retention_on_its_cron(tmp_path: Path, policy: Path) -> None:
     from tracelake.cli.governance_commands import start_retention_schedule
     from tracelake.settings import Settings
@@ -96,15 +110,7 @@ def test_the_scheduler_applies_retention_on_its_cron(tmp_path: Path, policy: Pat
     lake = Lake.at(root)
     build_retention_lake(lake)
     config = Settings(lake=root, retention_policy_file=policy, retention_vacuum_grace_h=0)
-    stop = threading.Event()
-    assert start_retention_schedule(config, lake, None, stop) is None  # no cron: no job
-    # a cron that ticks every second; the test stops the job once the log shows one application
-    thread = start_retention_schedule(config, lake, "* * * * * *", stop)
-    assert thread is not None
-    assert wait_until(lambda: bool(read_entries(lake)), timeout=60, interval=0.2)
-    stop.set()
-    thread.join(60)
-    entries = read_entries(lake)
+    entries = _scheduled_entries(start_retention_schedule, config, lake)
     assert entries and entries[0].action == "retention" and entries[0].actor == "scheduler"
 
 
@@ -121,13 +127,6 @@ def test_the_scheduler_verifies_on_its_cron_into_the_governance_log(tmp_path: Pa
     key_file = tmp_path / "keys" / "chain.pem"
     head = seal_lake(lake, generate(key_file)).head
     config = Settings(lake=root, chain_key_file=key_file)
-    stop = threading.Event()
-    assert start_verify_schedule(config, lake, None, stop) is None  # no cron: no job
-    thread = start_verify_schedule(config, lake, "* * * * * *", stop)
-    assert thread is not None
-    assert wait_until(lambda: bool(read_entries(lake)), timeout=60, interval=0.2)
-    stop.set()
-    thread.join(60)
-    entry = read_entries(lake)[-1]
+    entry = _scheduled_entries(start_verify_schedule, config, lake)[-1]
     assert (entry.action, entry.actor) == ("verify", "scheduler")
     assert entry.detail["status"] == "clean" and entry.detail["head"] == head
