@@ -121,27 +121,12 @@ EVENTS_SPLIT_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_DEDUPLIC
 # tracelake.ingest.tidy) and files added since: those are de-duplicated among themselves and a row is dropped
 # when the prefix ({prefix}: the clean files of such days) already holds its event. Only the few files since
 # the last tidy go through the window function; the prefix is read for three key columns.
-_EVENTS_TAIL_ROWS = """SELECT * EXCLUDE (_copy)
+def _tail_rows(kept: str, read: str) -> str:
+    """The kept rows (columns ``kept``) of the tail files ({source}, columns ``read`` besides the copy number):
+    the first ingested copy of each event among them, unless the day's prefix ({prefix}) holds the event."""
+    return f"""SELECT {kept}
 FROM (
-    SELECT *, row_number() OVER (
-        PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
-    FROM {source}
-    {scope}
-) AS _tail
-WHERE _copy = 1 AND NOT EXISTS (
-    SELECT 1 FROM {prefix} AS _kept
-    WHERE _kept.tenant IS NOT DISTINCT FROM _tail.tenant AND _kept.event_id = _tail.event_id
-        AND _kept.event_type = _tail.event_type)
-"""
-EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _EVENTS_TAIL_ROWS
-# The same with the tail's *kept rows* as a view of their own, which a connection may materialize
-# (view_statements(tails=True)): their file and row number only ({source} read with filename and
-# file_row_number), so materializing it reads three key columns, not every column of the tail; each query then
-# reads the tail files for the columns it needs and keeps those rows (a semi-join on a few thousand keys).
-EVENTS_TAIL_KEYS_VIEW = f"""CREATE OR REPLACE VIEW {EVENTS_TAIL} AS
-SELECT filename, file_row_number
-FROM (
-    SELECT filename, file_row_number, tenant, event_id, event_type, row_number() OVER (
+    SELECT {read}, row_number() OVER (
         PARTITION BY tenant, event_id, event_type ORDER BY ingested_at, kafka_partition, kafka_offset) AS _copy
     FROM {{source}}
     {{scope}}
@@ -151,6 +136,15 @@ WHERE _copy = 1 AND NOT EXISTS (
     WHERE _kept.tenant IS NOT DISTINCT FROM _tail.tenant AND _kept.event_id = _tail.event_id
         AND _kept.event_type = _tail.event_type)
 """
+
+
+EVENTS_TAIL_VIEW = EVENTS_CLEAN_VIEW + "UNION ALL BY NAME\n" + _tail_rows("* EXCLUDE (_copy)", "*")
+# The same with the tail's *kept rows* as a view of their own, which a connection may materialize
+# (view_statements(tails=True)): their file and row number only ({source} read with filename and
+# file_row_number), so materializing it reads three key columns, not every column of the tail; each query then
+# reads the tail files for the columns it needs and keeps those rows (a semi-join on a few thousand keys).
+EVENTS_TAIL_KEYS_VIEW = f"CREATE OR REPLACE VIEW {EVENTS_TAIL} AS\n" + _tail_rows(
+    "filename, file_row_number", "filename, file_row_number, tenant, event_id, event_type")
 EVENTS_NAMED_TAIL_VIEW = EVENTS_CLEAN_VIEW + f"""UNION ALL BY NAME
 SELECT * EXCLUDE (filename, file_row_number) FROM {{source}}
 {{tail_where}} (filename, file_row_number) IN (SELECT filename, file_row_number FROM {EVENTS_TAIL})
