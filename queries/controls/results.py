@@ -53,7 +53,15 @@ from tracelake.lake.lake import LakeRef, as_lake
 from tracelake.lake.tables import CONTROL_RESULTS, EVENTS
 from tracelake.queries.controls.evaluate import COLUMNS, EVENT_COLUMNS, key_horizon, results_sql, staged_sql
 from tracelake.queries.controls.library import ControlLibrary, active_library
-from tracelake.queries.rollup.runs import _connection, _covered_files, _parquet, _readable, _source, _touched
+from tracelake.queries.rollup.runs import (
+    _connection,
+    _covered_files,
+    _parquet,
+    _readable,
+    _source,
+    _touched,
+    stored_but_touched,
+)
 from tracelake.queries.timewin import Window
 from tracelake.queries.views import (
     CONTROLS_KEYS,
@@ -395,19 +403,14 @@ def control_results_view_statements(lake_ref: LakeRef, *, tenant: str | None = N
                 f"touched AS (SELECT * FROM {CONTROLS_TOUCHED}),\n"
                 f"tail_events AS ({tail_events})\n"
                 f"SELECT {columns} FROM ({tail_sql})",
-                f"CREATE OR REPLACE VIEW control_results AS\n"
-                f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
-                f"  AND NOT EXISTS (SELECT 1 FROM {CONTROLS_TOUCHED} t "
-                f"WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-                f"UNION ALL BY NAME SELECT {columns} FROM {CONTROLS_TAIL}"]
+                "CREATE OR REPLACE VIEW control_results AS\n"
+                + stored_but_touched(columns, stored_sql, scope, CONTROLS_TOUCHED, CONTROLS_TAIL)]
     return [f"CREATE OR REPLACE VIEW control_results AS\n"
             f"WITH tail_keys AS MATERIALIZED ({tail_keys}),\n"
             f"key_events AS MATERIALIZED ({key_events}),\n"
             f"touched AS MATERIALIZED ({touched}),\n"
             f"tail_events AS ({tail_events})\n"
-            f"SELECT {columns} FROM {stored_sql} s WHERE {scope}\n"
-            f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-            f"UNION ALL BY NAME SELECT {columns} FROM ({tail_sql})"]
+            + stored_but_touched(columns, stored_sql, scope, "touched", f"({tail_sql})")]
 
 
 def read_results(lake_ref: LakeRef, *, tenant: str | None = None, library: ControlLibrary | None = None

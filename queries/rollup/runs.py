@@ -325,24 +325,28 @@ def runs_view_statements(lake_ref: LakeRef, *, tenant: str | None = None, window
     touched = (f"SELECT DISTINCT tenant, run_id FROM {_parquet(touched_files)} WHERE {scope} "
                "AND event_type <> 'outcome_confirmed'" if touched_files
                else "SELECT CAST(NULL AS VARCHAR) AS tenant, CAST(NULL AS VARCHAR) AS run_id WHERE false")
+    selected = f"{columns}, {RUNS.partition}"
     if tails:
         return [f"CREATE OR REPLACE VIEW {RUNS_TOUCHED} AS {touched}",
                 f"CREATE OR REPLACE VIEW {RUNS_TAIL} AS\n"
                 f"WITH touched AS (SELECT * FROM {RUNS_TOUCHED}),\n"
                 f"tail_events AS ({tail_events})\n"
-                f"SELECT {columns}, {RUNS.partition} FROM ({run_facts('tail_events')})",
-                f"CREATE OR REPLACE VIEW runs AS\n"
-                f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
-                f"  AND NOT EXISTS (SELECT 1 FROM {RUNS_TOUCHED} t "
-                f"WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-                f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM {RUNS_TAIL}"]
+                f"SELECT {selected} FROM ({run_facts('tail_events')})",
+                "CREATE OR REPLACE VIEW runs AS\n"
+                + stored_but_touched(selected, stored_sql, scope, RUNS_TOUCHED, RUNS_TAIL)]
     return [f"CREATE OR REPLACE VIEW runs AS\n"
             f"WITH touched AS MATERIALIZED ({touched}),\n"
             f"tail_events AS ({tail_events}),\n"
             f"tail AS ({run_facts('tail_events')})\n"
-            f"SELECT {columns}, {RUNS.partition} FROM {stored_sql} s WHERE {scope}\n"
-            f"  AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
-            f"UNION ALL BY NAME SELECT {columns}, {RUNS.partition} FROM tail"]
+            + stored_but_touched(selected, stored_sql, scope, "touched", "tail")]
+
+
+def stored_but_touched(columns: str, stored: str, scope: str, touched: str, tail: str) -> str:
+    """The rows of a derived table's view: the ``stored`` rows in ``scope`` but those of the runs in ``touched``
+    (``tenant, run_id``), and the ``tail`` rows recomputed for those runs (the runs rollup, control_results)."""
+    return (f"SELECT {columns} FROM {stored} s WHERE {scope}\n"
+            f"  AND NOT EXISTS (SELECT 1 FROM {touched} t WHERE t.tenant = s.tenant AND t.run_id = s.run_id)\n"
+            f"UNION ALL BY NAME SELECT {columns} FROM {tail}")
 
 
 def _tail_source(lake: Lake, covered: int, current: list[DataFile], tail: list[DataFile], touched_files: list[str],
