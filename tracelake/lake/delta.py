@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from tracelake.lake.files import one_line
 from tracelake.lake.tables import Table, by_name
 from tracelake.lake.writer import LakeWriter
 
@@ -392,26 +393,37 @@ def mark_clean(lake: Lake, table: Table, delta: DeltaTable, day: date, files: Se
     makes the marker stale. Raises ``OSError`` when the storage refuses; a lost race with another marker of
     the same day (``CommitFailedError``) is not retried: False.
     """
-    deltalake = _delta()
     app_id = clean_app_id(table, day)
     digest = files_digest(lake, table, files)
     until = max((item.modified for item in files), default=0)
     if delta.transaction_version(app_id) == digest and delta.transaction_version(
             clean_until_app_id(table, day)) == until:
         return False
+    lost = _empty_commit(delta, table, {CLEAN_KEY: f"{table.name} {day.isoformat()}: {len(files)} files"},
+                         {app_id: digest, clean_until_app_id(table, day): until})
+    if lost is not None:
+        log.info("clean marker of %s %s lost a race (%s); left for the next compaction", table.name, day, lost)
+        return False
+    return True
+
+
+def _empty_commit(delta: DeltaTable, table: Table, metadata: dict[str, str],
+                  transactions: Mapping[str, int]) -> str | None:
+    """One commit to ``delta`` with no data, carrying ``metadata`` and the application ``transactions`` (app id
+    → version): None when committed, the one-line reason when a concurrent commit won (``CommitFailedError``,
+    not retried). Raises ``OSError`` when the storage refuses."""
+    deltalake = _delta()
     try:
         deltalake.write_deltalake(
             delta, table.delta_schema.empty_table(), mode="append", partition_by=[table.partition],
             commit_properties=deltalake.CommitProperties(
-                custom_metadata={CLEAN_KEY: f"{table.name} {day.isoformat()}: {len(files)} files"},
-                app_transactions=[deltalake.Transaction(app_id, digest),
-                                  deltalake.Transaction(clean_until_app_id(table, day), until)]))
+                custom_metadata=metadata,
+                app_transactions=[deltalake.Transaction(app, version) for app, version in transactions.items()]))
     except deltalake.exceptions.CommitFailedError as exc:
-        log.info("clean marker of %s %s lost a race (%s); left for the next compaction", table.name, day, exc)
-        return False
+        return one_line(exc)
     except deltalake.exceptions.DeltaError as exc:
         raise storage_error(exc) from exc
-    return True
+    return None
 
 
 def advance_transaction(lake: Lake, table: Table, app_id: str, before: int, after: int, note: str) -> bool:
@@ -424,21 +436,13 @@ def advance_transaction(lake: Lake, table: Table, app_id: str, before: int, afte
     What it is for: a derived table records the events version it reflects; a commit of ``events`` that
     changes no fact (a compaction's de-duplicating rewrite) leaves its rows right at the next version too.
     """
-    deltalake = _delta()
     delta = open_table(lake, table)
     if delta is None or delta.transaction_version(app_id) != before:
         return False
-    try:
-        deltalake.write_deltalake(
-            delta, table.delta_schema.empty_table(), mode="append", partition_by=[table.partition],
-            commit_properties=deltalake.CommitProperties(
-                custom_metadata={"tracelake.carried": note},
-                app_transactions=[deltalake.Transaction(app_id, after)]))
-    except deltalake.exceptions.CommitFailedError as exc:
-        log.info("carrying %s of %s over to version %d lost a race (%s)", app_id, table.name, after, exc)
+    lost = _empty_commit(delta, table, {"tracelake.carried": note}, {app_id: after})
+    if lost is not None:
+        log.info("carrying %s of %s over to version %d lost a race (%s)", app_id, table.name, after, lost)
         return False
-    except deltalake.exceptions.DeltaError as exc:
-        raise storage_error(exc) from exc
     return True
 
 
